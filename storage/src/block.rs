@@ -1,0 +1,238 @@
+//! The Parquet block format: what the compactor writes. See `storage/FORMAT.md`.
+//!
+//! Columns: `fingerprint` u64, `ts` timestamp(ns, UTC), `id` u64, `line` utf8, `metadata` utf8
+//! (JSON object, null when empty). Rows are sorted by (fingerprint, ts); each stream's rows are
+//! contiguous and listed in the block's [`BlockIndex`]. zstd compression, page statistics on.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::entry::Entry;
+use crate::error::{Result, StorageError};
+use crate::label_index::{BlockIndex, IndexedStream};
+use crate::labels::LabelSet;
+
+/// Rows per row group: large enough for good compression, small enough to prune by time.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("fingerprint", DataType::UInt64, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("id", DataType::UInt64, false),
+        Field::new("line", DataType::Utf8, false),
+        Field::new("metadata", DataType::Utf8, true),
+    ]))
+}
+
+fn writer_properties() -> Result<WriterProperties> {
+    let zstd = ZstdLevel::try_new(3).map_err(|e| StorageError::corrupt("zstd level", e))?;
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_column_dictionary_enabled(ColumnPath::from("ts"), false)
+        .set_column_encoding(ColumnPath::from("ts"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(ColumnPath::from("id"), false)
+        .build())
+}
+
+/// Writes a block from streams whose entries are sorted by timestamp and de-duplicated.
+/// Returns the Parquet bytes and the block's label index.
+pub fn write_block(mut streams: Vec<(LabelSet, Vec<Entry>)>) -> Result<(Vec<u8>, BlockIndex)> {
+    streams.sort_by_key(|(l, _)| l.fingerprint());
+    let total: usize = streams.iter().map(|(_, e)| e.len()).sum();
+    let mut fps = Vec::with_capacity(total);
+    let mut tss = Vec::with_capacity(total);
+    let mut ids = Vec::with_capacity(total);
+    let mut lines = Vec::with_capacity(total);
+    let mut metas: Vec<Option<String>> = Vec::with_capacity(total);
+    let mut index = BlockIndex {
+        version: 1,
+        streams: Vec::with_capacity(streams.len()),
+    };
+    for (labels, entries) in &streams {
+        if entries.is_empty() {
+            continue;
+        }
+        let fp = labels.fingerprint();
+        index.streams.push(IndexedStream {
+            labels: labels.clone(),
+            fingerprint: fp,
+            row_start: fps.len() as u64,
+            rows: entries.len() as u64,
+            min_ts: entries.first().map_or(0, |e| e.ts),
+            max_ts: entries.last().map_or(0, |e| e.ts),
+            bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
+        });
+        for e in entries {
+            fps.push(fp);
+            tss.push(e.ts);
+            ids.push(e.id);
+            lines.push(e.line.as_str());
+            metas.push(if e.metadata.is_empty() {
+                None
+            } else {
+                Some(metadata_json(&e.metadata))
+            });
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(fps)),
+        Arc::new(TimestampNanosecondArray::from(tss).with_timezone("UTC")),
+        Arc::new(UInt64Array::from(ids)),
+        Arc::new(StringArray::from(lines)),
+        Arc::new(StringArray::from(metas)),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns)
+        .map_err(|e| StorageError::corrupt("building block batch", e))?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties()?))
+        .map_err(|e| StorageError::corrupt("creating parquet writer", e))?;
+    writer
+        .write(&batch)
+        .map_err(|e| StorageError::corrupt("writing parquet block", e))?;
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| StorageError::corrupt("finishing parquet block", e))?;
+    Ok((bytes, index))
+}
+
+fn metadata_json(pairs: &[(String, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn parse_metadata(s: &str) -> Vec<(String, String)> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) {
+        Ok(m) => m
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Reads the rows of `streams` (which must come from this block's index) from a block's bytes,
+/// reading only their row ranges. Returns each stream's entries in timestamp order.
+pub fn read_block_streams(key: &str, data: Bytes, streams: &[&IndexedStream]) -> Result<Vec<Vec<Entry>>> {
+    let ctx = |what: &str| format!("{what} block {key}");
+    let mut sorted: Vec<(usize, &IndexedStream)> = streams.iter().copied().enumerate().collect();
+    sorted.sort_by_key(|(_, s)| s.row_start);
+    let ranges = sorted
+        .iter()
+        .map(|(_, s)| s.row_start as usize..(s.row_start + s.rows) as usize);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data)
+        .map_err(|e| StorageError::corrupt(ctx("opening"), e))?;
+    let total_rows = builder.metadata().file_metadata().num_rows() as usize;
+    let selection = RowSelection::from_consecutive_ranges(ranges, total_rows);
+    let reader = builder
+        .with_row_selection(selection)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| StorageError::corrupt(ctx("reading"), e))?;
+    let mut flat: Vec<Entry> = Vec::with_capacity(sorted.iter().map(|(_, s)| s.rows as usize).sum());
+    for batch in reader {
+        let batch = batch.map_err(|e| StorageError::corrupt(ctx("decoding"), e))?;
+        let col = |i: usize| batch.column(i).clone();
+        let ts = col(1);
+        let ts = ts
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "ts column has the wrong type"))?;
+        let id = col(2);
+        let id = id
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "id column has the wrong type"))?;
+        let line = col(3);
+        let line = line
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "line column has the wrong type"))?;
+        let meta = col(4);
+        let meta = meta
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "metadata column has the wrong type"))?;
+        for i in 0..batch.num_rows() {
+            flat.push(Entry {
+                ts: ts.value(i),
+                id: id.value(i),
+                line: line.value(i).to_string(),
+                metadata: if meta.is_null(i) {
+                    Vec::new()
+                } else {
+                    parse_metadata(meta.value(i))
+                },
+            });
+        }
+    }
+    let mut out: Vec<Vec<Entry>> = vec![Vec::new(); streams.len()];
+    let mut rest = flat.into_iter();
+    for (orig, s) in sorted {
+        out[orig] = rest.by_ref().take(s.rows as usize).collect();
+        if out[orig].len() as u64 != s.rows {
+            return Err(StorageError::corrupt(
+                ctx("reading"),
+                "fewer rows than the index lists",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(app: &str, n: i64) -> (LabelSet, Vec<Entry>) {
+        let labels = LabelSet::parse(&format!("{{app=\"{app}\"}}")).unwrap();
+        let entries = (0..n)
+            .map(|i| Entry {
+                ts: 10 * i,
+                id: i as u64,
+                line: format!("{app} {i}"),
+                metadata: if i % 2 == 0 {
+                    vec![("k".into(), format!("v{i}"))]
+                } else {
+                    vec![]
+                },
+            })
+            .collect();
+        (labels, entries)
+    }
+
+    #[test]
+    fn block_round_trips_selected_streams() {
+        let input = vec![stream("a", 1000), stream("b", 5), stream("c", 300)];
+        let (bytes, index) = write_block(input.clone()).unwrap();
+        assert_eq!(index.streams.len(), 3);
+        let want: Vec<&IndexedStream> = index
+            .streams
+            .iter()
+            .filter(|s| s.labels.get("app") != Some("b"))
+            .collect();
+        let got = read_block_streams("k", Bytes::from(bytes), &want).unwrap();
+        for (s, entries) in want.iter().zip(&got) {
+            let expected = &input.iter().find(|(l, _)| *l == s.labels).unwrap().1;
+            assert_eq!(entries, expected);
+        }
+        let idx2 = BlockIndex::decode("i", &index.encode().unwrap()).unwrap();
+        assert_eq!(idx2, index);
+    }
+}

@@ -1,0 +1,32 @@
+//! logq's storage engine: the data model (tenants, label sets, entries), the formats (flushed
+//! chunks, Parquet blocks, label indexes, manifests) and the object store they live in.
+//!
+//! Everything above this crate (ingester, compactor, querier) speaks these types; nothing here
+//! knows about HTTP, Kafka or LogQL.
+#![warn(missing_docs)]
+
+mod block;
+mod chunk;
+pub mod codec;
+mod entry;
+mod error;
+mod label_index;
+mod labels;
+pub mod layout;
+mod manifest;
+mod matcher;
+mod store;
+mod tenant;
+
+pub use block::{read_block_streams, write_block};
+pub use chunk::{
+    decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
+};
+pub use entry::{derive_message_id, Entry, PushBatch, StreamEntries};
+pub use error::{Result, StorageError, StorageErrorKind};
+pub use label_index::{BlockIndex, IndexedStream};
+pub use labels::{is_valid_label_name, LabelSet, LabelsError};
+pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
+pub use matcher::{matches_all, LabelMatcher, MatchOp, MatcherError};
+pub use store::{ObjectInfo, Store};
+pub use tenant::{TenantError, TenantId, DEFAULT_TENANT};
