@@ -1,0 +1,397 @@
+//! The head: in-memory chunks per (tenant, stream, 5-minute window) that have not reached
+//! object storage yet, and the source positions they hold.
+//!
+//! Invariants: an entry is in at most one chunk of a stream; a chunk remembers, per source
+//! partition, the lowest offset of the records that fed it, so the committable position of a
+//! partition is the lowest such offset over every chunk still in memory (active or flushing).
+//! Chunks being flushed stay queryable until the manifest lists them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use logq_storage::layout::{window_start, WINDOW_NS};
+use logq_storage::{matches_all, Entry, LabelMatcher, LabelSet, PushBatch, TenantId};
+
+/// A record's place in its source (a WAL has one partition, Kafka many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Source partition.
+    pub partition: u32,
+    /// Offset within the partition.
+    pub offset: u64,
+}
+
+#[derive(Debug, Default)]
+struct MemChunk {
+    entries: Vec<Entry>,
+    seen: HashSet<(i64, u64)>,
+    sorted: bool,
+    bytes: usize,
+    min_offsets: HashMap<u32, u64>,
+}
+
+impl MemChunk {
+    fn push(&mut self, e: Entry, pos: Position) -> bool {
+        if !self.seen.insert((e.ts, e.id)) {
+            return false;
+        }
+        if self.entries.last().is_some_and(|l| l.ts > e.ts) {
+            self.sorted = false;
+        }
+        self.bytes += e.line.len();
+        self.entries.push(e);
+        self.min_offsets
+            .entry(pos.partition)
+            .and_modify(|o| *o = (*o).min(pos.offset))
+            .or_insert(pos.offset);
+        true
+    }
+
+    fn sort(&mut self) {
+        if !self.sorted {
+            // Stable: entries with equal timestamps keep arrival order.
+            self.entries.sort_by_key(|e| e.ts);
+            self.sorted = true;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StreamHead {
+    labels: LabelSet,
+    windows: BTreeMap<i64, MemChunk>,
+}
+
+/// Chunks of one (tenant, window) taken out of the head to be written as one object.
+#[derive(Debug)]
+pub struct FlushSet {
+    /// Flush id, unique within the process.
+    pub id: u64,
+    /// Whose data.
+    pub tenant: TenantId,
+    /// The window start.
+    pub window_start: i64,
+    /// Streams with their sorted entries.
+    pub streams: Vec<(LabelSet, Vec<Entry>)>,
+    min_offsets: HashMap<u32, u64>,
+}
+
+/// Why a chunk is due for flushing.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    /// Wall-clock now, in ns.
+    pub now: i64,
+    /// A window is closed once `now >= window end + grace`.
+    pub grace_ns: i64,
+    /// A chunk this large is flushed even if its window is open.
+    pub max_chunk_bytes: usize,
+    /// Flush everything (shutdown).
+    pub force: bool,
+}
+
+#[derive(Debug, Default)]
+struct TenantHead {
+    streams: HashMap<u64, StreamHead>,
+    flushing: Vec<Arc<FlushSet>>,
+}
+
+/// Counts of an append.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Entries added.
+    pub appended: usize,
+    /// Entries dropped as duplicates (same stream, timestamp and message id).
+    pub duplicates: usize,
+}
+
+/// All in-memory data.
+#[derive(Debug, Default)]
+pub struct Head {
+    tenants: HashMap<TenantId, TenantHead>,
+    next_flush_id: u64,
+}
+
+impl Head {
+    /// Adds a batch read at `pos`.
+    pub fn append(&mut self, batch: &PushBatch, pos: Position) -> AppendOutcome {
+        let mut out = AppendOutcome::default();
+        let tenant = self.tenants.entry(batch.tenant.clone()).or_default();
+        for s in &batch.streams {
+            let stream = tenant
+                .streams
+                .entry(s.labels.fingerprint())
+                .or_insert_with(|| StreamHead {
+                    labels: s.labels.clone(),
+                    windows: BTreeMap::new(),
+                });
+            for e in &s.entries {
+                let chunk = stream
+                    .windows
+                    .entry(window_start(e.ts))
+                    .or_insert_with(|| MemChunk {
+                        sorted: true,
+                        ..Default::default()
+                    });
+                if chunk.push(e.clone(), pos) {
+                    out.appended += 1;
+                } else {
+                    out.duplicates += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Moves every due chunk into flush sets, one per (tenant, window).
+    pub fn take_due(&mut self, policy: FlushPolicy) -> Vec<Arc<FlushSet>> {
+        let mut out = Vec::new();
+        for (tenant_id, tenant) in &mut self.tenants {
+            let mut by_window: BTreeMap<i64, FlushSet> = BTreeMap::new();
+            for stream in tenant.streams.values_mut() {
+                let due: Vec<i64> = stream
+                    .windows
+                    .iter()
+                    .filter(|(ws, c)| {
+                        policy.force
+                            || **ws + WINDOW_NS + policy.grace_ns <= policy.now
+                            || c.bytes >= policy.max_chunk_bytes
+                    })
+                    .map(|(ws, _)| *ws)
+                    .collect();
+                for ws in due {
+                    let Some(mut chunk) = stream.windows.remove(&ws) else {
+                        continue;
+                    };
+                    chunk.sort();
+                    let set = by_window.entry(ws).or_insert_with(|| FlushSet {
+                        id: 0,
+                        tenant: tenant_id.clone(),
+                        window_start: ws,
+                        streams: Vec::new(),
+                        min_offsets: HashMap::new(),
+                    });
+                    for (p, o) in chunk.min_offsets {
+                        set.min_offsets
+                            .entry(p)
+                            .and_modify(|x| *x = (*x).min(o))
+                            .or_insert(o);
+                    }
+                    set.streams.push((stream.labels.clone(), chunk.entries));
+                }
+            }
+            tenant.streams.retain(|_, s| !s.windows.is_empty());
+            for (_, mut set) in by_window {
+                self.next_flush_id += 1;
+                set.id = self.next_flush_id;
+                let set = Arc::new(set);
+                tenant.flushing.push(set.clone());
+                out.push(set);
+            }
+        }
+        out
+    }
+
+    /// Flush sets still waiting (a previous flush failed).
+    pub fn pending_flushes(&self) -> Vec<Arc<FlushSet>> {
+        self.tenants
+            .values()
+            .flat_map(|t| t.flushing.iter().cloned())
+            .collect()
+    }
+
+    /// Drops a flush set once its chunk is listed in the manifest.
+    pub fn finish_flush(&mut self, tenant: &TenantId, id: u64) {
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            t.flushing.retain(|f| f.id != id);
+            if t.flushing.is_empty() && t.streams.is_empty() {
+                self.tenants.remove(tenant);
+            }
+        }
+    }
+
+    /// The offset from which `partition` must be replayed: the lowest offset still held in
+    /// memory, or `consumed_next` when nothing from that partition is.
+    pub fn committable(&self, partition: u32, consumed_next: u64) -> u64 {
+        let active = self
+            .tenants
+            .values()
+            .flat_map(|t| t.streams.values())
+            .flat_map(|s| s.windows.values())
+            .filter_map(|c| c.min_offsets.get(&partition));
+        let flushing = self
+            .tenants
+            .values()
+            .flat_map(|t| t.flushing.iter())
+            .filter_map(|f| f.min_offsets.get(&partition));
+        active
+            .chain(flushing)
+            .copied()
+            .min()
+            .unwrap_or(consumed_next)
+            .min(consumed_next)
+    }
+
+    /// Entries of `tenant`'s streams matching `matchers` with timestamps in `[start, end)`, per
+    /// stream, sorted by timestamp. A stream may appear more than once (active and flushing).
+    pub fn select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<(LabelSet, Vec<Entry>)> {
+        let Some(t) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        let in_range = |e: &&Entry| e.ts >= start && e.ts < end;
+        let mut out = Vec::new();
+        for s in t.streams.values().filter(|s| matches_all(matchers, &s.labels)) {
+            let mut entries: Vec<Entry> = Vec::new();
+            for (_, c) in s.windows.range(window_start(start)..end) {
+                entries.extend(c.entries.iter().filter(in_range).cloned());
+            }
+            if !entries.is_empty() {
+                entries.sort_by_key(|e| e.ts);
+                out.push((s.labels.clone(), entries));
+            }
+        }
+        for f in &t.flushing {
+            for (labels, entries) in f.streams.iter().filter(|(l, _)| matches_all(matchers, l)) {
+                let picked: Vec<Entry> = entries.iter().filter(in_range).cloned().collect();
+                if !picked.is_empty() {
+                    out.push((labels.clone(), picked));
+                }
+            }
+        }
+        out
+    }
+
+    /// Label sets of `tenant`'s streams matching `matchers` with data in `[start, end)`.
+    pub fn series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<LabelSet> {
+        let Some(t) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        let mut out: Vec<LabelSet> = t
+            .streams
+            .values()
+            .filter(|s| matches_all(matchers, &s.labels))
+            .filter(|s| {
+                s.windows
+                    .values()
+                    .any(|c| c.entries.iter().any(|e| e.ts >= start && e.ts < end))
+            })
+            .map(|s| s.labels.clone())
+            .collect();
+        for f in &t.flushing {
+            for (l, e) in &f.streams {
+                if matches_all(matchers, l) && e.iter().any(|e| e.ts >= start && e.ts < end) {
+                    out.push(l.clone());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// (entries, line bytes) held in memory.
+    pub fn size(&self) -> (usize, usize) {
+        let mut n = 0;
+        let mut b = 0;
+        for t in self.tenants.values() {
+            for c in t.streams.values().flat_map(|s| s.windows.values()) {
+                n += c.entries.len();
+                b += c.bytes;
+            }
+            for f in &t.flushing {
+                for (_, e) in &f.streams {
+                    n += e.len();
+                    b += e.iter().map(|e| e.line.len()).sum::<usize>();
+                }
+            }
+        }
+        (n, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logq_storage::{MatchOp, StreamEntries};
+
+    fn batch(tenant: &str, app: &str, ts: &[i64]) -> PushBatch {
+        PushBatch {
+            tenant: TenantId::new(tenant).unwrap(),
+            streams: vec![StreamEntries {
+                labels: LabelSet::parse(&format!("{{app=\"{app}\"}}")).unwrap(),
+                entries: ts
+                    .iter()
+                    .map(|&t| Entry {
+                        ts: t,
+                        id: t as u64,
+                        line: format!("l{t}"),
+                        metadata: vec![],
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    fn pos(offset: u64) -> Position {
+        Position { partition: 0, offset }
+    }
+
+    #[test]
+    fn dedups_sorts_and_separates_tenants() {
+        let mut h = Head::default();
+        assert_eq!(h.append(&batch("a", "x", &[30, 10, 20]), pos(0)).appended, 3);
+        let again = h.append(&batch("a", "x", &[10]), pos(1));
+        assert_eq!((again.appended, again.duplicates), (0, 1));
+        h.append(&batch("b", "x", &[15]), pos(2));
+        let m = [LabelMatcher::new("app", MatchOp::Equal, "x").unwrap()];
+        let got = h.select(&TenantId::new("a").unwrap(), &m, 0, 100);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.iter().map(|e| e.ts).collect::<Vec<_>>(), [10, 20, 30]);
+        assert_eq!(h.select(&TenantId::new("a").unwrap(), &m, 15, 30)[0].1.len(), 1);
+        assert_eq!(h.series(&TenantId::new("b").unwrap(), &m, 0, 100).len(), 1);
+    }
+
+    #[test]
+    fn committable_tracks_lowest_unflushed_offset() {
+        let mut h = Head::default();
+        let old = 0;
+        let new = 10 * WINDOW_NS;
+        h.append(&batch("a", "x", &[old]), pos(5));
+        h.append(&batch("a", "y", &[new]), pos(6));
+        h.append(&batch("a", "x", &[old + 1]), pos(7));
+        assert_eq!(h.committable(0, 8), 5);
+        let policy = FlushPolicy {
+            now: new,
+            grace_ns: 0,
+            max_chunk_bytes: usize::MAX,
+            force: false,
+        };
+        let due = h.take_due(policy);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].streams[0].1.len(), 2);
+        // Flushing data is still held and still queryable.
+        assert_eq!(h.committable(0, 8), 5);
+        let all = [LabelMatcher::new("app", MatchOp::Regex, ".+").unwrap()];
+        assert_eq!(h.select(&TenantId::new("a").unwrap(), &all, 0, i64::MAX).len(), 2);
+        h.finish_flush(&TenantId::new("a").unwrap(), due[0].id);
+        assert_eq!(h.committable(0, 8), 6);
+        let rest = h.take_due(FlushPolicy {
+            force: true,
+            ..policy
+        });
+        h.finish_flush(&TenantId::new("a").unwrap(), rest[0].id);
+        assert_eq!(h.committable(0, 8), 8);
+        assert_eq!(h.size(), (0, 0));
+    }
+}

@@ -1,0 +1,295 @@
+//! The ingester: applies source records to the head, flushes due chunks to object storage,
+//! lists them in the manifest, and only then lets the source commit past them.
+//!
+//! Order of a flush (the durability argument): encode -> put chunk object (durable) -> manifest
+//! update (durable) -> drop from head -> commit source position. A crash before the manifest
+//! update leaves an orphan object and replays the records; a crash after it replays records whose
+//! entries are already stored, and readers drop those duplicates by (timestamp, message id).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use logq_storage::layout::chunk_key;
+use logq_storage::{codec, encode_chunk, ChunkRef, Entry, LabelMatcher, LabelSet, ManifestStore, TenantId};
+use tokio::sync::watch;
+
+use crate::error::{IngestError, Result};
+use crate::head::{FlushPolicy, FlushSet, Head, Position};
+use crate::wal::{WalCommitter, WalReader};
+
+/// Ingester settings.
+#[derive(Debug, Clone)]
+pub struct IngesterConfig {
+    /// How often to look for due chunks.
+    pub flush_check_interval: Duration,
+    /// Out-of-order grace: a window is flushed this long after it ends.
+    pub window_grace: Duration,
+    /// A chunk this large (line bytes) is flushed even if its window is open.
+    pub max_chunk_bytes: usize,
+    /// Names this ingester's chunk objects (`<source>-<seq>.chunk`).
+    pub source_name: String,
+}
+
+impl Default for IngesterConfig {
+    fn default() -> Self {
+        IngesterConfig {
+            flush_check_interval: Duration::from_secs(10),
+            window_grace: Duration::from_secs(60),
+            max_chunk_bytes: 16 * 1024 * 1024,
+            source_name: "wal".into(),
+        }
+    }
+}
+
+/// Counters exposed on `/metrics`.
+#[derive(Debug, Default)]
+pub struct IngesterMetrics {
+    /// Entries appended to the head.
+    pub entries_ingested: AtomicU64,
+    /// Entries dropped as duplicates.
+    pub entries_duplicate: AtomicU64,
+    /// Records that failed to decode.
+    pub decode_errors: AtomicU64,
+    /// Chunk objects written.
+    pub chunks_flushed: AtomicU64,
+    /// Flushes that failed (and will be retried).
+    pub flush_failures: AtomicU64,
+}
+
+/// The ingester (shared by the source loop, the flusher and queriers).
+pub struct Ingester {
+    head: RwLock<Head>,
+    manifests: ManifestStore,
+    config: IngesterConfig,
+    seq: AtomicU64,
+    applied: watch::Sender<u64>,
+    /// Counters.
+    pub metrics: IngesterMetrics,
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+impl Ingester {
+    /// An ingester writing chunks through `manifests`' store.
+    pub fn new(manifests: ManifestStore, config: IngesterConfig) -> Arc<Self> {
+        let (applied, _) = watch::channel(0);
+        Arc::new(Ingester {
+            head: RwLock::new(Head::default()),
+            manifests,
+            config,
+            // Sequence numbers start at the wall clock so restarts never reuse a chunk key.
+            seq: AtomicU64::new(now_ns() as u64),
+            applied,
+            metrics: IngesterMetrics::default(),
+        })
+    }
+
+    fn head_read(&self) -> std::sync::RwLockReadGuard<'_, Head> {
+        self.head.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn head_write(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
+        self.head.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Watches the next offset to be applied from the local WAL (read-your-writes for pushes).
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// Applies one decoded record.
+    pub fn apply(&self, batch: &logq_storage::PushBatch, pos: Position) {
+        let out = self.head_write().append(batch, pos);
+        self.metrics
+            .entries_ingested
+            .fetch_add(out.appended as u64, Ordering::Relaxed);
+        self.metrics
+            .entries_duplicate
+            .fetch_add(out.duplicates as u64, Ordering::Relaxed);
+    }
+
+    /// Unflushed entries of matching streams in `[start, end)`.
+    pub fn select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<(LabelSet, Vec<Entry>)> {
+        self.head_read().select(tenant, matchers, start, end)
+    }
+
+    /// Unflushed streams matching `matchers` with data in `[start, end)`.
+    pub fn series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<LabelSet> {
+        self.head_read().series(tenant, matchers, start, end)
+    }
+
+    /// (entries, line bytes) in memory.
+    pub fn memory(&self) -> (usize, usize) {
+        self.head_read().size()
+    }
+
+    /// Flushes every due chunk (every chunk when `force`), retrying earlier failed flushes first.
+    /// Returns the number of chunk objects written.
+    pub async fn flush(&self, force: bool) -> Result<usize> {
+        let policy = FlushPolicy {
+            now: now_ns(),
+            grace_ns: self.config.window_grace.as_nanos() as i64,
+            max_chunk_bytes: self.config.max_chunk_bytes,
+            force,
+        };
+        let sets = {
+            let mut head = self.head_write();
+            let mut sets = head.pending_flushes();
+            sets.extend(head.take_due(policy));
+            sets
+        };
+        let mut written = 0;
+        let mut first_err = None;
+        for set in sets {
+            match self.flush_set(set.clone()).await {
+                Ok(()) => {
+                    self.head_write().finish_flush(&set.tenant, set.id);
+                    written += 1;
+                }
+                Err(e) => {
+                    self.metrics.flush_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(tenant = %set.tenant, window = set.window_start, error = %e, "chunk flush failed; will retry");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
+    }
+
+    async fn flush_set(&self, set: Arc<FlushSet>) -> Result<()> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let key = chunk_key(&set.tenant, set.window_start, &self.config.source_name, seq);
+        let encode_set = set.clone();
+        let (bytes, footer) =
+            tokio::task::spawn_blocking(move || encode_chunk(encode_set.window_start, &encode_set.streams))
+                .await
+                .map_err(|e| IngestError::Wal(format!("chunk encoder panicked: {e}")))??;
+        let size = bytes.len() as u64;
+        self.manifests.store().put(&key, Bytes::from(bytes)).await?;
+        let chunk = ChunkRef {
+            key: key.clone(),
+            size,
+            window_start: set.window_start,
+            min_ts: footer
+                .streams
+                .iter()
+                .map(|s| s.min_ts)
+                .min()
+                .unwrap_or(set.window_start),
+            max_ts: footer
+                .streams
+                .iter()
+                .map(|s| s.max_ts)
+                .max()
+                .unwrap_or(set.window_start),
+            entries: footer.streams.iter().map(|s| s.entries).sum(),
+        };
+        self.manifests
+            .update(&set.tenant, |m| {
+                if !m.chunks.iter().any(|c| c.key == chunk.key) {
+                    m.chunks.push(chunk.clone());
+                }
+            })
+            .await?;
+        self.metrics.chunks_flushed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(tenant = %set.tenant, key = %key, entries = chunk.entries, "flushed chunk");
+        Ok(())
+    }
+
+    /// Consumes the local WAL until `shutdown` turns true: applies records, flushes due chunks
+    /// every check interval and commits the WAL past what is durable. On shutdown it applies
+    /// what is already durable, flushes everything and commits.
+    pub async fn run_wal(
+        self: Arc<Self>,
+        mut reader: WalReader,
+        committer: WalCommitter,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut consumed_next = committer.committed().unwrap_or(0);
+        let mut committed = consumed_next;
+        let mut tick = tokio::time::interval(self.config.flush_check_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                record = reader.next() => {
+                    let Some(record) = record else { break };
+                    consumed_next = self.apply_wal_record(&record);
+                }
+                _ = tick.tick() => {
+                    let _ = self.flush(false).await;
+                    committed = self.commit_wal(&committer, consumed_next, committed).await;
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        while let Some(record) = reader.try_next() {
+            consumed_next = self.apply_wal_record(&record);
+        }
+        match self.flush(true).await {
+            Ok(n) => tracing::info!(chunks = n, "flushed all chunks on shutdown"),
+            Err(e) => {
+                tracing::error!(error = %e, "flush on shutdown failed; the WAL keeps the data for replay")
+            }
+        }
+        self.commit_wal(&committer, consumed_next, committed).await;
+    }
+
+    fn apply_wal_record(&self, record: &crate::wal::WalRecord) -> u64 {
+        match codec::decode_batch(&record.payload) {
+            Ok(batch) => self.apply(
+                &batch,
+                Position {
+                    partition: 0,
+                    offset: record.offset,
+                },
+            ),
+            Err(e) => {
+                self.metrics.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(offset = record.offset, error = %e, "undecodable WAL record skipped");
+            }
+        }
+        let next = record.offset + 1;
+        self.applied.send_replace(next);
+        next
+    }
+
+    async fn commit_wal(&self, committer: &WalCommitter, consumed_next: u64, committed: u64) -> u64 {
+        let target = self.head_read().committable(0, consumed_next);
+        if target <= committed {
+            return committed;
+        }
+        let c = committer.clone();
+        match tokio::task::spawn_blocking(move || c.commit(target)).await {
+            Ok(Ok(())) => target,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "committing WAL position failed");
+                committed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "committing WAL position panicked");
+                committed
+            }
+        }
+    }
+}
