@@ -1,1 +1,39 @@
-fn main() {}
+//! The `logq` binary: one program for the server (`serve`) and the command-line client
+//! (`query`, `labels`).
+
+mod client;
+mod demo;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// logq: a Loki-compatible log storage engine and query server.
+#[derive(Debug, Parser)]
+#[command(name = "logq", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: push API, ingester, compactor, querier and UI in one process.
+    Serve(serve::ServeArgs),
+    /// Run a LogQL query against a server and print the lines (logcli-style).
+    Query(client::QueryArgs),
+    /// List label names, or the values of one label.
+    Labels(client::LabelsArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Query(args) => client::query(args),
+        Command::Labels(args) => client::labels(args),
+    };
+    if let Err(e) = result {
+        eprintln!("logq: error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! logq's HTTP API: Loki's push and query endpoints over the ingester and the querier, so
+//! Grafana's Loki datasource, logcli-style tools and Loki push clients work unchanged.
+#![warn(missing_docs)]
+
+mod error;
+mod metrics;
+mod params;
+pub mod proto;
+mod push;
+mod response;
+mod routes;
+mod tenant;
+
+pub use error::ApiError;
+pub use metrics::ApiMetrics;
+pub use params::{parse_duration, parse_time};
+pub use routes::{router, AppState, MAX_PUSH_BODY_BYTES};

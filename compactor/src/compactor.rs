@@ -11,12 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use logq_storage::layout::block_keys;
 use logq_storage::{
-    read_chunk_footer, read_chunk_streams, write_block, BlockRef, ChunkRef, ManifestStore, PendingDelete,
-    StorageError, TenantId,
+    merge_streams, read_chunk_footer, read_chunk_streams, write_block, BlockRef, ChunkRef, ManifestStore,
+    PendingDelete, StorageError, TenantId,
 };
 use tokio::sync::watch;
-
-use crate::merge::merge_streams;
 
 const HOUR_NS: i64 = 3600 * 1_000_000_000;
 

@@ -4,7 +4,5 @@
 #![warn(missing_docs)]
 
 mod compactor;
-mod merge;
 
 pub use compactor::{CompactionReport, Compactor, CompactorConfig, CompactorError};
-pub use merge::merge_streams;

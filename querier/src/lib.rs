@@ -1,1 +1,11 @@
-//! placeholder
+//! logq's querier: parses LogQL and evaluates it over the ingester's unflushed chunks and the
+//! object store's chunks and blocks, returning the same answer whichever holds the data.
+#![warn(missing_docs)]
+
+mod engine;
+mod error;
+#[path = "logql_stub.rs"]
+pub mod logql;
+
+pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult};
+pub use error::QueryError;

@@ -15,6 +15,7 @@ mod labels;
 pub mod layout;
 mod manifest;
 mod matcher;
+mod merge;
 mod store;
 mod tenant;
 
@@ -28,5 +29,6 @@ pub use label_index::{BlockIndex, IndexedStream};
 pub use labels::{is_valid_label_name, LabelSet, LabelsError};
 pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
 pub use matcher::{matches_all, LabelMatcher, MatchOp, MatcherError};
+pub use merge::merge_streams;
 pub use store::{ObjectInfo, Store};
 pub use tenant::{TenantError, TenantId, DEFAULT_TENANT};

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use logq_storage::{Entry, LabelSet};
+use crate::entry::Entry;
+use crate::labels::LabelSet;
 
 /// Merges per-stream entry lists (a stream may appear many times) into one sorted,
 /// de-duplicated list per stream, ordered by fingerprint.

@@ -1,0 +1,66 @@
+//! The one place that maps failures to HTTP statuses. Error bodies are plain text, as Loki's.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use logq_ingester::IngestError;
+use logq_querier::QueryError;
+
+/// An API failure: a status and a plain-text reason.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message sent as the body.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, error = %self.message, "request failed");
+        }
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{}\n", self.message),
+        )
+            .into_response()
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        let status = match e {
+            QueryError::Parse(_) | QueryError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            QueryError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let status = match e {
+            IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
+            IngestError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Wal(_) | IngestError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}

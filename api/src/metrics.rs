@@ -1,0 +1,109 @@
+//! `/metrics` in the Prometheus text format: counters and gauges of the ingester and the API.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use logq_ingester::Ingester;
+
+/// API counters.
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    /// Push requests accepted.
+    pub push_requests: AtomicU64,
+    /// Push requests rejected with 4xx.
+    pub push_rejected: AtomicU64,
+    /// Lines whose invalid UTF-8 was replaced.
+    pub invalid_utf8_lines: AtomicU64,
+    /// Queries answered.
+    pub queries: AtomicU64,
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
+/// Renders every metric.
+pub fn render(api: &ApiMetrics, ingester: &Ingester) -> String {
+    let mut out = String::new();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    metric(
+        &mut out,
+        "logq_api_push_requests_total",
+        "counter",
+        "Push requests accepted.",
+        get(&api.push_requests),
+    );
+    metric(
+        &mut out,
+        "logq_api_push_rejected_total",
+        "counter",
+        "Push requests rejected as invalid.",
+        get(&api.push_rejected),
+    );
+    metric(
+        &mut out,
+        "logq_api_invalid_utf8_lines_total",
+        "counter",
+        "Lines whose invalid UTF-8 was replaced.",
+        get(&api.invalid_utf8_lines),
+    );
+    metric(
+        &mut out,
+        "logq_api_queries_total",
+        "counter",
+        "Queries answered.",
+        get(&api.queries),
+    );
+    let m = &ingester.metrics;
+    metric(
+        &mut out,
+        "logq_ingester_entries_total",
+        "counter",
+        "Entries appended to in-memory chunks.",
+        get(&m.entries_ingested),
+    );
+    metric(
+        &mut out,
+        "logq_ingester_duplicate_entries_total",
+        "counter",
+        "Entries dropped as duplicates.",
+        get(&m.entries_duplicate),
+    );
+    metric(
+        &mut out,
+        "logq_ingester_decode_errors_total",
+        "counter",
+        "Source records that failed to decode.",
+        get(&m.decode_errors),
+    );
+    metric(
+        &mut out,
+        "logq_ingester_chunks_flushed_total",
+        "counter",
+        "Chunk objects written.",
+        get(&m.chunks_flushed),
+    );
+    metric(
+        &mut out,
+        "logq_ingester_flush_failures_total",
+        "counter",
+        "Chunk flushes that failed.",
+        get(&m.flush_failures),
+    );
+    let (entries, bytes) = ingester.memory();
+    metric(
+        &mut out,
+        "logq_ingester_memory_entries",
+        "gauge",
+        "Entries held in memory.",
+        entries as u64,
+    );
+    metric(
+        &mut out,
+        "logq_ingester_memory_bytes",
+        "gauge",
+        "Line bytes held in memory.",
+        bytes as u64,
+    );
+    out
+}

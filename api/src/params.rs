@@ -1,0 +1,213 @@
+//! Request parameters as Loki reads them: from the query string and, for POST, a form body;
+//! times in seconds, nanoseconds, float seconds or RFC 3339; `since` and `step` durations.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, Method};
+
+use crate::error::ApiError;
+
+/// Request parameters (repeated keys kept in order).
+#[derive(Debug, Default, Clone)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let mut pairs: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if req.method() == Method::POST && is_form {
+            let body = Bytes::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::bad_request(format!("reading form body: {e}")))?;
+            pairs.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        Ok(Params(pairs))
+    }
+}
+
+impl Params {
+    /// The first value of `key` (empty values count as absent, as in Loki).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A required parameter.
+    pub fn required(&self, key: &str) -> Result<&str, ApiError> {
+        self.get(key)
+            .ok_or_else(|| ApiError::bad_request(format!("missing required parameter {key:?}")))
+    }
+
+    /// `limit` (default `default`, must be > 0).
+    pub fn limit(&self, default: usize) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(v) => match v.parse::<usize>() {
+                Ok(0) | Err(_) => Err(ApiError::bad_request(format!(
+                    "invalid limit {v:?}: must be a positive integer"
+                ))),
+                Ok(n) => Ok(n),
+            },
+        }
+    }
+
+    /// The `(start, end)` range in ns: `end` defaults to now, `start` to `end - since` with
+    /// `since` defaulting to one hour.
+    pub fn range(&self, now: i64) -> Result<(i64, i64), ApiError> {
+        let end = match self.get("end") {
+            Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid end: {e}")))?,
+            None => now,
+        };
+        let start = match self.get("start") {
+            Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?,
+            None => {
+                let since = match self.get("since") {
+                    Some(v) => {
+                        parse_duration(v).map_err(|e| ApiError::bad_request(format!("invalid since: {e}")))?
+                    }
+                    None => 3_600_000_000_000,
+                };
+                end.saturating_sub(since)
+            }
+        };
+        if end < start {
+            return Err(ApiError::bad_request(
+                "invalid query, through < from: end timestamp must not be before start time",
+            ));
+        }
+        Ok((start, end))
+    }
+}
+
+/// Parses a Loki time parameter into Unix ns.
+pub fn parse_time(v: &str) -> Result<i64, String> {
+    let v = v.trim();
+    if v.contains('.') && v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+        let f: f64 = v
+            .parse()
+            .map_err(|_| format!("cannot parse {v:?} as a timestamp"))?;
+        return Ok((f * 1e9).round() as i64);
+    }
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = v.parse().map_err(|_| format!("timestamp {v:?} out of range"))?;
+        return Ok(if v.len() <= 10 {
+            n.saturating_mul(1_000_000_000)
+        } else {
+            n
+        });
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map_err(|_| format!("cannot parse {v:?} as a timestamp"))?
+        .timestamp_nanos_opt()
+        .ok_or_else(|| format!("timestamp {v:?} out of range"))
+}
+
+/// Parses a Prometheus duration (`1h30m`, `250ms`, `2d`) or float seconds into ns.
+pub fn parse_duration(v: &str) -> Result<i64, String> {
+    let v = v.trim();
+    if let Ok(f) = v.parse::<f64>() {
+        if f.is_finite() && f >= 0.0 {
+            return Ok((f * 1e9) as i64);
+        }
+    }
+    let bad = || format!("not a valid duration string: {v:?}");
+    let mut total: i64 = 0;
+    let mut rest = v;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let mult: i64 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "d" => 86_400_000_000_000,
+            "w" => 7 * 86_400_000_000_000,
+            "y" => 365 * 86_400_000_000_000,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(mult)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_formats() {
+        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000_000_000_000);
+        assert_eq!(
+            parse_time("1700000000000000001").unwrap(),
+            1_700_000_000_000_000_001
+        );
+        assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500_000_000);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000_000_000
+        );
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20.000000007Z").unwrap(),
+            1_700_000_000_000_000_007
+        );
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000_000_000);
+        assert_eq!(parse_duration("15000ms").unwrap(), 15_000_000_000);
+        assert_eq!(parse_duration("2.5").unwrap(), 2_500_000_000);
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn range_defaults_and_validation() {
+        let p = Params(vec![("since".into(), "5m".into())]);
+        assert_eq!(
+            p.range(1_000_000_000_000).unwrap(),
+            (700_000_000_000, 1_000_000_000_000)
+        );
+        let p = Params(vec![("start".into(), "20".into()), ("end".into(), "10".into())]);
+        assert!(p.range(0).unwrap_err().message.contains("through < from"));
+        let p = Params(vec![("limit".into(), "0".into())]);
+        assert!(p.limit(100).is_err());
+    }
+}

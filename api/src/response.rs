@@ -1,0 +1,89 @@
+//! JSON bodies in Loki's shapes (field order matters to some clients: `status`, then `data`
+//! with `resultType` before `result`).
+
+use logq_querier::{Direction, StreamResult};
+use serde_json::{json, Map, Value};
+
+/// `{"status":"success","data":[...]}` for labels, label values and series.
+pub fn success_data(data: Value) -> Value {
+    json!({"status": "success", "data": data})
+}
+
+fn labels_object(pairs: &[(String, String)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// A `streams` result. With `categorize` every value has a third element holding structured
+/// metadata (Loki's `categorize-labels` encoding flag).
+pub fn streams_body(streams: &[StreamResult], categorize: bool, stats: Value) -> Value {
+    let result: Vec<Value> = streams
+        .iter()
+        .map(|s| {
+            let values: Vec<Value> = s
+                .entries
+                .iter()
+                .map(|e| {
+                    if categorize {
+                        let mut third = Map::new();
+                        if !e.metadata.is_empty() {
+                            third.insert("structuredMetadata".into(), labels_object(&e.metadata));
+                        }
+                        json!([e.ts.to_string(), e.line, Value::Object(third)])
+                    } else {
+                        json!([e.ts.to_string(), e.line])
+                    }
+                })
+                .collect();
+            json!({"stream": labels_object(s.labels.pairs()), "values": values})
+        })
+        .collect();
+    let mut data = Map::new();
+    data.insert("resultType".into(), "streams".into());
+    if categorize {
+        data.insert("encodingFlags".into(), json!(["categorize-labels"]));
+    }
+    data.insert("result".into(), Value::Array(result));
+    data.insert("stats".into(), stats);
+    json!({"status": "success", "data": Value::Object(data)})
+}
+
+/// Query statistics in the shape Grafana reads (`summary`).
+pub fn stats(streams: &[StreamResult], exec_secs: f64) -> Value {
+    let lines: usize = streams.iter().map(|s| s.entries.len()).sum();
+    let bytes: usize = streams
+        .iter()
+        .flat_map(|s| s.entries.iter())
+        .map(|e| e.line.len())
+        .sum();
+    let per_sec = |n: usize| {
+        if exec_secs > 0.0 {
+            (n as f64 / exec_secs) as u64
+        } else {
+            0
+        }
+    };
+    json!({"summary": {
+        "bytesProcessedPerSecond": per_sec(bytes),
+        "linesProcessedPerSecond": per_sec(lines),
+        "totalBytesProcessed": bytes,
+        "totalLinesProcessed": lines,
+        "execTime": exec_secs,
+        "totalEntriesReturned": lines,
+    }})
+}
+
+/// Parses `direction` (case-insensitive; default backward).
+pub fn parse_direction(v: Option<&str>) -> Result<Direction, String> {
+    match v.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("backward") => Ok(Direction::Backward),
+        Some("forward") => Ok(Direction::Forward),
+        Some(other) => Err(format!(
+            "invalid direction {other:?}: must be forward or backward"
+        )),
+    }
+}

@@ -1,0 +1,273 @@
+//! The HTTP routes: Loki's push and query API, readiness, metrics and the UI page.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use logq_ingester::{Distributor, Ingester, Limits};
+use logq_querier::logql::{parse_log_selector, LogExpr};
+use logq_querier::{LogQuery, Querier};
+use logq_storage::LabelMatcher;
+use serde_json::{json, Value};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::ApiError;
+use crate::metrics::{render, ApiMetrics};
+use crate::params::{parse_time, Params};
+use crate::push::{decode_content_encoding, decode_json, decode_protobuf, DecodeStats};
+use crate::response::{parse_direction, stats, streams_body, success_data};
+use crate::tenant::Tenant;
+
+/// Largest push body accepted on the wire (HTTP 413 above).
+pub const MAX_PUSH_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+const UI_PAGE: &str = include_str!("../../ui/index.html");
+
+/// What the handlers share.
+pub struct AppState {
+    /// Where accepted pushes go.
+    pub distributor: Arc<dyn Distributor>,
+    /// Answers queries.
+    pub querier: Arc<Querier>,
+    /// For metrics.
+    pub ingester: Arc<Ingester>,
+    /// Push limits.
+    pub limits: Limits,
+    /// API counters.
+    pub metrics: ApiMetrics,
+}
+
+type Shared = State<Arc<AppState>>;
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(ui))
+        .route("/ready", get(|| async { "ready\n" }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/loki/api/v1/push",
+            post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES)),
+        )
+        .route("/loki/api/v1/query_range", get(query_range).post(query_range))
+        .route("/loki/api/v1/query", get(query).post(query))
+        .route("/loki/api/v1/labels", get(labels).post(labels))
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(label_values).post(label_values),
+        )
+        .route("/loki/api/v1/series", get(series).post(series))
+        .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: "404 page not found".into(),
+            }
+        })
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "internal error".into(),
+            }
+            .into_response()
+        }))
+        .with_state(state)
+}
+
+async fn ui() -> Html<&'static str> {
+    Html(UI_PAGE)
+}
+
+async fn metrics(State(s): Shared) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&s.metrics, &s.ingester),
+    )
+        .into_response()
+}
+
+async fn buildinfo() -> Json<Value> {
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+async fn push(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let rejected = |e: String| {
+        s.metrics.push_rejected.fetch_add(1, Ordering::Relaxed);
+        ApiError::bad_request(e)
+    };
+    let body = decode_content_encoding(header_str(header::CONTENT_ENCODING), &body).map_err(rejected)?;
+    let is_json =
+        header_str(header::CONTENT_TYPE).is_some_and(|c| c.trim_start().starts_with("application/json"));
+    let mut stats = DecodeStats::default();
+    let batch = if is_json {
+        decode_json(tenant, &body)
+    } else {
+        decode_protobuf(tenant, &body, &mut stats)
+    }
+    .map_err(rejected)?;
+    s.limits
+        .check(&batch, now_ns())
+        .map_err(|e| rejected(e.to_string()))?;
+    s.metrics
+        .invalid_utf8_lines
+        .fetch_add(stats.invalid_utf8, Ordering::Relaxed);
+    if batch.entry_count() > 0 {
+        s.distributor.push(batch).await?;
+    }
+    s.metrics.push_requests.fetch_add(1, Ordering::Relaxed);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn log_query(p: &Params) -> Result<LogExpr, ApiError> {
+    Ok(parse_log_selector(p.required("query")?).map_err(logq_querier::QueryError::from)?)
+}
+
+fn categorize(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("x-loki-response-encoding-flags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
+}
+
+async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+    let started = Instant::now();
+    let streams = s.querier.select_logs(&q).await?;
+    s.metrics.queries.fetch_add(1, Ordering::Relaxed);
+    let st = stats(&streams, started.elapsed().as_secs_f64());
+    Ok(Json(streams_body(&streams, categorize(headers), st)))
+}
+
+async fn query_range(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let expr = log_query(&p)?;
+    let (start, end) = p.range(now_ns())?;
+    let q = LogQuery {
+        tenant,
+        expr,
+        start,
+        end,
+        limit: p.limit(100)?,
+        direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
+    };
+    run_log_query(&s, q, &headers).await
+}
+
+/// Instant query. A log selector returns the streams of the hour (or `since`) before `time`.
+async fn query(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let expr = log_query(&p)?;
+    let time = match p.get("time") {
+        Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
+        None => now_ns(),
+    };
+    let mut window = p.clone();
+    window.0.retain(|(k, _)| k != "start" && k != "end");
+    window.0.push(("end".into(), time.to_string()));
+    let (start, end) = window.range(time)?;
+    let q = LogQuery {
+        tenant,
+        expr,
+        start,
+        end: end.saturating_add(1),
+        limit: p.limit(100)?,
+        direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
+    };
+    run_log_query(&s, q, &headers).await
+}
+
+/// Matchers of an optional `query` parameter (none = every stream).
+fn optional_matchers(selector: Option<&str>) -> Result<Vec<LabelMatcher>, ApiError> {
+    match selector.map(str::trim) {
+        None | Some("{}") => Ok(Vec::new()),
+        Some(q) => Ok(parse_log_selector(q)
+            .map_err(logq_querier::QueryError::from)?
+            .matchers),
+    }
+}
+
+async fn labels(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Json<Value>, ApiError> {
+    let (start, end) = p.range(now_ns())?;
+    let matchers = optional_matchers(p.get("query"))?;
+    let names = s.querier.label_names(&tenant, &matchers, start, end).await?;
+    Ok(Json(success_data(json!(names))))
+}
+
+async fn label_values(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    Path(name): Path<String>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (start, end) = p.range(now_ns())?;
+    let matchers = optional_matchers(p.get("query"))?;
+    let values = s
+        .querier
+        .label_values(&tenant, &name, &matchers, start, end)
+        .await?;
+    Ok(Json(success_data(json!(values))))
+}
+
+async fn series(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Json<Value>, ApiError> {
+    let (start, end) = p.range(now_ns())?;
+    let selectors: Vec<&str> = p
+        .all("match[]")
+        .chain(p.all("match"))
+        .filter(|v| !v.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    if selectors.is_empty() {
+        out = s.querier.series(&tenant, &[], start, end).await?;
+    }
+    for sel in selectors {
+        let matchers = optional_matchers(Some(sel))?;
+        out.extend(s.querier.series(&tenant, &matchers, start, end).await?);
+    }
+    out.sort();
+    out.dedup();
+    let data: Vec<Value> = out
+        .iter()
+        .map(|l| {
+            Value::Object(
+                l.pairs()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(Json(success_data(Value::Array(data))))
+}

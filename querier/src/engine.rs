@@ -1,0 +1,298 @@
+//! Evaluation of log queries: select streams from the head and from storage (chunks and
+//! blocks), keep entries in the time range that pass the pipeline, de-duplicate across sources,
+//! and return the `limit` entries nearest the start (forward) or the end (backward).
+
+use std::sync::Arc;
+
+use logq_ingester::Ingester;
+use logq_storage::{
+    matches_all, merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, BlockIndex, Entry,
+    LabelMatcher, LabelSet, ManifestStore, StorageErrorKind, TenantId,
+};
+
+use crate::error::QueryError;
+use crate::logql::LogExpr;
+
+/// Order of returned entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Oldest first, starting at `start`.
+    Forward,
+    /// Newest first, starting at `end` (Loki's default).
+    Backward,
+}
+
+/// Query limits, with Loki's defaults.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Largest `limit` a log query may ask for.
+    pub max_entries: usize,
+    /// Longest time range, in ns.
+    pub max_range_ns: i64,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_entries: 5000,
+            max_range_ns: 721 * 3600 * 1_000_000_000,
+        }
+    }
+}
+
+/// A log query.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    /// Whose data.
+    pub tenant: TenantId,
+    /// The parsed selector and pipeline.
+    pub expr: LogExpr,
+    /// Inclusive start, ns.
+    pub start: i64,
+    /// Exclusive end, ns.
+    pub end: i64,
+    /// Most entries to return.
+    pub limit: usize,
+    /// Which end of the range to start from.
+    pub direction: Direction,
+}
+
+/// One stream of a log query's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamResult {
+    /// The stream's labels.
+    pub labels: LabelSet,
+    /// Its entries, in the query's direction.
+    pub entries: Vec<Entry>,
+}
+
+/// Answers queries over the ingester's memory and the object store.
+pub struct Querier {
+    ingester: Arc<Ingester>,
+    manifests: ManifestStore,
+    limits: QueryLimits,
+}
+
+impl Querier {
+    /// A querier over an ingester and a store.
+    pub fn new(ingester: Arc<Ingester>, manifests: ManifestStore, limits: QueryLimits) -> Self {
+        Querier {
+            ingester,
+            manifests,
+            limits,
+        }
+    }
+
+    fn check_range(&self, start: i64, end: i64) -> Result<(), QueryError> {
+        if end < start {
+            return Err(QueryError::BadRequest(
+                "invalid query, through < from: end timestamp must not be before start time".into(),
+            ));
+        }
+        if end - start > self.limits.max_range_ns {
+            return Err(QueryError::BadRequest(format!(
+                "the query time range exceeds the limit (query length: {}h, limit: {}h)",
+                (end - start) / 3_600_000_000_000,
+                self.limits.max_range_ns / 3_600_000_000_000
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs a log query.
+    pub async fn select_logs(&self, q: &LogQuery) -> Result<Vec<StreamResult>, QueryError> {
+        self.check_range(q.start, q.end)?;
+        if q.limit > self.limits.max_entries {
+            return Err(QueryError::BadRequest(format!(
+                "max entries limit per query exceeded, limit > max_entries_limit ({} > {})",
+                q.limit, self.limits.max_entries
+            )));
+        }
+        let matchers = &q.expr.matchers;
+        let mut sources = self.stored(&q.tenant, matchers, q.start, q.end).await?;
+        sources.extend(self.ingester.select(&q.tenant, matchers, q.start, q.end));
+        let streams = merge_streams(sources);
+        // Candidates: (ts, stream, index) of every entry in range passing the pipeline.
+        let mut picked: Vec<(i64, usize, usize)> = Vec::new();
+        for (si, (_, entries)) in streams.iter().enumerate() {
+            for (ei, e) in entries.iter().enumerate() {
+                if e.ts >= q.start && e.ts < q.end && q.expr.matches_line(&e.line) {
+                    picked.push((e.ts, si, ei));
+                }
+            }
+        }
+        match q.direction {
+            Direction::Forward => picked.sort_unstable(),
+            Direction::Backward => picked.sort_unstable_by(|a, b| b.cmp(a)),
+        }
+        picked.truncate(q.limit);
+        let mut per_stream: Vec<Vec<usize>> = vec![Vec::new(); streams.len()];
+        for (_, si, ei) in picked {
+            per_stream[si].push(ei);
+        }
+        let mut out: Vec<StreamResult> = streams
+            .into_iter()
+            .zip(per_stream)
+            .filter(|(_, idx)| !idx.is_empty())
+            .map(|((labels, entries), idx)| {
+                let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+                let entries = idx.into_iter().filter_map(|i| slots[i].take()).collect();
+                StreamResult { labels, entries }
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Entries of matching streams from chunks and blocks overlapping `[start, end)`. An object
+    /// that vanished between reading the manifest and reading it was compacted or expired
+    /// meanwhile: read again from a fresh manifest.
+    async fn stored(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
+        let mut attempt = 0;
+        loop {
+            match self.stored_once(tenant, matchers, start, end).await {
+                Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "object vanished during a query; re-reading the manifest");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn stored_once(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
+        let store = self.manifests.store();
+        let manifest = self.manifests.load(tenant).await?;
+        let mut out = Vec::new();
+        for c in manifest.chunks_in(start, end) {
+            let footer = read_chunk_footer(store, &c.key, c.size).await?;
+            let want = |s: &logq_storage::ChunkStream| {
+                s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels)
+            };
+            for (meta, entries) in read_chunk_streams(store, &c.key, &footer, want).await? {
+                out.push((meta.labels, entries));
+            }
+        }
+        for b in manifest.blocks_in(start, end) {
+            let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
+            let selected: Vec<_> = index.select(matchers, start, end).cloned().collect();
+            if selected.is_empty() {
+                continue;
+            }
+            let data = store.get(&b.key).await?;
+            let key = b.key.clone();
+            let streams = selected.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let refs: Vec<_> = streams.iter().collect();
+                read_block_streams(&key, data, &refs)
+            })
+            .await
+            .map_err(|e| QueryError::BadRequest(format!("block reader failed: {e}")))??;
+            out.extend(selected.into_iter().map(|s| s.labels).zip(read));
+        }
+        Ok(out)
+    }
+
+    /// Streams matching `matchers` with data in `[start, end)`, from memory and storage
+    /// (footers and label indexes only; no line data is read).
+    pub async fn series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<LabelSet>, QueryError> {
+        self.check_range(start, end)?;
+        let mut attempt = 0;
+        let mut out = loop {
+            match self.stored_series(tenant, matchers, start, end).await {
+                Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
+                    attempt += 1
+                }
+                other => break other?,
+            }
+        };
+        out.extend(self.ingester.series(tenant, matchers, start, end));
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn stored_series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<LabelSet>, QueryError> {
+        let store = self.manifests.store();
+        let manifest = self.manifests.load(tenant).await?;
+        let mut out = Vec::new();
+        for c in manifest.chunks_in(start, end) {
+            let footer = read_chunk_footer(store, &c.key, c.size).await?;
+            out.extend(
+                footer
+                    .streams
+                    .into_iter()
+                    .filter(|s| s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels))
+                    .map(|s| s.labels),
+            );
+        }
+        for b in manifest.blocks_in(start, end) {
+            let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
+            out.extend(index.select(matchers, start, end).map(|s| s.labels.clone()));
+        }
+        Ok(out)
+    }
+
+    /// Label names of streams matching `matchers` (all streams when empty) in `[start, end)`.
+    pub async fn label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        let mut names: Vec<String> = self
+            .series(tenant, matchers, start, end)
+            .await?
+            .iter()
+            .flat_map(|l| l.pairs().iter().map(|(k, _)| k.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Values of label `name` over streams matching `matchers` in `[start, end)`.
+    pub async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        let mut values: Vec<String> = self
+            .series(tenant, matchers, start, end)
+            .await?
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}

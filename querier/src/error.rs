@@ -1,0 +1,19 @@
+//! The querier's error type; the API maps kinds to HTTP statuses.
+
+use logq_storage::StorageError;
+
+use crate::logql::ParseError;
+
+/// A query failure.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The LogQL did not parse or validate (HTTP 400).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A request parameter or limit was violated (HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Storage failed (HTTP 500).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

@@ -1,0 +1,68 @@
+//! `logq serve --demo`: pushes generated lines through the distributor at a steady rate,
+//! starting with the last ten minutes so a new user sees data at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use logq_agent::LogGenerator;
+use logq_ingester::{Distributor, WalDistributor};
+use logq_storage::{derive_message_id, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
+use tokio::sync::watch;
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Generates `count` lines evenly spread over `[from, to)` as one push batch.
+fn batch(gen: &mut LogGenerator, from: i64, to: i64, count: u32) -> PushBatch {
+    let mut streams: BTreeMap<LabelSet, Vec<Entry>> = BTreeMap::new();
+    let step = ((to - from) / i64::from(count.max(1))).max(1);
+    for i in 0..i64::from(count) {
+        let ts = from + i * step;
+        let g = gen.next_line(ts);
+        let id = derive_message_id(g.labels.fingerprint(), ts, &g.line);
+        streams.entry(g.labels).or_default().push(Entry {
+            ts,
+            id,
+            line: g.line,
+            metadata: Vec::new(),
+        });
+    }
+    PushBatch {
+        tenant: TenantId::default_tenant(),
+        streams: streams
+            .into_iter()
+            .map(|(labels, entries)| StreamEntries { labels, entries })
+            .collect(),
+    }
+}
+
+/// Feeds the demo stream until shutdown.
+pub async fn feed(distributor: Arc<WalDistributor>, rate: u32, mut shutdown: watch::Receiver<bool>) {
+    let mut gen = LogGenerator::new(now_ns() as u64);
+    let now = now_ns();
+    let backfill_from = now - 10 * 60 * 1_000_000_000;
+    if let Err(e) = distributor
+        .push(batch(&mut gen, backfill_from, now, rate.saturating_mul(600)))
+        .await
+    {
+        tracing::warn!(error = %e, "demo backfill failed");
+    }
+    let mut last = now;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = now_ns();
+                if let Err(e) = distributor.push(batch(&mut gen, last, now, rate)).await {
+                    tracing::warn!(error = %e, "demo push failed");
+                }
+                last = now;
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! End-to-end API behaviour through the real binary: bad input answers 400 with a reason and
+//! loses nothing, tenants never see each other's data, label endpoints, and the CLI.
+
+mod util;
+
+use std::process::Command;
+
+use util::*;
+
+fn stream(labels: &[(&str, &str)], entries: Vec<(i64, String)>) -> TestStream {
+    TestStream {
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        entries,
+    }
+}
+
+fn lines(n: i64, base: i64, tag: &str) -> Vec<(i64, String)> {
+    (0..n)
+        .map(|i| (base + i * 1_000_000, format!("{tag} line {i} status=200")))
+        .collect()
+}
+
+#[test]
+fn bad_input_is_rejected_with_a_reason_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let base = now_ns() - 60_000_000_000;
+    let good = vec![stream(&[("app", "good")], lines(50, base, "good"))];
+    push_streams(&server, None, &good, false, 100);
+
+    let push = server.url("/loki/api/v1/push");
+    let json = [("Content-Type", "application/json")];
+    let proto = [("Content-Type", "application/x-protobuf")];
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "malformed JSON",
+            json.to_vec(),
+            b"{\"streams\": [".to_vec(),
+            "error parsing push request JSON",
+        ),
+        (
+            "numeric timestamp",
+            json.to_vec(),
+            br#"{"streams":[{"stream":{"a":"b"},"values":[[1700000000000000000,"x"]]}]}"#.to_vec(),
+            "expected a string",
+        ),
+        (
+            "timestamp not digits",
+            json.to_vec(),
+            br#"{"streams":[{"stream":{"a":"b"},"values":[["17e9","x"]]}]}"#.to_vec(),
+            "invalid timestamp",
+        ),
+        (
+            "empty label set",
+            json.to_vec(),
+            br#"{"streams":[{"stream":{},"values":[["1","x"]]}]}"#.to_vec(),
+            "no labels",
+        ),
+        (
+            "bad snappy",
+            proto.to_vec(),
+            b"definitely not snappy".to_vec(),
+            "invalid snappy body",
+        ),
+        (
+            "bad protobuf",
+            proto.to_vec(),
+            snap::raw::Encoder::new().compress_vec(&[0xff; 64]).unwrap(),
+            "error parsing push request protobuf",
+        ),
+        (
+            "unknown Content-Encoding",
+            vec![("Content-Type", "application/json"), ("Content-Encoding", "br")],
+            b"{}".to_vec(),
+            "unsupported Content-Encoding",
+        ),
+        (
+            "bad gzip",
+            vec![("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+            b"not gzip".to_vec(),
+            "invalid gzip body",
+        ),
+    ];
+    for (what, headers, body, reason) in cases {
+        let r = post(&push, &headers, &body);
+        assert_eq!(r.status, 400, "{what}: {}", r.body);
+        assert!(
+            r.body.contains(reason),
+            "{what}: body {:?} lacks {reason:?}",
+            r.body
+        );
+    }
+    let r = post(&push, &[("X-Scope-OrgID", "../etc")], b"x");
+    assert_eq!(r.status, 400, "path-like tenant: {}", r.body);
+
+    let qr = server.url("/loki/api/v1/query_range");
+    let r = get(&qr, &[("query", r#"{app="good""#)], &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.body.starts_with("parse error at line 1, col"), "{}", r.body);
+    let r = get(&qr, &[("query", "{}")], &[]);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("at least one regexp or equality matcher"),
+        "{}",
+        r.body
+    );
+    let r = get(
+        &qr,
+        &[
+            ("query", r#"{app="good"}"#),
+            ("start", "2000000000"),
+            ("end", "1000000000"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("end timestamp must not be before start time"),
+        "{}",
+        r.body
+    );
+    let r = get(&qr, &[("query", r#"{app="good"}"#), ("limit", "100000")], &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("max entries limit"), "{}", r.body);
+    let r = get(
+        &qr,
+        &[("query", r#"{app="good"}"#), ("direction", "sideways")],
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    let r = get(&qr, &[], &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("query"), "{}", r.body);
+
+    // Everything accepted before the bad requests is still there, once.
+    let got = read_all(&server, None, r#"{app="good"}"#, base, now_ns(), "forward");
+    assert_same(
+        &got,
+        &expected(&good, "forward"),
+        "accepted lines after bad input",
+    );
+}
+
+#[test]
+fn tenants_never_see_each_others_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), FAST_FLAGS);
+    let base = now_ns() - 2 * 3_600_000_000_000;
+    let a = vec![stream(
+        &[("app", "shared"), ("team", "a")],
+        lines(100, base, "tenant-a"),
+    )];
+    let b = vec![stream(
+        &[("app", "shared"), ("team", "b")],
+        lines(70, base, "tenant-b"),
+    )];
+    push_streams(&server, Some("team-a"), &a, false, 100);
+    push_streams(&server, Some("team-b"), &b, true, 100);
+    push_streams(
+        &server,
+        None,
+        &[stream(&[("app", "shared")], lines(5, base, "default"))],
+        false,
+        100,
+    );
+    let check = |what: &str| {
+        let end = now_ns();
+        let got_a = read_all(&server, Some("team-a"), r#"{app="shared"}"#, base, end, "forward");
+        assert_same(&got_a, &expected(&a, "forward"), &format!("tenant a {what}"));
+        let got_b = read_all(&server, Some("team-b"), r#"{app="shared"}"#, base, end, "forward");
+        assert_same(&got_b, &expected(&b, "forward"), &format!("tenant b {what}"));
+        let got_fake = read_all(&server, None, r#"{app="shared"}"#, base, end, "forward");
+        assert_eq!(got_fake.len(), 5, "default tenant {what}");
+        let since = [("since", "3h")];
+        let r = get(
+            &server.url("/loki/api/v1/label/team/values"),
+            &since,
+            &[("X-Scope-OrgID", "team-a")],
+        );
+        assert_eq!(r.json()["data"], serde_json::json!(["a"]), "label values {what}");
+        let r = get(
+            &server.url("/loki/api/v1/labels"),
+            &since,
+            &[("X-Scope-OrgID", "team-b")],
+        );
+        assert_eq!(
+            r.json()["data"],
+            serde_json::json!(["app", "team"]),
+            "labels {what}"
+        );
+        let r = get(
+            &server.url("/loki/api/v1/series"),
+            &[("match[]", r#"{app="shared"}"#), ("since", "3h")],
+            &[("X-Scope-OrgID", "team-b")],
+        );
+        assert_eq!(
+            r.json()["data"],
+            serde_json::json!([{"app": "shared", "team": "b"}]),
+            "series {what}"
+        );
+    };
+    check("in memory");
+    // After flush and compaction the data lives in per-tenant objects.
+    wait_for(30, "blocks for both tenants", || {
+        let store = dir.path().join("store");
+        !files_with_suffix(&store.join("team-a"), ".parquet").is_empty()
+            && !files_with_suffix(&store.join("team-b"), ".parquet").is_empty()
+    });
+    check("in storage");
+}
+
+#[test]
+fn line_filters_select_the_right_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let base = now_ns() - 60_000_000_000;
+    let entries: Vec<(i64, String)> = ["GET /a 200", "POST /b 500", "GET /c 404", "get /d 200"]
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (base + i as i64, l.to_string()))
+        .collect();
+    push_streams(&server, None, &[stream(&[("app", "web")], entries)], true, 10);
+    let lines_of = |q: &str| -> Vec<String> {
+        read_all(&server, None, q, base, now_ns(), "forward")
+            .into_iter()
+            .map(|g| g.2)
+            .collect()
+    };
+    assert_eq!(lines_of(r#"{app="web"} |= "GET""#), ["GET /a 200", "GET /c 404"]);
+    assert_eq!(lines_of(r#"{app="web"} != "GET""#), ["POST /b 500", "get /d 200"]);
+    assert_eq!(
+        lines_of(r#"{app="web"} |~ "(?i)get" != "404""#),
+        ["GET /a 200", "get /d 200"]
+    );
+    assert_eq!(
+        lines_of(r#"{app="web"} !~ "[45]0[04]""#),
+        ["GET /a 200", "get /d 200"]
+    );
+    assert_eq!(
+        lines_of(r#"{app=~"w.b", app!="x"} |= "POST" or "404""#),
+        ["POST /b 500", "GET /c 404"]
+    );
+    assert!(lines_of(r#"{app="other"}"#).is_empty());
+}
+
+#[test]
+fn cli_query_prints_logcli_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let base = now_ns() - 120_000_000_000;
+    push_streams(
+        &server,
+        None,
+        &[stream(
+            &[("app", "cli"), ("env", "test")],
+            lines(2500, base, "cli"),
+        )],
+        false,
+        1000,
+    );
+    let run = |args: &[&str]| -> String {
+        let out = Command::new(logq_bin())
+            .arg("query")
+            .args(args)
+            .env("LOGQ_ADDR", &server.addr)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "logq query {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let raw = run(&[
+        r#"{app="cli"}"#,
+        "--since",
+        "1h",
+        "--limit",
+        "0",
+        "--batch",
+        "700",
+        "-o",
+        "raw",
+        "--forward",
+    ]);
+    let want: Vec<String> = (0..2500).map(|i| format!("cli line {i} status=200")).collect();
+    assert_eq!(raw.lines().collect::<Vec<_>>(), want, "paged raw output");
+    let default = run(&[r#"{app="cli"} |= "line 7 ""#, "--since", "1h"]);
+    assert_eq!(default.lines().count(), 1);
+    assert!(
+        default.contains(r#"{app="cli", env="test"} cli line 7 status=200"#),
+        "{default}"
+    );
+    let jsonl = run(&[r#"{app="cli"}"#, "--since", "1h", "--limit", "3", "-o", "jsonl"]);
+    let rows: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0]["line"], "cli line 2499 status=200",
+        "newest first by default"
+    );
+    assert_eq!(rows[0]["labels"]["env"], "test");
+    assert!(rows[0]["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let out = Command::new(logq_bin())
+        .args(["query", "{app=", "--addr", &server.addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("parse error"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(logq_bin())
+        .args(["query", "{a=\"b\"}", "--from", "yesterday"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --from"));
+}
+
+#[test]
+fn ui_ready_metrics_and_buildinfo() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let r = get(&server.url("/"), &[], &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<title>logq</title>"));
+    let r = get(&server.url("/metrics"), &[], &[]);
+    assert!(
+        r.body.contains("logq_ingester_chunks_flushed_total"),
+        "{}",
+        r.body
+    );
+    let r = get(&server.url("/loki/api/v1/status/buildinfo"), &[], &[]);
+    assert!(r.json()["version"].is_string());
+    assert_eq!(get(&server.url("/nope"), &[], &[]).status, 404);
+}
