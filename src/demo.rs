@@ -40,18 +40,27 @@ fn batch(gen: &mut LogGenerator, from: i64, to: i64, count: u32) -> PushBatch {
     }
 }
 
-/// Feeds the demo stream until shutdown.
-pub async fn feed(distributor: Arc<WalDistributor>, rate: u32, mut shutdown: watch::Receiver<bool>) {
+/// Pushes the last ten minutes of demo lines; returns the generator and the time it reached.
+pub async fn backfill(distributor: &WalDistributor, rate: u32) -> (LogGenerator, i64) {
     let mut gen = LogGenerator::new(now_ns() as u64);
     let now = now_ns();
-    let backfill_from = now - 10 * 60 * 1_000_000_000;
+    let from = now - 10 * 60 * 1_000_000_000;
     if let Err(e) = distributor
-        .push(batch(&mut gen, backfill_from, now, rate.saturating_mul(600)))
+        .push(batch(&mut gen, from, now, rate.saturating_mul(600)))
         .await
     {
         tracing::warn!(error = %e, "demo backfill failed");
     }
-    let mut last = now;
+    (gen, now)
+}
+
+/// Feeds the demo stream from where [`backfill`] stopped until shutdown.
+pub async fn feed(
+    distributor: Arc<WalDistributor>,
+    (mut gen, mut last): (LogGenerator, i64),
+    rate: u32,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {

@@ -135,12 +135,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %args.data_dir.display(), store = %store_url, "logq is ready");
     let demo_task = if args.demo {
+        let start = crate::demo::backfill(&distributor, args.demo_rate).await;
+        let exe = std::env::current_exe().map_or_else(|_| "logq".into(), |p| p.display().to_string());
         println!("logq demo: UI at http://{addr}/");
         println!(
-            "logq demo: try  logq query --addr http://{addr} '{{service=\"nginx\"}} |= \"GET\"' --since 5m"
+            "logq demo: try  {exe} query --addr http://{addr} '{{service=\"nginx\"}} |= \"GET\"' --since 5m"
         );
         Some(tokio::spawn(crate::demo::feed(
             distributor,
+            start,
             args.demo_rate,
             shutdown_rx.clone(),
         )))

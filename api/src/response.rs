@@ -87,3 +87,33 @@ pub fn parse_direction(v: Option<&str>) -> Result<Direction, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logq_storage::{Entry, LabelSet};
+
+    #[test]
+    fn field_order_is_lokis() {
+        let s = StreamResult {
+            labels: LabelSet::parse("{app=\"x\"}").unwrap(),
+            entries: vec![Entry {
+                ts: 5,
+                id: 1,
+                line: "l".into(),
+                metadata: vec![("trace_id".into(), "t".into())],
+            }],
+        };
+        let text = streams_body(&[s.clone()], true, json!({})).to_string();
+        let pos = |k: &str| text.find(k).unwrap_or_else(|| panic!("{k} missing in {text}"));
+        assert!(pos("\"status\"") < pos("\"data\""), "{text}");
+        assert!(pos("\"resultType\"") < pos("\"encodingFlags\""), "{text}");
+        assert!(pos("\"encodingFlags\"") < pos("\"result\":"), "{text}");
+        assert!(
+            text.contains(r#"["5","l",{"structuredMetadata":{"trace_id":"t"}}]"#),
+            "{text}"
+        );
+        let plain = streams_body(&[s], false, json!({})).to_string();
+        assert!(plain.contains(r#""values":[["5","l"]]"#), "{plain}");
+    }
+}
