@@ -104,7 +104,7 @@ mod tests {
                 metadata: vec![("trace_id".into(), "t".into())],
             }],
         };
-        let text = streams_body(&[s.clone()], true, json!({})).to_string();
+        let text = streams_body(std::slice::from_ref(&s), true, json!({})).to_string();
         let pos = |k: &str| text.find(k).unwrap_or_else(|| panic!("{k} missing in {text}"));
         assert!(pos("\"status\"") < pos("\"data\""), "{text}");
         assert!(pos("\"resultType\"") < pos("\"encodingFlags\""), "{text}");
