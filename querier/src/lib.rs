@@ -4,7 +4,6 @@
 
 mod engine;
 mod error;
-#[path = "logql_stub.rs"]
 pub mod logql;
 
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult};
