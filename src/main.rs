@@ -3,6 +3,7 @@
 
 mod client;
 mod demo;
+mod gen;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Query(client::QueryArgs),
     /// List label names, or the values of one label.
     Labels(client::LabelsArgs),
+    /// Generate realistic log lines to stdout, files or a push endpoint.
+    Gen(gen::GenArgs),
 }
 
 fn main() {
@@ -31,6 +34,7 @@ fn main() {
         Command::Serve(args) => serve::run(args),
         Command::Query(args) => client::query(args),
         Command::Labels(args) => client::labels(args),
+        Command::Gen(args) => gen::run(args),
     };
     if let Err(e) = result {
         eprintln!("logq: error: {e:#}");

@@ -1,8 +1,8 @@
 //! logq's agent: the sources that produce log lines. For now, a generator of realistic log
-//! lines from a few services and hosts (used by `logq serve --demo` and tests); file tailing,
-//! syslog and stdin inputs come with the agent issue.
+//! lines from several services and hosts (used by `logq gen`, `logq serve --demo`, `logq bench`
+//! and tests); file tailing, syslog and stdin inputs come with the agent issue.
 #![warn(missing_docs)]
 
 mod generator;
 
-pub use generator::{GeneratedLine, LogGenerator};
+pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
