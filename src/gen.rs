@@ -96,6 +96,7 @@ pub struct Corpus {
     gen: LogGenerator,
     start: i64,
     step: i64,
+    span: i64,
     index: u64,
     lines: u64,
     bytes_left: Option<u64>,
@@ -113,18 +114,30 @@ impl Corpus {
         if args.streams == 0 {
             bail!("--streams must be at least 1");
         }
-        // Average generated line is ~170 bytes: size the timestamp step for the expected count.
-        let expected = args.bytes.map_or(args.lines, |b| (b / 170).max(1));
         let gen = LogGenerator::with_config(GeneratorConfig {
             seed: args.seed,
             streams: args.streams,
             needle_every: args.needle_every,
             env: args.env.clone(),
         });
+        // Spread timestamps over the duration: for a size in bytes, estimate the line count
+        // from a sample of the same generator (with a margin, so the last line stays inside).
+        let expected = match args.bytes {
+            None => args.lines,
+            Some(b) => {
+                let mut sample = gen.clone();
+                let n = 20_000u64;
+                let total: u64 = (0..n)
+                    .map(|i| sample.next_line(i as i64).line.len() as u64 + 1)
+                    .sum();
+                (b as f64 / (total as f64 / n as f64) * 1.05) as u64
+            }
+        };
         Ok(Corpus {
             gen,
             start,
             step: (duration / expected.max(1) as i64).max(1),
+            span: duration.max(1),
             index: 0,
             lines: if args.bytes.is_some() {
                 u64::MAX
@@ -134,7 +147,6 @@ impl Corpus {
             bytes_left: args.bytes,
         })
     }
-
 }
 
 impl Iterator for Corpus {
@@ -144,7 +156,7 @@ impl Iterator for Corpus {
         if self.index >= self.lines || self.bytes_left == Some(0) {
             return None;
         }
-        let ts = self.start + self.index as i64 * self.step;
+        let ts = self.start + (self.index as i64).saturating_mul(self.step).min(self.span - 1);
         self.index += 1;
         let g = self.gen.next_line(ts);
         if let Some(left) = &mut self.bytes_left {

@@ -1,6 +1,7 @@
 //! The `logq` binary: one program for the server (`serve`) and the command-line client
 //! (`query`, `labels`).
 
+mod bench;
 mod client;
 mod demo;
 mod gen;
@@ -26,6 +27,8 @@ enum Command {
     Labels(client::LabelsArgs),
     /// Generate realistic log lines to stdout, files or a push endpoint.
     Gen(gen::GenArgs),
+    /// Run the end-to-end benchmark (ingest, compaction, queries, baselines).
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -35,6 +38,7 @@ fn main() {
         Command::Query(args) => client::query(args),
         Command::Labels(args) => client::labels(args),
         Command::Gen(args) => gen::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("logq: error: {e:#}");

@@ -1,0 +1,616 @@
+//! `logq bench`: the end-to-end benchmark. On one machine it generates a corpus (also written
+//! as a plain text file), starts a real `logq serve` as a child process, pushes the corpus
+//! through the HTTP API, waits for compaction, runs a fixed query set cold and warm, runs the
+//! baselines (`wc -l`, `rg`, `zstd -dc | rg`, `zstd -3` and `zstd -19` sizes) on the same raw
+//! file, and prints a table, also written as Markdown and JSON.
+//!
+//! CPU time and peak RSS of the server are read from `/proc/<pid>` (outside the process).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::gen::{parse_size, post_push, push_body, Corpus, CorpusArgs};
+
+/// `logq bench` flags.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Raw bytes of generated lines.
+    #[arg(long, default_value = "1GB", value_parser = parse_size)]
+    size: u64,
+    /// Streams in the corpus.
+    #[arg(long, default_value_t = 64)]
+    streams: usize,
+    /// Corpus seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Working directory (corpus, server data, results); emptied first.
+    #[arg(long, default_value = "./logq-bench")]
+    dir: PathBuf,
+    /// Skip the external baselines (rg, zstd, wc).
+    #[arg(long)]
+    no_baselines: bool,
+    /// Entries per push request.
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// Concurrent push clients.
+    #[arg(long, default_value_t = 2)]
+    clients: usize,
+}
+
+/// One row of the results table.
+struct Row {
+    phase: &'static str,
+    what: String,
+    value: String,
+    note: String,
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let exe = std::env::current_exe().context("finding the logq binary")?;
+        let child = Command::new(exe)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--flush-check-interval",
+                "1s",
+                "--window-grace",
+                "0s",
+                "--compact-interval",
+                "1s",
+                "--compact-hour-grace",
+                "0s",
+                "--delete-grace",
+                "0s",
+            ])
+            .env("LOGQ_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting logq serve")?;
+        let mut s = Server {
+            child,
+            addr: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(format!("{}/ready", s.addr)).call().is_err() {
+            if let Some(status) = s.child.try_wait()? {
+                bail!("logq serve exited early: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("logq serve did not become ready");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(s)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU seconds (user + system) the server has used.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        ticks / clock_ticks()
+    }
+
+    /// Peak resident memory (VmHWM) in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn count_files(dir: &Path, suffix: &str) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn metric(addr: &str, name: &str) -> f64 {
+    let body = ureq::get(format!("{addr}/metrics"))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    body.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// The fixed query set: (name, LogQL, limit, rg pattern for the baseline if it is a line filter).
+fn query_set() -> Vec<(&'static str, &'static str, usize, Option<(&'static str, bool)>)> {
+    vec![
+        (
+            "needle literal",
+            r#"{env="bench"} |= "needle-7f3a9c""#,
+            5000,
+            Some(("needle-7f3a9c", false)),
+        ),
+        (
+            "rare regex",
+            r#"{env="bench"} |~ "Rows_examined: 19999\\d\\d""#,
+            5000,
+            Some((r"Rows_examined: 19999\d\d", true)),
+        ),
+        (
+            "common literal, limit 100",
+            r#"{env="bench"} |= "GET""#,
+            100,
+            Some(("GET", false)),
+        ),
+        (
+            "json + numeric filter",
+            r#"{service="worker"} | json | duration_ms > 5000"#,
+            1000,
+            None,
+        ),
+        (
+            "logfmt + label filter",
+            r#"{service="api"} | logfmt | status="500""#,
+            1000,
+            None,
+        ),
+        (
+            "count_over_time by service",
+            r#"sum by (service) (count_over_time({env="bench"}[1h]))"#,
+            0,
+            None,
+        ),
+        (
+            "topk",
+            r#"topk(3, sum by (host) (rate({env="bench"} |= "error" [5m])))"#,
+            0,
+            None,
+        ),
+        (
+            "quantile_over_time unwrap",
+            r#"quantile_over_time(0.99, {service="api"} | logfmt | unwrap duration(duration) [1h]) by (host)"#,
+            0,
+            None,
+        ),
+    ]
+}
+
+/// Runs one query over the whole range; returns (seconds, entries or series returned) or the
+/// server's error.
+fn run_query(addr: &str, query: &str, limit: usize, start: i64, end: i64) -> Result<(f64, usize), String> {
+    let started = Instant::now();
+    let mut req = ureq::get(format!("{addr}/loki/api/v1/query_range"))
+        .query("query", query)
+        .query("start", start.to_string())
+        .query("end", end.to_string())
+        .query("direction", "forward");
+    if limit > 0 {
+        req = req.query("limit", limit.to_string());
+    }
+    let mut resp = req
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 32)
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    if !status.is_success() {
+        return Err(format!("{}: {}", status.as_u16(), body.trim()));
+    }
+    let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let n = v["data"]["result"].as_array().map_or(0, |r| {
+        r.iter().map(|s| s["values"].as_array().map_or(0, Vec::len)).sum()
+    });
+    Ok((secs, n))
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Times a shell pipeline; returns (seconds, trimmed stdout).
+fn time_shell(cmd: &str) -> anyhow::Result<(f64, String)> {
+    let started = Instant::now();
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .with_context(|| format!("running {cmd}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok((secs, String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// Runs `logq bench`.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.clients == 0 || args.batch == 0 {
+        bail!("--clients and --batch must be at least 1");
+    }
+    let _ = std::fs::remove_dir_all(&args.dir);
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    let raw_path = args.dir.join("raw.log");
+    let data_dir = args.dir.join("data");
+    let mut rows: Vec<Row> = Vec::new();
+    let mut row = |phase: &'static str, what: &str, value: String, note: &str| {
+        eprintln!("  {phase:<10} {what:<40} {value:>14}  {note}");
+        rows.push(Row {
+            phase,
+            what: what.to_string(),
+            value,
+            note: note.to_string(),
+        });
+    };
+
+    // 1. Corpus: 24 hours of lines ending two hours ago, as a text file and as push bodies.
+    eprintln!("logq bench: generating {} MB of lines", mb(args.size));
+    let corpus_args = CorpusArgs {
+        lines: 0,
+        bytes: Some(args.size),
+        streams: args.streams,
+        seed: args.seed,
+        needle_every: 100_000,
+        start: None,
+        duration: "24h".into(),
+        env: "bench".into(),
+    };
+    let mut corpus = Corpus::new(&CorpusArgs {
+        start: Some((now_ns() - 26 * 3_600_000_000_000).to_string()),
+        ..corpus_args
+    })?;
+    let started = Instant::now();
+    let mut raw = BufWriter::with_capacity(1 << 20, File::create(&raw_path)?);
+    let mut bodies: Vec<Vec<u8>> = Vec::new();
+    let mut batch = Vec::with_capacity(args.batch);
+    let (mut lines, mut raw_bytes, mut first_ts, mut last_ts) = (0u64, 0u64, i64::MAX, i64::MIN);
+    for (ts, g) in corpus.by_ref() {
+        raw.write_all(g.line.as_bytes())?;
+        raw.write_all(b"\n")?;
+        lines += 1;
+        raw_bytes += g.line.len() as u64 + 1;
+        first_ts = first_ts.min(ts);
+        last_ts = last_ts.max(ts);
+        batch.push((ts, g));
+        if batch.len() == args.batch {
+            bodies.push(push_body(&batch));
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        bodies.push(push_body(&batch));
+    }
+    raw.flush()?;
+    drop(raw);
+    row(
+        "corpus",
+        "lines",
+        lines.to_string(),
+        &format!("{} streams, 24 h of timestamps", args.streams),
+    );
+    row("corpus", "raw MB", format!("{:.1}", mb(raw_bytes)), "");
+    row(
+        "corpus",
+        "generate + encode s",
+        format!("{:.2}", started.elapsed().as_secs_f64()),
+        "not part of ingest",
+    );
+
+    // 2. Ingest through the push API.
+    let server = Server::start(&data_dir)?;
+    let cpu0 = server.cpu_seconds();
+    let started = Instant::now();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("{}/loki/api/v1/push", server.addr);
+    let workers: Vec<_> = (0..args.clients)
+        .map(|_| {
+            let (bodies, next, url) = (bodies.clone(), next.clone(), url.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { return Ok(()) };
+                    post_push(&url, None, body.clone())?;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().map_err(|_| anyhow!("push thread panicked"))??;
+    }
+    let ingest_s = started.elapsed().as_secs_f64();
+    let ingest_cpu = server.cpu_seconds() - cpu0;
+    row(
+        "ingest",
+        "lines/s",
+        format!("{:.0}", lines as f64 / ingest_s),
+        &format!("{} clients, {} lines per push", args.clients, args.batch),
+    );
+    row(
+        "ingest",
+        "MB/s",
+        format!("{:.1}", mb(raw_bytes) / ingest_s),
+        "raw line bytes",
+    );
+    row(
+        "ingest",
+        "server CPU s per GB",
+        format!("{:.1}", ingest_cpu / (raw_bytes as f64 / 1e9)),
+        "",
+    );
+    row(
+        "ingest",
+        "server peak RSS MiB",
+        format!("{:.0}", server.peak_rss_mib()),
+        "",
+    );
+
+    // 3. Flush and compaction: wait until nothing is left in memory or in chunks.
+    let started = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let in_memory = metric(&server.addr, "logq_ingester_memory_entries");
+        let chunks = count_files(&data_dir.join("store"), ".chunk");
+        if in_memory == 0.0 && chunks == 0 && count_files(&data_dir.join("store"), ".parquet") > 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("compaction did not finish within 30 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let compact_s = started.elapsed().as_secs_f64();
+    let stored = dir_size(&data_dir.join("store"));
+    row(
+        "storage",
+        "flush + compaction s",
+        format!("{compact_s:.1}"),
+        &format!("{:.1} MB/s of raw lines", mb(raw_bytes) / compact_s),
+    );
+    row(
+        "storage",
+        "blocks",
+        count_files(&data_dir.join("store"), ".parquet").to_string(),
+        "hour blocks",
+    );
+    row(
+        "storage",
+        "stored MB",
+        format!("{:.1}", mb(stored)),
+        &format!("{:.3} of raw", stored as f64 / raw_bytes as f64),
+    );
+    row(
+        "storage",
+        "peak RSS after compaction MiB",
+        format!("{:.0}", server.peak_rss_mib()),
+        "ingest + compaction",
+    );
+    server.stop()?;
+
+    // 4. Queries, cold (fresh server) then warm.
+    let server = Server::start(&data_dir)?;
+    let (qstart, qend) = (first_ts, last_ts + 1);
+    for (name, q, limit, _) in query_set() {
+        for pass in ["cold", "warm"] {
+            match run_query(&server.addr, q, limit, qstart, qend) {
+                Ok((secs, n)) => row(
+                    "query",
+                    &format!("{name} ({pass}) s"),
+                    format!("{secs:.3}"),
+                    &format!("{n} returned, {:.2} GB/s of raw", raw_bytes as f64 / 1e9 / secs),
+                ),
+                Err(e) => {
+                    row(
+                        "query",
+                        &format!("{name} s"),
+                        "unsupported".into(),
+                        &e.chars().take(90).collect::<String>(),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    row(
+        "query",
+        "server peak RSS MiB",
+        format!("{:.0}", server.peak_rss_mib()),
+        "query phase only",
+    );
+    server.stop()?;
+
+    // 5. Baselines on the same raw file.
+    if !args.no_baselines {
+        let raw_q = raw_path.display().to_string();
+        if have("wc") {
+            let (s, out) = time_shell(&format!("wc -l < '{raw_q}'"))?;
+            row("baseline", "wc -l s", format!("{s:.3}"), &format!("{out} lines"));
+        }
+        let zst = args.dir.join("raw.log.zst").display().to_string();
+        if have("zstd") {
+            let (s, _) = time_shell(&format!("zstd -q -3 -T0 -f '{raw_q}' -o '{zst}'"))?;
+            let size = std::fs::metadata(&zst).map(|m| m.len()).unwrap_or(0);
+            row(
+                "baseline",
+                "zstd -3 MB",
+                format!("{:.1}", mb(size)),
+                &format!("{:.3} of raw, {s:.1} s", size as f64 / raw_bytes as f64),
+            );
+            let sample = 64 * 1024 * 1024;
+            let (s, out) = time_shell(&format!(
+                "head -c {sample} '{raw_q}' | zstd -q -19 -T0 -c | wc -c"
+            ))?;
+            let sample_raw = raw_bytes.min(sample);
+            let ratio = out.parse::<f64>().unwrap_or(f64::NAN) / sample_raw as f64;
+            row(
+                "baseline",
+                "zstd -19 ratio",
+                format!("{ratio:.3}"),
+                &format!("on the first {:.0} MB, {s:.1} s", mb(sample_raw)),
+            );
+        } else {
+            row("baseline", "zstd", "not installed".into(), "apt-get install zstd");
+        }
+        if have("rg") {
+            for (name, _, limit, pat) in query_set() {
+                let Some((pat, regex)) = pat else { continue };
+                let fixed = if regex { "" } else { "-F " };
+                let take = if limit <= 100 {
+                    format!(" -m {limit}")
+                } else {
+                    String::new()
+                };
+                let (s, out) = time_shell(&format!("rg -c {fixed}{take} -e '{pat}' '{raw_q}'"))?;
+                row(
+                    "baseline",
+                    &format!("rg: {name} s"),
+                    format!("{s:.3}"),
+                    &format!("{out} matching lines"),
+                );
+                if have("zstd") && limit > 100 {
+                    let (s, out) = time_shell(&format!("zstd -dc '{zst}' | rg -c {fixed}-e '{pat}'"))?;
+                    row(
+                        "baseline",
+                        &format!("zstd -dc | rg: {name} s"),
+                        format!("{s:.3}"),
+                        &format!("{out} matching lines"),
+                    );
+                }
+            }
+        } else {
+            row(
+                "baseline",
+                "rg",
+                "not installed".into(),
+                "apt-get install ripgrep",
+            );
+        }
+    }
+
+    write_results(&args, &rows, lines, raw_bytes)
+}
+
+fn write_results(args: &BenchArgs, rows: &[Row], lines: u64, raw_bytes: u64) -> anyhow::Result<()> {
+    let mut md = String::new();
+    md.push_str(&format!(
+        "logq bench --size {} --streams {} --seed {} ({} lines, {:.1} MB raw; {} cores)\n\n",
+        args.size,
+        args.streams,
+        args.seed,
+        lines,
+        mb(raw_bytes),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
+    md.push_str("| phase | measure | value | note |\n|---|---|---|---|\n");
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.phase,
+            r.what,
+            r.value,
+            r.note.replace('|', "\\|")
+        ));
+    }
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"phase": r.phase, "measure": r.what, "value": r.value, "note": r.note}))
+        .collect();
+    let json = json!({"size": args.size, "streams": args.streams, "seed": args.seed, "lines": lines, "raw_bytes": raw_bytes, "rows": json_rows});
+    std::fs::write(args.dir.join("results.md"), &md)?;
+    std::fs::write(
+        args.dir.join("results.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    println!("{md}");
+    eprintln!(
+        "logq bench: results in {}/results.md and results.json",
+        args.dir.display()
+    );
+    Ok(())
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
