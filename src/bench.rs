@@ -583,12 +583,13 @@ fn write_results(args: &BenchArgs, rows: &[Row], lines: u64, raw_bytes: u64) -> 
     ));
     md.push_str("| phase | measure | value | note |\n|---|---|---|---|\n");
     for r in rows {
+        let cell = |t: &str| t.replace('|', "\\|");
         md.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             r.phase,
-            r.what,
-            r.value,
-            r.note.replace('|', "\\|")
+            cell(&r.what),
+            cell(&r.value),
+            cell(&r.note)
         ));
     }
     let json_rows: Vec<Value> = rows
