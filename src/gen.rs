@@ -223,7 +223,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let mut corpus = Corpus::new(&args.corpus)?;
+    let corpus = Corpus::new(&args.corpus)?;
     let started = Instant::now();
     let mut files: HashMap<usize, BufWriter<File>> = HashMap::new();
     if let Some(dir) = &args.dir {
@@ -232,8 +232,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut pending: Vec<(i64, GeneratedLine)> = Vec::new();
-    let mut written = 0u64;
-    while let Some((mut ts, g)) = corpus.next() {
+    for (written, (mut ts, g)) in corpus.enumerate() {
         if args.rate > 0 {
             // Pace to the rate; timestamps follow the wall clock.
             let due = Duration::from_secs_f64(written as f64 / args.rate as f64);
@@ -246,7 +245,6 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
             }
             ts = now_ns();
         }
-        written += 1;
         if let Some(dir) = &args.dir {
             let f = match files.entry(g.stream) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),

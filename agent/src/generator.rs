@@ -194,7 +194,7 @@ impl LogGenerator {
         let (service, host, labels) = self.streams[stream].clone();
         let mut line = self.text(&service, &host, ts);
         self.count += 1;
-        if self.config.needle_every > 0 && self.count % self.config.needle_every == 0 {
+        if self.config.needle_every > 0 && self.count.is_multiple_of(self.config.needle_every) {
             line.push_str(" marker=");
             line.push_str(NEEDLE);
         }

@@ -14,4 +14,5 @@ mod tenant;
 pub use error::ApiError;
 pub use metrics::ApiMetrics;
 pub use params::{parse_duration, parse_time};
+pub use push::{decode_content_encoding, decode_json, decode_protobuf, DecodeStats};
 pub use routes::{router, AppState, MAX_PUSH_BODY_BYTES};

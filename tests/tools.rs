@@ -1,0 +1,133 @@
+//! End-to-end tests of the tooling commands: `logq gen` (stdout, files, push) and `logq bench`
+//! on a tiny corpus (the suite only checks that the benchmark runs; it never judges speed).
+
+mod util;
+
+use std::process::Command;
+
+use util::*;
+
+fn logq(args: &[&str]) -> std::process::Output {
+    Command::new(logq_bin()).args(args).output().expect("run logq")
+}
+
+#[test]
+fn gen_writes_reproducible_lines_to_stdout_files_and_push() {
+    let a = logq(&[
+        "gen",
+        "--lines",
+        "500",
+        "--seed",
+        "9",
+        "--start",
+        "2024-05-01T00:00:00Z",
+    ]);
+    let b = logq(&[
+        "gen",
+        "--lines",
+        "500",
+        "--seed",
+        "9",
+        "--start",
+        "2024-05-01T00:00:00Z",
+    ]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.stdout, b.stdout, "same seed, same lines");
+    let c = logq(&["gen", "--lines", "500", "--seed", "10"]);
+    assert_ne!(a.stdout, c.stdout);
+
+    let dir = tempfile::tempdir().unwrap();
+    let files_dir = dir.path().join("files");
+    let out = logq(&[
+        "gen",
+        "--lines",
+        "400",
+        "--streams",
+        "16",
+        "--dir",
+        files_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files = files_with_suffix(&files_dir, ".log");
+    assert_eq!(files.len(), 16, "one file per service and host");
+    assert!(files
+        .iter()
+        .any(|f| f.to_string_lossy().contains("nginx-web-1.log")));
+
+    let server = Server::start(&dir.path().join("server"), &[]);
+    let push_url = server.url("/loki/api/v1/push");
+    let out = logq(&[
+        "gen",
+        "--lines",
+        "1234",
+        "--duration",
+        "10m",
+        "--batch",
+        "100",
+        "--push",
+        &push_url,
+        "--org-id",
+        "gen",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = read_all(
+        &server,
+        Some("gen"),
+        r#"{env="bench"}"#,
+        now_ns() - 3_600_000_000_000,
+        now_ns(),
+        "forward",
+    );
+    assert_eq!(got.len(), 1234);
+
+    let bad = logq(&["gen", "--bytes", "12 parsecs"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid size"));
+}
+
+#[test]
+fn bench_runs_on_a_tiny_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    let out = logq(&[
+        "bench",
+        "--size",
+        "400KB",
+        "--streams",
+        "8",
+        "--no-baselines",
+        "--dir",
+        work.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("results.json")).unwrap()).unwrap();
+    let rows = results["rows"].as_array().unwrap();
+    let value = |measure: &str| -> String {
+        rows.iter()
+            .find(|r| r["measure"] == measure)
+            .unwrap_or_else(|| panic!("no row {measure}"))["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(value("lines"), results["lines"].to_string());
+    assert!(value("lines/s").parse::<f64>().unwrap() > 0.0);
+    assert!(value("stored MB").parse::<f64>().unwrap() > 0.0);
+    assert!(value("blocks").parse::<u64>().unwrap() >= 1);
+    let needle = rows
+        .iter()
+        .find(|r| r["measure"] == "needle literal (cold) s")
+        .unwrap();
+    let expected = results["lines"].as_u64().unwrap() / 100_000;
+    assert!(
+        needle["note"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{expected} returned")),
+        "{needle}"
+    );
+    assert!(std::fs::read_to_string(work.join("results.md"))
+        .unwrap()
+        .contains("| ingest | lines/s |"));
+}
