@@ -1,16 +1,20 @@
-//! The LogQL syntax tree. Today: log queries (a stream selector and line filters); metric
-//! queries, parsers and label filters extend these enums.
+//! The LogQL syntax tree of log queries: a stream selector and a pipeline of line filters,
+//! parsers (`json`, `logfmt`) and label filters. Metric expressions are in `sample.rs`.
 
 use std::fmt;
 
 use logq_storage::LabelMatcher;
 use regex::Regex;
 
+use super::sample::SampleExpr;
+
 /// A parsed query.
 #[derive(Debug, Clone)]
 pub enum Expr {
     /// A log query: selector and pipeline.
     Log(LogExpr),
+    /// A metric query.
+    Sample(SampleExpr),
 }
 
 /// A stream selector and its pipeline.
@@ -27,6 +31,93 @@ pub struct LogExpr {
 pub enum Stage {
     /// `|= "a"`, `!= "a"`, `|~ "re"`, `!~ "re"`, each with `or` alternatives.
     LineFilter(LineFilter),
+    /// `| json` or `| logfmt`: extract labels from the line.
+    Parser(ParserKind),
+    /// `| status >= 500 and level = "error"`.
+    LabelFilter(LabelFilterExpr),
+}
+
+/// A line parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParserKind {
+    /// `| json`: every scalar field, nested keys joined with `_`.
+    Json,
+    /// `| logfmt`: `key=value` pairs.
+    Logfmt,
+}
+
+/// A label filter: comparisons combined with `and` (or `,`) and `or`.
+#[derive(Debug, Clone)]
+pub enum LabelFilterExpr {
+    /// Both must hold.
+    And(Box<LabelFilterExpr>, Box<LabelFilterExpr>),
+    /// Either must hold.
+    Or(Box<LabelFilterExpr>, Box<LabelFilterExpr>),
+    /// One comparison.
+    Cmp(LabelComparison),
+}
+
+/// How a label filter compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=` or `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `=~` (strings only)
+    Re,
+    /// `!~` (strings only)
+    NotRe,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+}
+
+impl CmpOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+            CmpOp::Re => "=~",
+            CmpOp::NotRe => "!~",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+        }
+    }
+}
+
+/// The right-hand side of a label comparison.
+#[derive(Debug, Clone)]
+pub enum CmpValue {
+    /// A string (with its anchored regex for `=~`/`!~`).
+    Str(String, Option<Regex>),
+    /// A number.
+    Number(f64),
+    /// A duration, in seconds (`1.5s`, `250ms`).
+    Duration(f64),
+    /// A byte size, in bytes (`10KB`, `1MiB`).
+    Bytes(f64),
+}
+
+/// `name op value`.
+#[derive(Debug, Clone)]
+pub struct LabelComparison {
+    /// The label.
+    pub name: String,
+    /// The comparison.
+    pub op: CmpOp,
+    /// What to compare with.
+    pub value: CmpValue,
+    /// The value as written (for display).
+    pub text: String,
 }
 
 /// How a line filter tests a line.
@@ -98,16 +189,38 @@ impl LineFilter {
 }
 
 impl LogExpr {
-    /// Whether `line` passes every line filter.
+    /// Whether `line` passes every line filter (ignores the other stages).
     pub fn matches_line(&self, line: &str) -> bool {
         self.pipeline.iter().all(|s| match s {
             Stage::LineFilter(f) => f.matches(line),
+            _ => true,
         })
+    }
+
+    /// Whether the pipeline has only line filters (lines keep their stream's labels).
+    pub fn is_filter_only(&self) -> bool {
+        self.pipeline.iter().all(|s| matches!(s, Stage::LineFilter(_)))
+    }
+}
+
+impl fmt::Display for LabelFilterExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelFilterExpr::And(a, b) => write!(f, "({a} and {b})"),
+            LabelFilterExpr::Or(a, b) => write!(f, "({a} or {b})"),
+            LabelFilterExpr::Cmp(c) => {
+                write!(f, "{} {} ", c.name, c.op.as_str())?;
+                match &c.value {
+                    CmpValue::Str(s, _) => quote(f, s),
+                    _ => f.write_str(&c.text),
+                }
+            }
+        }
     }
 }
 
 /// Writes a string literal that the lexer reads back to the same value.
-fn quote(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+pub(crate) fn quote(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     f.write_str("\"")?;
     for c in s.chars() {
         match c {
@@ -145,6 +258,9 @@ impl fmt::Display for LogExpr {
                         quote(f, a)?;
                     }
                 }
+                Stage::Parser(ParserKind::Json) => f.write_str(" | json")?,
+                Stage::Parser(ParserKind::Logfmt) => f.write_str(" | logfmt")?,
+                Stage::LabelFilter(e) => write!(f, " | {e}")?,
             }
         }
         Ok(())
@@ -155,6 +271,7 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Log(l) => l.fmt(f),
+            Expr::Sample(s) => s.fmt(f),
         }
     }
 }

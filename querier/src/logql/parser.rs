@@ -3,9 +3,17 @@
 
 use logq_storage::{LabelMatcher, MatchOp};
 
-use super::ast::{Expr, LineFilter, LineFilterOp, LogExpr, Stage};
+use super::ast::{
+    CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LineFilter, LineFilterOp, LogExpr, ParserKind,
+    Stage,
+};
 use super::error::ParseError;
 use super::lexer::{tokenize, Tok, Token};
+use super::sample::{
+    BinOp, BinaryExpr, Grouping, RangeAggregation, RangeOp, SampleExpr, Unwrap, UnwrapConv, VecOp,
+    VectorAggregation, VectorMatching,
+};
+use super::units::{bytes_unit, parse_duration_ns};
 
 /// Loki's message for selectors that would select every stream.
 pub const EMPTY_SELECTOR: &str =
@@ -18,10 +26,27 @@ struct Parser<'a> {
     i: usize,
 }
 
+/// Stages Loki has that logq does not implement yet: named in the error.
+const UNSUPPORTED_STAGES: [&str; 9] = [
+    "line_format",
+    "label_format",
+    "drop",
+    "keep",
+    "decolorize",
+    "regexp",
+    "pattern",
+    "unpack",
+    "distinct",
+];
+
 impl<'a> Parser<'a> {
     fn peek(&self) -> &Token {
         // tokenize always ends with Eof, and `advance` never moves past it.
         &self.tokens[self.i.min(self.tokens.len() - 1)]
+    }
+
+    fn peek_at(&self, n: usize) -> &Token {
+        &self.tokens[(self.i + n).min(self.tokens.len() - 1)]
     }
 
     fn advance(&mut self) -> Token {
@@ -30,6 +55,14 @@ impl<'a> Parser<'a> {
             self.i += 1;
         }
         t
+    }
+
+    fn is_ident(&self, name: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Ident(n) if n == name)
+    }
+
+    fn err_here(&self, message: impl Into<String>) -> ParseError {
+        ParseError::at(self.input, self.peek().pos, message)
     }
 
     fn unexpected(&self, expecting: &str) -> ParseError {
@@ -63,6 +96,45 @@ impl<'a> Parser<'a> {
         }
     }
 
+    fn ident(&mut self) -> Result<String, ParseError> {
+        match self.peek().tok.clone() {
+            Tok::Ident(n) => {
+                self.advance();
+                Ok(n)
+            }
+            _ => Err(self.unexpected("IDENTIFIER")),
+        }
+    }
+
+    fn number(&mut self) -> Result<f64, ParseError> {
+        let negative = self.peek().tok == Tok::Op("-");
+        if negative {
+            self.advance();
+        }
+        match self.peek().tok.clone() {
+            Tok::Number(n) => {
+                let v: f64 = n
+                    .parse()
+                    .map_err(|_| self.err_here(format!("invalid number {n:?}")))?;
+                self.advance();
+                Ok(if negative { -v } else { v })
+            }
+            _ => Err(self.unexpected("NUMBER")),
+        }
+    }
+
+    fn duration(&mut self) -> Result<(i64, String), ParseError> {
+        match self.peek().tok.clone() {
+            Tok::Duration(d) => {
+                let ns =
+                    parse_duration_ns(&d).ok_or_else(|| self.err_here(format!("invalid duration {d:?}")))?;
+                self.advance();
+                Ok((ns, d))
+            }
+            _ => Err(self.unexpected("DURATION")),
+        }
+    }
+
     fn selector(&mut self) -> Result<Vec<LabelMatcher>, ParseError> {
         self.expect_op("{")?;
         let mut matchers = Vec::new();
@@ -71,13 +143,7 @@ impl<'a> Parser<'a> {
             return Ok(matchers);
         }
         loop {
-            let name = match self.peek().tok.clone() {
-                Tok::Ident(n) => {
-                    self.advance();
-                    n
-                }
-                _ => return Err(self.unexpected("IDENTIFIER")),
-            };
+            let name = self.ident()?;
             let op = match self.peek().tok {
                 Tok::Op("=") => MatchOp::Equal,
                 Tok::Op("!=") => MatchOp::NotEqual,
@@ -108,7 +174,7 @@ impl<'a> Parser<'a> {
         let mut alternatives = Vec::new();
         let (first, pos) = self.string()?;
         alternatives.push(first);
-        while self.peek().tok == Tok::Ident("or".into()) {
+        while self.is_ident("or") && matches!(self.peek_at(1).tok, Tok::Str(_)) {
             self.advance();
             alternatives.push(self.string()?.0);
         }
@@ -117,57 +183,505 @@ impl<'a> Parser<'a> {
             .map_err(|e| ParseError::at(self.input, pos, format!("error parsing regexp: {e}")))
     }
 
-    fn log_expr(&mut self) -> Result<LogExpr, ParseError> {
+    /// A selector and its pipeline; stops (without error) at the first token that cannot
+    /// continue a pipeline. Returns the `| unwrap` if the pipeline ends with one.
+    fn log_expr(&mut self) -> Result<(LogExpr, Option<Unwrap>), ParseError> {
         let matchers = self.selector()?;
         let mut pipeline = Vec::new();
+        let mut unwrap = None;
         loop {
             let op = match self.peek().tok {
                 Tok::Op("|=") => LineFilterOp::Contains,
                 Tok::Op("!=") => LineFilterOp::NotContains,
                 Tok::Op("|~") => LineFilterOp::Regex,
                 Tok::Op("!~") => LineFilterOp::NotRegex,
-                Tok::Eof => break,
-                Tok::Op("|") => {
+                Tok::Op("|") if unwrap.is_none() => {
                     self.advance();
-                    let t = self.peek();
-                    return Err(ParseError::at(
-                        self.input,
-                        t.pos,
-                        format!("syntax error: unsupported pipeline stage {}: only line filters are implemented yet", t.tok.describe()),
-                    ));
+                    if self.is_ident("unwrap") {
+                        self.advance();
+                        unwrap = Some(self.unwrap()?);
+                    } else {
+                        pipeline.push(self.stage()?);
+                    }
+                    continue;
                 }
-                _ => return Err(self.unexpected("|= or != or |~ or !~")),
+                _ => break,
             };
+            if unwrap.is_some() {
+                return Err(self.err_here("syntax error: unwrap must be the last stage of the pipeline"));
+            }
             self.advance();
             pipeline.push(self.line_filter(op)?);
         }
-        Ok(LogExpr { matchers, pipeline })
+        Ok((LogExpr { matchers, pipeline }, unwrap))
+    }
+
+    fn unwrap(&mut self) -> Result<Unwrap, ParseError> {
+        let name = self.ident()?;
+        let conv = match name.as_str() {
+            "duration" | "duration_seconds" if self.peek().tok == Tok::Op("(") => UnwrapConv::Duration,
+            "bytes" if self.peek().tok == Tok::Op("(") => UnwrapConv::Bytes,
+            _ => {
+                return Ok(Unwrap {
+                    label: name,
+                    conv: UnwrapConv::Number,
+                })
+            }
+        };
+        self.expect_op("(")?;
+        let label = self.ident()?;
+        self.expect_op(")")?;
+        Ok(Unwrap { label, conv })
+    }
+
+    /// One stage after `|`.
+    fn stage(&mut self) -> Result<Stage, ParseError> {
+        let t = self.peek().clone();
+        match &t.tok {
+            Tok::Ident(n) if n == "json" || n == "logfmt" => {
+                self.advance();
+                let kind = if n == "json" {
+                    ParserKind::Json
+                } else {
+                    ParserKind::Logfmt
+                };
+                let params = matches!(self.peek().tok, Tok::Ident(_) | Tok::Op("-"))
+                    && !matches!(&self.peek().tok, Tok::Ident(k) if k == "or" || k == "and");
+                if params {
+                    return Err(self.err_here(format!(
+                        "syntax error: parameters of the {n} parser are not supported yet"
+                    )));
+                }
+                Ok(Stage::Parser(kind))
+            }
+            Tok::Ident(n) if UNSUPPORTED_STAGES.contains(&n.as_str()) => Err(ParseError::at(
+                self.input,
+                t.pos,
+                format!("syntax error: the {n} stage is not supported yet"),
+            )),
+            Tok::Ident(_) | Tok::Op("(") => Ok(Stage::LabelFilter(self.label_filter_or()?)),
+            _ => Err(self.unexpected("a parser, a label filter or unwrap")),
+        }
+    }
+
+    fn label_filter_or(&mut self) -> Result<LabelFilterExpr, ParseError> {
+        let mut lhs = self.label_filter_and()?;
+        while self.is_ident("or") {
+            self.advance();
+            let rhs = self.label_filter_and()?;
+            lhs = LabelFilterExpr::Or(Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn label_filter_and(&mut self) -> Result<LabelFilterExpr, ParseError> {
+        let mut lhs = self.label_filter_primary()?;
+        while self.is_ident("and")
+            || (self.peek().tok == Tok::Op(",") && matches!(self.peek_at(1).tok, Tok::Ident(_)))
+        {
+            self.advance();
+            let rhs = self.label_filter_primary()?;
+            lhs = LabelFilterExpr::And(Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn label_filter_primary(&mut self) -> Result<LabelFilterExpr, ParseError> {
+        if self.peek().tok == Tok::Op("(") {
+            self.advance();
+            let e = self.label_filter_or()?;
+            self.expect_op(")")?;
+            return Ok(e);
+        }
+        let name = self.ident()?;
+        let op = match self.peek().tok {
+            Tok::Op("=") | Tok::Op("==") => CmpOp::Eq,
+            Tok::Op("!=") => CmpOp::Ne,
+            Tok::Op("=~") => CmpOp::Re,
+            Tok::Op("!~") => CmpOp::NotRe,
+            Tok::Op(">") => CmpOp::Gt,
+            Tok::Op(">=") => CmpOp::Ge,
+            Tok::Op("<") => CmpOp::Lt,
+            Tok::Op("<=") => CmpOp::Le,
+            _ => return Err(self.unexpected("a comparison operator")),
+        };
+        self.advance();
+        let pos = self.peek().pos;
+        let (value, text) = match self.peek().tok.clone() {
+            Tok::Str(s) => {
+                self.advance();
+                if !matches!(op, CmpOp::Eq | CmpOp::Ne | CmpOp::Re | CmpOp::NotRe) {
+                    return Err(ParseError::at(
+                        self.input,
+                        pos,
+                        format!("syntax error: {} cannot compare strings", op.as_str()),
+                    ));
+                }
+                let regex = match op {
+                    CmpOp::Re | CmpOp::NotRe => {
+                        Some(regex::Regex::new(&format!("^(?s:{s})$")).map_err(|e| {
+                            ParseError::at(self.input, pos, format!("error parsing regexp: {e}"))
+                        })?)
+                    }
+                    _ => None,
+                };
+                (CmpValue::Str(s.clone(), regex), s)
+            }
+            Tok::Duration(d) => {
+                let (ns, text) = self.duration()?;
+                let _ = d;
+                (CmpValue::Duration(ns as f64 / 1e9), text)
+            }
+            Tok::Number(_) | Tok::Op("-") => {
+                let v = self.number()?;
+                let end = self.tokens[self.i - 1].pos + self.tokens[self.i - 1].tok.describe().len();
+                let _ = end;
+                // `10KB`: a number directly followed by a byte unit.
+                match self.peek().tok.clone() {
+                    Tok::Ident(u) if bytes_unit(&u).is_some() => {
+                        self.advance();
+                        (
+                            CmpValue::Bytes(v * bytes_unit(&u).unwrap_or(1.0)),
+                            format!("{v}{u}"),
+                        )
+                    }
+                    _ => (CmpValue::Number(v), v.to_string()),
+                }
+            }
+            _ => return Err(self.unexpected("STRING, NUMBER, DURATION or BYTES")),
+        };
+        if matches!(op, CmpOp::Re | CmpOp::NotRe) && !matches!(value, CmpValue::Str(..)) {
+            return Err(ParseError::at(
+                self.input,
+                pos,
+                "syntax error: =~ and !~ need a string",
+            ));
+        }
+        Ok(LabelFilterExpr::Cmp(LabelComparison {
+            name,
+            op,
+            value,
+            text,
+        }))
+    }
+
+    fn grouping(&mut self) -> Result<Option<Grouping>, ParseError> {
+        let without = match &self.peek().tok {
+            Tok::Ident(n) if n == "by" => false,
+            Tok::Ident(n) if n == "without" => true,
+            _ => return Ok(None),
+        };
+        self.advance();
+        Ok(Some(Grouping {
+            without,
+            labels: self.label_list()?,
+        }))
+    }
+
+    fn label_list(&mut self) -> Result<Vec<String>, ParseError> {
+        self.expect_op("(")?;
+        let mut labels = Vec::new();
+        if self.peek().tok == Tok::Op(")") {
+            self.advance();
+            return Ok(labels);
+        }
+        loop {
+            labels.push(self.ident()?);
+            match self.peek().tok {
+                Tok::Op(",") => {
+                    self.advance();
+                }
+                Tok::Op(")") => {
+                    self.advance();
+                    return Ok(labels);
+                }
+                _ => return Err(self.unexpected(", or )")),
+            }
+        }
+    }
+
+    fn binary_op(&self) -> Option<BinOp> {
+        Some(match &self.peek().tok {
+            Tok::Op("+") => BinOp::Add,
+            Tok::Op("-") => BinOp::Sub,
+            Tok::Op("*") => BinOp::Mul,
+            Tok::Op("/") => BinOp::Div,
+            Tok::Op("%") => BinOp::Mod,
+            Tok::Op("^") => BinOp::Pow,
+            Tok::Op("==") => BinOp::Eq,
+            Tok::Op("!=") => BinOp::Ne,
+            Tok::Op(">") => BinOp::Gt,
+            Tok::Op(">=") => BinOp::Ge,
+            Tok::Op("<") => BinOp::Lt,
+            Tok::Op("<=") => BinOp::Le,
+            Tok::Ident(n) if n == "and" => BinOp::And,
+            Tok::Ident(n) if n == "or" => BinOp::Or,
+            Tok::Ident(n) if n == "unless" => BinOp::Unless,
+            _ => return None,
+        })
+    }
+
+    fn sample_expr(&mut self, min_prec: u8) -> Result<SampleExpr, ParseError> {
+        let mut lhs = self.unary()?;
+        while let Some(op) = self.binary_op() {
+            if op.precedence() < min_prec {
+                break;
+            }
+            self.advance();
+            let mut return_bool = false;
+            if self.is_ident("bool") {
+                if !op.is_comparison() {
+                    return Err(
+                        self.err_here("syntax error: bool modifier can only be used on comparison operators")
+                    );
+                }
+                self.advance();
+                return_bool = true;
+            }
+            let mut matching = None;
+            if self.is_ident("on") || self.is_ident("ignoring") {
+                let on = self.is_ident("on");
+                self.advance();
+                matching = Some(VectorMatching {
+                    on,
+                    labels: self.label_list()?,
+                });
+            }
+            if self.is_ident("group_left") || self.is_ident("group_right") {
+                return Err(self.err_here("syntax error: group_left and group_right are not supported yet"));
+            }
+            let next = if op == BinOp::Pow {
+                op.precedence()
+            } else {
+                op.precedence() + 1
+            };
+            let rhs = self.sample_expr(next)?;
+            lhs = SampleExpr::Binary(Box::new(BinaryExpr {
+                op,
+                return_bool,
+                matching,
+                lhs,
+                rhs,
+            }));
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> Result<SampleExpr, ParseError> {
+        match self.peek().tok {
+            Tok::Op("-") => {
+                self.advance();
+                Ok(match self.unary()? {
+                    SampleExpr::Literal(v) => SampleExpr::Literal(-v),
+                    e => SampleExpr::Binary(Box::new(BinaryExpr {
+                        op: BinOp::Mul,
+                        return_bool: false,
+                        matching: None,
+                        lhs: SampleExpr::Literal(-1.0),
+                        rhs: e,
+                    })),
+                })
+            }
+            Tok::Op("+") => {
+                self.advance();
+                self.unary()
+            }
+            _ => self.primary(),
+        }
+    }
+
+    fn primary(&mut self) -> Result<SampleExpr, ParseError> {
+        let t = self.peek().clone();
+        match &t.tok {
+            Tok::Number(_) => Ok(SampleExpr::Literal(self.number()?)),
+            Tok::Op("(") => {
+                self.advance();
+                let e = self.sample_expr(0)?;
+                self.expect_op(")")?;
+                Ok(e)
+            }
+            Tok::Ident(n) if n == "vector" => {
+                self.advance();
+                self.expect_op("(")?;
+                let v = self.number()?;
+                self.expect_op(")")?;
+                Ok(SampleExpr::VectorLiteral(v))
+            }
+            Tok::Ident(n) => {
+                if let Some(op) = RangeOp::from_name(n) {
+                    self.advance();
+                    self.range_aggregation(op, t.pos)
+                } else if let Some(op) = VecOp::from_name(n) {
+                    self.advance();
+                    self.vector_aggregation(op)
+                } else {
+                    Err(ParseError::at(
+                        self.input,
+                        t.pos,
+                        format!("syntax error: unexpected IDENTIFIER {n:?}"),
+                    ))
+                }
+            }
+            _ => Err(self.unexpected("a metric expression")),
+        }
+    }
+
+    fn range_aggregation(&mut self, op: RangeOp, pos: usize) -> Result<SampleExpr, ParseError> {
+        self.expect_op("(")?;
+        let param = if op == RangeOp::QuantileOverTime {
+            let q = self.number()?;
+            self.expect_op(",")?;
+            Some(q)
+        } else {
+            None
+        };
+        let parenthesized = self.peek().tok == Tok::Op("(");
+        if parenthesized {
+            self.advance();
+        }
+        let (log, unwrap) = self.log_expr()?;
+        if parenthesized {
+            self.expect_op(")")?;
+        }
+        self.expect_op("[")?;
+        let (range_ns, range_text) = self.duration()?;
+        self.expect_op("]")?;
+        let mut offset_ns = 0;
+        let mut offset_text = None;
+        if self.is_ident("offset") {
+            self.advance();
+            let (ns, text) = self.duration()?;
+            offset_ns = ns;
+            offset_text = Some(text);
+        }
+        self.expect_op(")")?;
+        let grouping = self.grouping()?;
+        if op.needs_unwrap() && unwrap.is_none() {
+            return Err(ParseError::at(
+                self.input,
+                pos,
+                format!("invalid aggregation {} without unwrap", op.name()),
+            ));
+        }
+        if op.forbids_unwrap() && unwrap.is_some() {
+            return Err(ParseError::at(
+                self.input,
+                pos,
+                format!("invalid aggregation {}, unwrap is not allowed", op.name()),
+            ));
+        }
+        if grouping.is_some() && unwrap.is_none() {
+            return Err(ParseError::at(
+                self.input,
+                pos,
+                format!("grouping not allowed for {} aggregation", op.name()),
+            ));
+        }
+        if range_ns <= 0 {
+            return Err(ParseError::at(self.input, pos, "range must be positive"));
+        }
+        Ok(SampleExpr::Range(Box::new(RangeAggregation {
+            op,
+            log,
+            range_ns,
+            offset_ns,
+            unwrap,
+            param,
+            grouping,
+            range_text,
+            offset_text,
+        })))
+    }
+
+    fn vector_aggregation(&mut self, op: VecOp) -> Result<SampleExpr, ParseError> {
+        let mut grouping = self.grouping()?;
+        self.expect_op("(")?;
+        let param = if matches!(op, VecOp::Topk | VecOp::Bottomk) {
+            let pos = self.peek().pos;
+            let k = self.number()?;
+            if k < 1.0 || k.fract() != 0.0 {
+                return Err(ParseError::at(
+                    self.input,
+                    pos,
+                    format!(
+                        "invalid parameter for {}: {k} is not a positive integer",
+                        op.name()
+                    ),
+                ));
+            }
+            self.expect_op(",")?;
+            Some(k)
+        } else {
+            None
+        };
+        let inner = self.sample_expr(0)?;
+        self.expect_op(")")?;
+        if grouping.is_none() {
+            grouping = self.grouping()?;
+        }
+        Ok(SampleExpr::Vector(Box::new(VectorAggregation {
+            op,
+            grouping,
+            param,
+            inner,
+        })))
     }
 }
 
-/// Parses a LogQL query.
+fn check_selectors(expr: &SampleExpr) -> Result<(), ParseError> {
+    match expr {
+        SampleExpr::Range(r) => check_log(&r.log),
+        SampleExpr::Vector(v) => check_selectors(&v.inner),
+        SampleExpr::Binary(b) => check_selectors(&b.lhs).and(check_selectors(&b.rhs)),
+        SampleExpr::Literal(_) | SampleExpr::VectorLiteral(_) => Ok(()),
+    }
+}
+
+fn check_log(log: &LogExpr) -> Result<(), ParseError> {
+    if log.matchers.iter().all(LabelMatcher::matches_empty) {
+        Err(ParseError::whole(EMPTY_SELECTOR))
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses a LogQL query (log or metric).
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     let tokens = tokenize(input)?;
     let mut p = Parser { input, tokens, i: 0 };
-    let expr = match p.peek().tok {
-        Tok::Op("{") => Expr::Log(p.log_expr()?),
-        _ => return Err(p.unexpected("{")),
-    };
-    if p.peek().tok != Tok::Eof {
-        return Err(p.unexpected("$end"));
+    if p.peek().tok == Tok::Eof {
+        return Err(p.unexpected("{"));
     }
-    match &expr {
-        Expr::Log(l) if l.matchers.iter().all(LabelMatcher::matches_empty) => {
-            Err(ParseError::whole(EMPTY_SELECTOR))
+    let expr = if p.peek().tok == Tok::Op("{") {
+        let (log, unwrap) = p.log_expr()?;
+        if unwrap.is_some() {
+            return Err(ParseError::whole(
+                "unwrap is only allowed inside a range aggregation",
+            ));
         }
-        _ => Ok(expr),
-    }
+        if p.peek().tok != Tok::Eof {
+            return Err(p.unexpected("|= or != or |~ or !~ or |"));
+        }
+        check_log(&log)?;
+        Expr::Log(log)
+    } else {
+        let e = p.sample_expr(0)?;
+        if p.peek().tok != Tok::Eof {
+            return Err(p.unexpected("$end"));
+        }
+        check_selectors(&e)?;
+        Expr::Sample(e)
+    };
+    Ok(expr)
 }
 
 /// Parses a query that must be a log query (a selector with an optional pipeline).
 pub fn parse_log_selector(input: &str) -> Result<LogExpr, ParseError> {
     match parse(input)? {
         Expr::Log(l) => Ok(l),
+        Expr::Sample(_) => Err(ParseError::whole(format!(
+            "{input}: a log query (a stream selector) is required here"
+        ))),
     }
 }
 
@@ -232,8 +746,8 @@ mod tests {
             "parse error at line 1, col 1: syntax error: unexpected $end, expecting {"
         );
         assert_eq!(
-            err("{app=\"x\"}\n| json"),
-            "parse error at line 2, col 3: syntax error: unsupported pipeline stage IDENTIFIER \"json\": only line filters are implemented yet"
+            err("{app=\"x\"}\n| line_format \"{{.a}}\""),
+            "parse error at line 2, col 3: syntax error: the line_format stage is not supported yet"
         );
         assert!(err("{app=~\"(\"}").starts_with("parse error at line 1, col 7: error parsing regexp"));
         assert!(
@@ -248,10 +762,48 @@ mod tests {
     }
 
     #[test]
+    fn metric_queries_parse_with_precedence() {
+        let e = parse("sum by (app) (rate({a=\"b\"} |= \"x\" [5m])) * 2 + 1").unwrap();
+        assert_eq!(
+            e.to_string(),
+            "((sum by (app) (rate({a=\"b\"} |= \"x\" [5m])) * 2) + 1)"
+        );
+        let e = parse("2 ^ 3 ^ 2").unwrap();
+        assert_eq!(e.to_string(), "(2 ^ (3 ^ 2))");
+        let e = parse("vector(1)+vector(1)").unwrap();
+        assert_eq!(e.to_string(), "(vector(1) + vector(1))");
+        let e = parse("topk(3, sum(count_over_time({a=\"b\"}[1h])) by (host)) > bool on (host) 5").unwrap();
+        assert!(e.to_string().contains("> bool on (host) 5"), "{e}");
+        let e = parse("quantile_over_time(0.99, {a=\"b\"} | logfmt | unwrap duration(latency) [5m] offset 1h) by (host)").unwrap();
+        assert_eq!(
+            e.to_string(),
+            "quantile_over_time(0.99, {a=\"b\"} | logfmt | unwrap duration(latency) [5m] offset 1h) by (host)"
+        );
+    }
+
+    #[test]
+    fn parsers_and_label_filters() {
+        let e = parse_log_selector(
+            "{a=\"b\"} | json | status >= 500 and method=\"GET\", dur > 1.5s or size < 10KB |= \"x\"",
+        )
+        .unwrap();
+        assert_eq!(e.pipeline.len(), 3);
+        assert!(!e.is_filter_only());
+        assert!(
+            e.to_string()
+                .contains("| json | (((status >= 500 and method = \"GET\") and dur > 1.5s) or size < 10KB) |= \"x\""),
+            "{e}"
+        );
+        let e = parse_log_selector("{a=\"b\"} | logfmt | (level=\"error\" or level=~\"warn.*\")").unwrap();
+        assert_eq!(e.pipeline.len(), 2);
+    }
+
+    #[test]
     fn display_round_trips() {
         for q in [
             r#"{app="a\"b", env!="x"}"#,
             "{app=~\"web|db\"} |= \"x\" or \"y\" != \"z\\n\" |~ \"(?i)err\" !~ `\\d+`",
+            "sum without (host) (bytes_rate({a=\"b\"} | json | level=\"error\" [1m])) / 2",
         ] {
             let once = parse(q).unwrap().to_string();
             let twice = parse(&once).unwrap().to_string();
