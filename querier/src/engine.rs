@@ -2,6 +2,7 @@
 //! blocks), keep entries in the time range that pass the pipeline, de-duplicate across sources,
 //! and return the `limit` entries nearest the start (forward) or the end (backward).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use logq_ingester::Ingester;
@@ -12,6 +13,7 @@ use logq_storage::{
 
 use crate::error::QueryError;
 use crate::logql::LogExpr;
+use crate::pipeline::process;
 
 /// Order of returned entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,15 +110,32 @@ impl Querier {
                 q.limit, self.limits.max_entries
             )));
         }
-        let matchers = &q.expr.matchers;
-        let mut sources = self.stored(&q.tenant, matchers, q.start, q.end).await?;
-        sources.extend(self.ingester.select(&q.tenant, matchers, q.start, q.end));
-        let streams = merge_streams(sources);
+        let streams = self
+            .streams_in(&q.tenant, &q.expr.matchers, q.start, q.end)
+            .await?;
+        let streams = if q.expr.is_filter_only() {
+            streams
+        } else {
+            // Parsers and label filters: each line ends up in the stream of its final labels.
+            let mut regrouped: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
+            for (labels, entries) in streams {
+                for e in entries {
+                    if e.ts < q.start || e.ts >= q.end {
+                        continue;
+                    }
+                    if let Some(l) = process(&q.expr, &labels, &e.line) {
+                        regrouped.entry(l.into_labels()).or_default().push(e);
+                    }
+                }
+            }
+            regrouped.into_iter().collect()
+        };
+        let filter_only = q.expr.is_filter_only();
         // Candidates: (ts, stream, index) of every entry in range passing the pipeline.
         let mut picked: Vec<(i64, usize, usize)> = Vec::new();
         for (si, (_, entries)) in streams.iter().enumerate() {
             for (ei, e) in entries.iter().enumerate() {
-                if e.ts >= q.start && e.ts < q.end && q.expr.matches_line(&e.line) {
+                if e.ts >= q.start && e.ts < q.end && (!filter_only || q.expr.matches_line(&e.line)) {
                     picked.push((e.ts, si, ei));
                 }
             }
@@ -142,6 +161,20 @@ impl Querier {
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+
+    /// Every entry of matching streams with data in `[start, end)`, from storage and memory,
+    /// merged per stream, sorted by time and de-duplicated.
+    pub(crate) async fn streams_in(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
+        let mut sources = self.stored(tenant, matchers, start, end).await?;
+        sources.extend(self.ingester.select(tenant, matchers, start, end));
+        Ok(merge_streams(sources))
     }
 
     /// Entries of matching streams from chunks and blocks overlapping `[start, end)`. An object

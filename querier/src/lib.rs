@@ -5,6 +5,7 @@
 mod engine;
 mod error;
 pub mod logql;
+mod pipeline;
 
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult};
 pub use error::QueryError;

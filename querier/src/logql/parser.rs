@@ -790,8 +790,9 @@ mod tests {
         assert_eq!(e.pipeline.len(), 3);
         assert!(!e.is_filter_only());
         assert!(
-            e.to_string()
-                .contains("| json | (((status >= 500 and method = \"GET\") and dur > 1.5s) or size < 10KB) |= \"x\""),
+            e.to_string().contains(
+                "| json | (((status >= 500 and method = \"GET\") and dur > 1.5s) or size < 10KB) |= \"x\""
+            ),
             "{e}"
         );
         let e = parse_log_selector("{a=\"b\"} | logfmt | (level=\"error\" or level=~\"warn.*\")").unwrap();

@@ -1,0 +1,308 @@
+//! Running a log pipeline over one line: line filters, the `json` and `logfmt` parsers and label
+//! filters, producing the labels the line ends up with (stream labels plus extracted ones), or
+//! nothing when a filter drops it.
+//!
+//! Loki's semantics: an extracted name that clashes with a stream label gets the suffix
+//! `_extracted`; a parse failure sets `__error__` (`JSONParserErr`, `LogfmtParserErr`) and keeps
+//! the line; a numeric, duration or bytes filter on a missing label drops the line and on an
+//! unparsable one keeps it with `__error__=LabelFilterErr`.
+
+use logq_storage::LabelSet;
+
+use crate::logql::{
+    parse_bytes, parse_duration_ns, CmpOp, CmpValue, LabelComparison, LabelFilterExpr, LogExpr, ParserKind,
+    Stage,
+};
+
+/// The label naming a pipeline error.
+pub const ERROR_LABEL: &str = "__error__";
+/// The label carrying the error's details.
+pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
+
+/// Labels of a line while it moves through the pipeline.
+#[derive(Debug, Clone)]
+pub struct LineLabels<'a> {
+    stream: &'a LabelSet,
+    extracted: Vec<(String, String)>,
+}
+
+impl<'a> LineLabels<'a> {
+    fn new(stream: &'a LabelSet) -> Self {
+        LineLabels {
+            stream,
+            extracted: Vec::new(),
+        }
+    }
+
+    /// The value of `name` (extracted labels shadow stream labels).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.extracted
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .or_else(|| self.stream.get(name))
+    }
+
+    fn set(&mut self, name: String, value: String) {
+        if let Some(slot) = self.extracted.iter_mut().find(|(k, _)| *k == name) {
+            slot.1 = value;
+        } else {
+            self.extracted.push((name, value));
+        }
+    }
+
+    fn add_extracted(&mut self, name: String, value: String) {
+        let name = if self.stream.get(&name).is_some() {
+            format!("{name}_extracted")
+        } else {
+            name
+        };
+        self.set(name, value);
+    }
+
+    fn set_error(&mut self, kind: &str, details: String) {
+        if self.get(ERROR_LABEL).is_none() {
+            self.set(ERROR_LABEL.into(), kind.into());
+            self.set(ERROR_DETAILS_LABEL.into(), details);
+        }
+    }
+
+    /// The final label set.
+    pub fn into_labels(self) -> LabelSet {
+        if self.extracted.is_empty() {
+            return self.stream.clone();
+        }
+        let mut pairs: Vec<(String, String)> = self.stream.pairs().to_vec();
+        pairs.extend(self.extracted);
+        LabelSet::from_pairs(pairs)
+    }
+}
+
+/// Runs `expr`'s pipeline over `line` of `stream`; `None` when a filter drops the line.
+pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, line: &str) -> Option<LineLabels<'a>> {
+    let mut labels = LineLabels::new(stream);
+    for stage in &expr.pipeline {
+        match stage {
+            Stage::LineFilter(f) => {
+                if !f.matches(line) {
+                    return None;
+                }
+            }
+            Stage::Parser(ParserKind::Json) => parse_json(line, &mut labels),
+            Stage::Parser(ParserKind::Logfmt) => parse_logfmt(line, &mut labels),
+            Stage::LabelFilter(f) => {
+                if !eval_filter(f, &mut labels) {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(labels)
+}
+
+/// Replaces characters that are not valid in label names with `_`.
+fn sanitize(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c == '_' || c.is_ascii_alphanumeric() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+fn parse_json(line: &str, labels: &mut LineLabels<'_>) {
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(map)) => flatten_json("", &map, labels),
+        Ok(_) => labels.set_error(
+            "JSONParserErr",
+            "Value looks like object, but can't find closing '}' symbol".into(),
+        ),
+        Err(e) => labels.set_error("JSONParserErr", e.to_string()),
+    }
+}
+
+fn flatten_json(prefix: &str, map: &serde_json::Map<String, serde_json::Value>, labels: &mut LineLabels<'_>) {
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            sanitize(k)
+        } else {
+            format!("{prefix}_{}", sanitize(k))
+        };
+        match v {
+            serde_json::Value::Object(inner) => flatten_json(&key, inner, labels),
+            serde_json::Value::String(s) => labels.add_extracted(key, s.clone()),
+            serde_json::Value::Number(n) => labels.add_extracted(key, n.to_string()),
+            serde_json::Value::Bool(b) => labels.add_extracted(key, b.to_string()),
+            serde_json::Value::Null | serde_json::Value::Array(_) => {}
+        }
+    }
+}
+
+fn parse_logfmt(line: &str, labels: &mut LineLabels<'_>) {
+    let mut rest = line.trim_start();
+    while !rest.is_empty() {
+        let key_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let key = &rest[..key_end];
+        rest = &rest[key_end..];
+        let value = if let Some(r) = rest.strip_prefix('=') {
+            if let Some(q) = r.strip_prefix('"') {
+                match unquote_logfmt(q) {
+                    Some((v, after)) => {
+                        rest = after;
+                        v
+                    }
+                    None => {
+                        labels.set_error("LogfmtParserErr", "unterminated quoted value".into());
+                        return;
+                    }
+                }
+            } else {
+                let end = r.find(char::is_whitespace).unwrap_or(r.len());
+                rest = &r[end..];
+                r[..end].to_string()
+            }
+        } else {
+            String::new()
+        };
+        if !key.is_empty() && !value.is_empty() {
+            labels.add_extracted(sanitize(key), value);
+        }
+        rest = rest.trim_start();
+    }
+}
+
+/// Reads a quoted logfmt value (after the opening quote); returns it and the rest.
+fn unquote_logfmt(s: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &s[i + 1..])),
+            '\\' => match chars.next()?.1 {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+fn eval_filter(f: &LabelFilterExpr, labels: &mut LineLabels<'_>) -> bool {
+    match f {
+        LabelFilterExpr::And(a, b) => eval_filter(a, labels) && eval_filter(b, labels),
+        LabelFilterExpr::Or(a, b) => eval_filter(a, labels) || eval_filter(b, labels),
+        LabelFilterExpr::Cmp(c) => eval_cmp(c, labels),
+    }
+}
+
+fn compare(op: CmpOp, a: f64, b: f64) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Re | CmpOp::NotRe => false,
+    }
+}
+
+fn eval_cmp(c: &LabelComparison, labels: &mut LineLabels<'_>) -> bool {
+    let value = labels.get(&c.name).map(str::to_string);
+    match &c.value {
+        CmpValue::Str(s, regex) => {
+            let v = value.unwrap_or_default();
+            match c.op {
+                CmpOp::Eq => v == *s,
+                CmpOp::Ne => v != *s,
+                CmpOp::Re => regex.as_ref().is_some_and(|r| r.is_match(&v)),
+                CmpOp::NotRe => !regex.as_ref().is_some_and(|r| r.is_match(&v)),
+                _ => false,
+            }
+        }
+        numeric => {
+            let Some(v) = value else { return false };
+            let (parsed, want) = match numeric {
+                CmpValue::Number(n) => (v.trim().parse::<f64>().ok(), *n),
+                CmpValue::Duration(secs) => (parse_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
+                CmpValue::Bytes(b) => (parse_bytes(&v), *b),
+                CmpValue::Str(..) => (None, 0.0),
+            };
+            match parsed {
+                Some(x) => compare(c.op, x, want),
+                None => {
+                    labels.set_error(
+                        "LabelFilterErr",
+                        format!("cannot convert {v:?} for label filter on {}", c.name),
+                    );
+                    true
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logql::parse_log_selector;
+
+    fn run(q: &str, stream: &str, line: &str) -> Option<String> {
+        let e = parse_log_selector(q).unwrap();
+        let s = LabelSet::parse(stream).unwrap();
+        process(&e, &s, line).map(|l| l.into_labels().to_string())
+    }
+
+    #[test]
+    fn json_flattens_and_renames_clashes() {
+        let got = run(
+            r#"{app="a"} | json"#,
+            r#"{app="a"}"#,
+            r#"{"app":"x","req":{"method":"GET","code":200},"ok":true,"tags":[1]}"#,
+        );
+        assert_eq!(
+            got.unwrap(),
+            r#"{app="a", app_extracted="x", ok="true", req_code="200", req_method="GET"}"#
+        );
+        let got = run(r#"{app="a"} | json"#, r#"{app="a"}"#, "not json").unwrap();
+        assert!(got.contains(r#"__error__="JSONParserErr""#), "{got}");
+    }
+
+    #[test]
+    fn logfmt_and_filters() {
+        let line = r#"level=error msg="disk full" duration=1.5s size=10KB status=503"#;
+        let q = r#"{app="a"} | logfmt | status >= 500 and duration > 1s and size > 9KB"#;
+        let got = run(q, r#"{app="a"}"#, line).unwrap();
+        assert!(got.contains(r#"msg="disk full""#), "{got}");
+        assert!(run(r#"{app="a"} | logfmt | status < 500"#, r#"{app="a"}"#, line).is_none());
+        assert!(run(r#"{app="a"} | logfmt | missing > 1"#, r#"{app="a"}"#, line).is_none());
+        let got = run(r#"{app="a"} | logfmt | msg > 1"#, r#"{app="a"}"#, line).unwrap();
+        assert!(got.contains("LabelFilterErr"), "{got}");
+        assert!(run(
+            r#"{app="a"} | logfmt | level=~"err.*" or level="warn""#,
+            r#"{app="a"}"#,
+            line
+        )
+        .is_some());
+        assert!(run(r#"{app="a"} | logfmt | level!="error""#, r#"{app="a"}"#, line).is_none());
+        assert!(run(
+            r#"{app="a"} |= "disk" | logfmt | __error__="""#,
+            r#"{app="a"}"#,
+            line
+        )
+        .is_some());
+    }
+}
