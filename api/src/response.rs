@@ -1,7 +1,7 @@
 //! JSON bodies in Loki's shapes (field order matters to some clients: `status`, then `data`
 //! with `resultType` before `result`).
 
-use logq_querier::{Direction, StreamResult};
+use logq_querier::{Direction, Series, StreamResult};
 use serde_json::{json, Map, Value};
 
 /// `{"status":"success","data":[...]}` for labels, label values and series.
@@ -77,6 +77,65 @@ pub fn stats(streams: &[StreamResult], exec_secs: f64) -> Value {
     }})
 }
 
+/// A sample value as Prometheus and Loki print it.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A timestamp as a JSON number of seconds (integral when it is).
+pub fn seconds(ts: i64) -> Value {
+    if ts % 1_000_000_000 == 0 {
+        json!(ts / 1_000_000_000)
+    } else {
+        json!(ts as f64 / 1e9)
+    }
+}
+
+fn envelope(result_type: &str, result: Value, stats: Value) -> Value {
+    json!({"status": "success", "data": {"resultType": result_type, "result": result, "stats": stats}})
+}
+
+/// A `matrix` result.
+pub fn matrix_body(series: &[Series], stats: Value) -> Value {
+    let result: Vec<Value> = series
+        .iter()
+        .map(|s| {
+            let values: Vec<Value> = s
+                .points
+                .iter()
+                .map(|(t, v)| json!([seconds(*t), format_value(*v)]))
+                .collect();
+            json!({"metric": labels_object(s.labels.pairs()), "values": values})
+        })
+        .collect();
+    envelope("matrix", Value::Array(result), stats)
+}
+
+/// A `vector` result at `time` (each series' single point).
+pub fn vector_body(series: &[Series], time: i64, stats: Value) -> Value {
+    let result: Vec<Value> = series
+        .iter()
+        .filter_map(|s| s.points.last().map(|(_, v)| (s, *v)))
+        .map(|(s, v)| json!({"metric": labels_object(s.labels.pairs()), "value": [seconds(time), format_value(v)]}))
+        .collect();
+    envelope("vector", Value::Array(result), stats)
+}
+
+/// A `scalar` result.
+pub fn scalar_body(v: f64, time: i64, stats: Value) -> Value {
+    envelope("scalar", json!([seconds(time), format_value(v)]), stats)
+}
+
 /// Parses `direction` (case-insensitive; default backward).
 pub fn parse_direction(v: Option<&str>) -> Result<Direction, String> {
     match v.map(str::to_ascii_lowercase).as_deref() {
@@ -115,5 +174,22 @@ mod tests {
         );
         let plain = streams_body(&[s], false, json!({})).to_string();
         assert!(plain.contains(r#""values":[["5","l"]]"#), "{plain}");
+    }
+
+    #[test]
+    fn metric_shapes() {
+        let s = Series {
+            labels: LabelSet::parse("{level=\"info\"}").unwrap(),
+            points: vec![
+                (1_588_889_221_000_000_000, 137.95),
+                (1_588_889_221_500_000_000, 1.0),
+            ],
+        };
+        let m = matrix_body(std::slice::from_ref(&s), json!({})).to_string();
+        assert!(m.contains(r#""resultType":"matrix","result":[{"metric":{"level":"info"},"values":[[1588889221,"137.95"],[1588889221.5,"1"]]}]"#), "{m}");
+        let v = vector_body(&[s], 4_000_000_000_000_000_000, json!({})).to_string();
+        assert!(v.contains(r#""value":[4000000000,"1"]"#), "{v}");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(0.1 + 0.2), "0.30000000000000004");
     }
 }

@@ -11,17 +11,19 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use logq_ingester::{Distributor, Ingester, Limits};
-use logq_querier::logql::{parse_log_selector, LogExpr};
-use logq_querier::{LogQuery, Querier};
-use logq_storage::LabelMatcher;
+use logq_querier::logql::{parse, parse_log_selector, Expr, SampleExpr};
+use logq_querier::{evaluate, LogQuery, MetricResult, Querier, Series};
+use logq_storage::{LabelMatcher, TenantId};
 use serde_json::{json, Value};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
 use crate::metrics::{render, ApiMetrics};
-use crate::params::{parse_time, Params};
+use crate::params::{parse_duration, parse_time, Params};
 use crate::push::{decode_content_encoding, decode_json, decode_protobuf, DecodeStats};
-use crate::response::{parse_direction, stats, streams_body, success_data};
+use crate::response::{
+    matrix_body, parse_direction, scalar_body, stats, streams_body, success_data, vector_body,
+};
 use crate::tenant::Tenant;
 
 /// Largest push body accepted on the wire (HTTP 413 above).
@@ -143,8 +145,66 @@ async fn push(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn log_query(p: &Params) -> Result<LogExpr, ApiError> {
-    Ok(parse_log_selector(p.required("query")?).map_err(logq_querier::QueryError::from)?)
+fn parse_query(p: &Params) -> Result<Expr, ApiError> {
+    Ok(parse(p.required("query")?).map_err(logq_querier::QueryError::from)?)
+}
+
+/// Most points per series a range query may ask for (Loki's limit).
+const MAX_POINTS: i64 = 11_000;
+
+/// The evaluation steps of a range query: `step` (float seconds or a duration), by default
+/// `max(floor(range / 250), 1s)`.
+fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
+    let step = match p.get("step") {
+        Some(v) => {
+            let ns = parse_duration(v).map_err(|e| ApiError::bad_request(format!("invalid step: {e}")))?;
+            if ns <= 0 {
+                return Err(ApiError::bad_request(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer",
+                ));
+            }
+            ns
+        }
+        None => ((end - start) / 250 / 1_000_000_000).max(1) * 1_000_000_000,
+    };
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::bad_request(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut t = start;
+    while t <= end {
+        out.push(t);
+        t += step;
+    }
+    Ok(out)
+}
+
+async fn run_metric_query(
+    s: &AppState,
+    tenant: &TenantId,
+    expr: &SampleExpr,
+    steps: &[i64],
+    instant: bool,
+) -> Result<Json<Value>, ApiError> {
+    let started = Instant::now();
+    let result = evaluate(&s.querier, tenant, expr, steps).await?;
+    s.metrics.queries.fetch_add(1, Ordering::Relaxed);
+    let st = stats(&[], started.elapsed().as_secs_f64());
+    let time = steps.last().copied().unwrap_or(0);
+    Ok(Json(match result {
+        MetricResult::Scalar(v) if instant => scalar_body(v, time, st),
+        MetricResult::Scalar(v) => matrix_body(
+            &[Series {
+                labels: Default::default(),
+                points: steps.iter().map(|t| (*t, v)).collect(),
+            }],
+            st,
+        ),
+        MetricResult::Matrix(series) if instant => vector_body(&series, time, st),
+        MetricResult::Matrix(series) => matrix_body(&series, st),
+    }))
 }
 
 fn categorize(headers: &HeaderMap) -> bool {
@@ -169,8 +229,11 @@ async fn query_range(
     headers: HeaderMap,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let expr = log_query(&p)?;
     let (start, end) = p.range(now_ns())?;
+    let expr = match parse_query(&p)? {
+        Expr::Log(l) => l,
+        Expr::Sample(e) => return run_metric_query(&s, &tenant, &e, &steps(&p, start, end)?, false).await,
+    };
     let q = LogQuery {
         tenant,
         expr,
@@ -182,17 +245,21 @@ async fn query_range(
     run_log_query(&s, q, &headers).await
 }
 
-/// Instant query. A log selector returns the streams of the hour (or `since`) before `time`.
+/// Instant query: a metric expression evaluated at `time`; a log selector returns the streams
+/// of the hour (or `since`) before `time`.
 async fn query(
     State(s): Shared,
     Tenant(tenant): Tenant,
     headers: HeaderMap,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let expr = log_query(&p)?;
     let time = match p.get("time") {
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
         None => now_ns(),
+    };
+    let expr = match parse_query(&p)? {
+        Expr::Log(l) => l,
+        Expr::Sample(e) => return run_metric_query(&s, &tenant, &e, &[time], true).await,
     };
     let mut window = p.clone();
     window.0.retain(|(k, _)| k != "start" && k != "end");

@@ -5,7 +5,9 @@
 mod engine;
 mod error;
 pub mod logql;
+mod metric;
 mod pipeline;
 
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult};
 pub use error::QueryError;
+pub use metric::{evaluate, MetricResult, Series, MAX_SERIES};

@@ -61,7 +61,8 @@ impl<'a> LineLabels<'a> {
         self.set(name, value);
     }
 
-    fn set_error(&mut self, kind: &str, details: String) {
+    /// Marks the line with a pipeline error (the first error wins).
+    pub fn set_error(&mut self, kind: &str, details: String) {
         if self.get(ERROR_LABEL).is_none() {
             self.set(ERROR_LABEL.into(), kind.into());
             self.set(ERROR_DETAILS_LABEL.into(), details);

@@ -1,0 +1,591 @@
+//! Evaluation of metric queries at a series of steps, with Loki's semantics: a range `[r]` at
+//! step `t` (with `offset o`) covers `(t - o - r, t - o]`; a step with no samples has no point;
+//! vector aggregations group by `by`/`without`; binary operators match series by labels
+//! (`on`/`ignoring`), comparisons filter unless `bool`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use logq_storage::{LabelSet, MatchOp, TenantId};
+
+use crate::engine::Querier;
+use crate::error::QueryError;
+use crate::logql::{
+    BinOp, BinaryExpr, Grouping, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp, VectorAggregation,
+};
+use crate::pipeline::{process, ERROR_DETAILS_LABEL, ERROR_LABEL};
+
+/// Most series a metric query may return (Loki's default).
+pub const MAX_SERIES: usize = 500;
+
+/// A series of a range query's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Its labels.
+    pub labels: LabelSet,
+    /// (timestamp ns, value) at the steps that have a value.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A metric query's result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricResult {
+    /// A plain number (instant queries of scalar expressions).
+    Scalar(f64),
+    /// Series with their points.
+    Matrix(Vec<Series>),
+}
+
+/// A value during evaluation: a scalar, or series with one optional value per step.
+enum Value {
+    Scalar(f64),
+    Vector(Vec<(LabelSet, Vec<Option<f64>>)>),
+}
+
+/// Evaluates `expr` for `tenant` at `steps` (ascending timestamps, ns).
+pub async fn evaluate(
+    q: &Querier,
+    tenant: &TenantId,
+    expr: &SampleExpr,
+    steps: &[i64],
+) -> Result<MetricResult, QueryError> {
+    let value = eval(q, tenant, expr, steps).await?;
+    Ok(match value {
+        Value::Scalar(v) => MetricResult::Scalar(v),
+        Value::Vector(series) => {
+            let mut out: Vec<Series> = series
+                .into_iter()
+                .map(|(labels, vals)| Series {
+                    labels,
+                    points: steps
+                        .iter()
+                        .zip(vals)
+                        .filter_map(|(t, v)| v.map(|v| (*t, v)))
+                        .collect(),
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            MetricResult::Matrix(out)
+        }
+    })
+}
+
+fn eval<'a>(
+    q: &'a Querier,
+    tenant: &'a TenantId,
+    expr: &'a SampleExpr,
+    steps: &'a [i64],
+) -> futures::future::BoxFuture<'a, Result<Value, QueryError>> {
+    Box::pin(async move {
+        match expr {
+            SampleExpr::Literal(v) => Ok(Value::Scalar(*v)),
+            SampleExpr::VectorLiteral(v) => Ok(Value::Vector(vec![(
+                LabelSet::default(),
+                vec![Some(*v); steps.len()],
+            )])),
+            SampleExpr::Range(r) => eval_range(q, tenant, r, steps).await,
+            SampleExpr::Vector(v) => {
+                let inner = eval(q, tenant, &v.inner, steps).await?;
+                Ok(aggregate(v, inner, steps.len()))
+            }
+            SampleExpr::Binary(b) => {
+                let lhs = eval(q, tenant, &b.lhs, steps).await?;
+                let rhs = eval(q, tenant, &b.rhs, steps).await?;
+                binary(b, lhs, rhs, steps.len())
+            }
+        }
+    })
+}
+
+/// Turns a label value into a sample value per the unwrap conversion.
+fn convert(conv: UnwrapConv, v: &str) -> Option<f64> {
+    match conv {
+        UnwrapConv::Number => v.trim().parse().ok(),
+        UnwrapConv::Duration => crate::logql::parse_duration_ns(v).map(|ns| ns as f64 / 1e9),
+        UnwrapConv::Bytes => crate::logql::parse_bytes(v),
+    }
+}
+
+fn grouped(labels: &LabelSet, grouping: &Option<Grouping>) -> LabelSet {
+    match grouping {
+        None => labels.clone(),
+        Some(g) if g.without => LabelSet::from_pairs(
+            labels
+                .pairs()
+                .iter()
+                .filter(|(k, _)| !g.labels.contains(k))
+                .cloned(),
+        ),
+        Some(g) => LabelSet::from_pairs(
+            labels
+                .pairs()
+                .iter()
+                .filter(|(k, _)| g.labels.contains(k))
+                .cloned(),
+        ),
+    }
+}
+
+async fn eval_range(
+    q: &Querier,
+    tenant: &TenantId,
+    r: &RangeAggregation,
+    steps: &[i64],
+) -> Result<Value, QueryError> {
+    let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
+        return Ok(Value::Vector(Vec::new()));
+    };
+    // Samples in (first - offset - range, last - offset], i.e. [from, to).
+    let from = first - r.offset_ns - r.range_ns + 1;
+    let to = last - r.offset_ns + 1;
+    let streams = q.streams_in(tenant, &r.log.matchers, from, to).await?;
+    let mut samples: HashMap<LabelSet, Vec<(i64, f64)>> = HashMap::new();
+    for (labels, entries) in &streams {
+        for e in entries.iter().filter(|e| e.ts >= from && e.ts < to) {
+            let Some(mut line_labels) = process(&r.log, labels, &e.line) else {
+                continue;
+            };
+            let value = match &r.unwrap {
+                None if matches!(r.op, RangeOp::BytesOverTime | RangeOp::BytesRate) => e.line.len() as f64,
+                None => 1.0,
+                Some(u) => {
+                    let raw = line_labels.get(&u.label).map(str::to_string);
+                    match raw.as_deref().and_then(|v| convert(u.conv, v)) {
+                        Some(v) => v,
+                        None => {
+                            line_labels.set_error(
+                                "SampleExtractionErr",
+                                format!(
+                                    "cannot unwrap {:?} from label {}",
+                                    raw.unwrap_or_default(),
+                                    u.label
+                                ),
+                            );
+                            0.0
+                        }
+                    }
+                }
+            };
+            let mut series = line_labels.into_labels();
+            if let Some(u) = &r.unwrap {
+                series = LabelSet::from_pairs(series.pairs().iter().filter(|(k, _)| *k != u.label).cloned());
+            }
+            let series = grouped(&series, &r.grouping);
+            samples.entry(series).or_default().push((e.ts, value));
+        }
+    }
+    if let Some(bad) = samples.keys().find(|l| l.get(ERROR_LABEL).is_some()) {
+        let kind = bad.get(ERROR_LABEL).unwrap_or_default();
+        let shown = LabelSet::from_pairs(
+            bad.pairs()
+                .iter()
+                .filter(|(k, _)| k != ERROR_DETAILS_LABEL)
+                .cloned(),
+        );
+        return Err(QueryError::BadRequest(format!(
+            "pipeline error: '{kind}' for series: '{shown}'. Use a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\")"
+        )));
+    }
+    if samples.len() > MAX_SERIES {
+        return Err(QueryError::BadRequest(format!(
+            "maximum of series ({MAX_SERIES}) reached for a single query"
+        )));
+    }
+    let range_s = r.range_ns as f64 / 1e9;
+    if r.op == RangeOp::AbsentOverTime {
+        return Ok(absent(r, &samples, steps));
+    }
+    let mut out = Vec::with_capacity(samples.len());
+    for (labels, mut points) in samples {
+        points.sort_by_key(|p| p.0);
+        let mut vals = Vec::with_capacity(steps.len());
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for &t in steps {
+            let end = t - r.offset_ns; // inclusive
+            let start = end - r.range_ns; // exclusive
+            while hi < points.len() && points[hi].0 <= end {
+                hi += 1;
+            }
+            while lo < hi && points[lo].0 <= start {
+                lo += 1;
+            }
+            let window: Vec<f64> = points[lo..hi].iter().map(|p| p.1).collect();
+            vals.push(if window.is_empty() {
+                None
+            } else {
+                range_value(r, &window, range_s)
+            });
+        }
+        out.push((labels, vals));
+    }
+    Ok(Value::Vector(out))
+}
+
+fn absent(r: &RangeAggregation, samples: &HashMap<LabelSet, Vec<(i64, f64)>>, steps: &[i64]) -> Value {
+    let labels = LabelSet::from_pairs(
+        r.log
+            .matchers
+            .iter()
+            .filter(|m| m.op == MatchOp::Equal)
+            .map(|m| (m.name.clone(), m.value.clone())),
+    );
+    let vals = steps
+        .iter()
+        .map(|&t| {
+            let end = t - r.offset_ns;
+            let start = end - r.range_ns;
+            let any = samples
+                .values()
+                .any(|p| p.iter().any(|(ts, _)| *ts > start && *ts <= end));
+            (!any).then_some(1.0)
+        })
+        .collect();
+    Value::Vector(vec![(labels, vals)])
+}
+
+fn range_value(r: &RangeAggregation, w: &[f64], range_s: f64) -> Option<f64> {
+    let n = w.len() as f64;
+    let sum: f64 = w.iter().sum();
+    let mean = sum / n;
+    let var = w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    Some(match r.op {
+        RangeOp::CountOverTime | RangeOp::BytesOverTime => sum,
+        RangeOp::Rate | RangeOp::BytesRate => sum / range_s,
+        RangeOp::SumOverTime => sum,
+        RangeOp::AvgOverTime => mean,
+        RangeOp::MinOverTime => w.iter().copied().fold(f64::INFINITY, f64::min),
+        RangeOp::MaxOverTime => w.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        RangeOp::StdvarOverTime => var,
+        RangeOp::StddevOverTime => var.sqrt(),
+        RangeOp::QuantileOverTime => quantile(r.param.unwrap_or(0.5), w),
+        RangeOp::FirstOverTime => w[0],
+        RangeOp::LastOverTime => w[w.len() - 1],
+        RangeOp::RateCounter => {
+            // Increase with counter resets, per second of the range.
+            let mut inc = 0.0;
+            for pair in w.windows(2) {
+                inc += if pair[1] >= pair[0] {
+                    pair[1] - pair[0]
+                } else {
+                    pair[1]
+                };
+            }
+            inc / range_s
+        }
+        RangeOp::AbsentOverTime => return None,
+    })
+}
+
+/// Prometheus' quantile: linear interpolation between the closest ranks.
+fn quantile(q: f64, values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = q * (v.len() - 1) as f64;
+    let lower = rank.floor() as usize;
+    let upper = (lower + 1).min(v.len() - 1);
+    let weight = rank - lower as f64;
+    v[lower] * (1.0 - weight) + v[upper] * weight
+}
+
+fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
+    let series = match inner {
+        Value::Scalar(s) => vec![(LabelSet::default(), vec![Some(s); steps])],
+        Value::Vector(s) => s,
+    };
+    match v.op {
+        VecOp::Sort | VecOp::SortDesc => return Value::Vector(series),
+        VecOp::Topk | VecOp::Bottomk => return Value::Vector(top_k(v, series, steps)),
+        _ => {}
+    }
+    let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
+    for (labels, vals) in &series {
+        let key = match &v.grouping {
+            None => LabelSet::default(),
+            Some(g) => grouped(labels, &Some(g.clone())),
+        };
+        let slot = groups.entry(key).or_insert_with(|| vec![Vec::new(); steps]);
+        for (i, val) in vals.iter().enumerate() {
+            if let Some(x) = val {
+                slot[i].push(*x);
+            }
+        }
+    }
+    let out = groups
+        .into_iter()
+        .map(|(labels, per_step)| {
+            let vals = per_step
+                .into_iter()
+                .map(|xs| {
+                    if xs.is_empty() {
+                        return None;
+                    }
+                    let n = xs.len() as f64;
+                    let sum: f64 = xs.iter().sum();
+                    let mean = sum / n;
+                    Some(match v.op {
+                        VecOp::Sum => sum,
+                        VecOp::Avg => mean,
+                        VecOp::Count => n,
+                        VecOp::Min => xs.iter().copied().fold(f64::INFINITY, f64::min),
+                        VecOp::Max => xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                        VecOp::Stdvar => xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n,
+                        VecOp::Stddev => (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt(),
+                        _ => sum,
+                    })
+                })
+                .collect();
+            (labels, vals)
+        })
+        .collect();
+    Value::Vector(out)
+}
+
+fn top_k(
+    v: &VectorAggregation,
+    series: Vec<(LabelSet, Vec<Option<f64>>)>,
+    steps: usize,
+) -> Vec<(LabelSet, Vec<Option<f64>>)> {
+    let k = v.param.unwrap_or(1.0) as usize;
+    // Without grouping, all series compete in one group.
+    let grouping = v.grouping.clone().unwrap_or(Grouping {
+        without: false,
+        labels: Vec::new(),
+    });
+    let mut groups: BTreeMap<LabelSet, Vec<usize>> = BTreeMap::new();
+    for (i, (labels, _)) in series.iter().enumerate() {
+        groups
+            .entry(grouped(labels, &Some(grouping.clone())))
+            .or_default()
+            .push(i);
+    }
+    // keep[step][series]
+    let mut keep = vec![vec![false; series.len()]; steps];
+    for (step, keep_step) in keep.iter_mut().enumerate() {
+        for members in groups.values() {
+            let mut present: Vec<(f64, usize)> = members
+                .iter()
+                .filter_map(|&i| series[i].1[step].map(|x| (x, i)))
+                .collect();
+            present.sort_by(|a, b| {
+                if v.op == VecOp::Topk {
+                    b.0.total_cmp(&a.0)
+                } else {
+                    a.0.total_cmp(&b.0)
+                }
+            });
+            for (_, i) in present.into_iter().take(k) {
+                keep_step[i] = true;
+            }
+        }
+    }
+    series
+        .into_iter()
+        .enumerate()
+        .map(|(i, (labels, vals))| {
+            let vals = vals
+                .into_iter()
+                .enumerate()
+                .map(|(step, v)| if keep[step][i] { v } else { None })
+                .collect();
+            (labels, vals)
+        })
+        .collect()
+}
+
+fn apply(op: BinOp, a: f64, b: f64) -> Option<f64> {
+    Some(match op {
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => a / b,
+        BinOp::Mod => a % b,
+        BinOp::Pow => a.powf(b),
+        BinOp::Eq => f64::from(a == b),
+        BinOp::Ne => f64::from(a != b),
+        BinOp::Gt => f64::from(a > b),
+        BinOp::Ge => f64::from(a >= b),
+        BinOp::Lt => f64::from(a < b),
+        BinOp::Le => f64::from(a <= b),
+        BinOp::And | BinOp::Or | BinOp::Unless => return None,
+    })
+}
+
+/// The value a binary operation yields for `a op b`, honouring comparison filtering.
+fn combine(b: &BinaryExpr, a: f64, c: f64, keep: f64) -> Option<f64> {
+    let r = apply(b.op, a, c)?;
+    if b.op.is_comparison() && !b.return_bool {
+        (r == 1.0).then_some(keep)
+    } else {
+        Some(r)
+    }
+}
+
+fn signature(labels: &LabelSet, b: &BinaryExpr) -> LabelSet {
+    match &b.matching {
+        None => labels.clone(),
+        Some(m) if m.on => LabelSet::from_pairs(
+            labels
+                .pairs()
+                .iter()
+                .filter(|(k, _)| m.labels.contains(k))
+                .cloned(),
+        ),
+        Some(m) => LabelSet::from_pairs(
+            labels
+                .pairs()
+                .iter()
+                .filter(|(k, _)| !m.labels.contains(k))
+                .cloned(),
+        ),
+    }
+}
+
+fn binary(b: &BinaryExpr, lhs: Value, rhs: Value, steps: usize) -> Result<Value, QueryError> {
+    match (lhs, rhs) {
+        (Value::Scalar(x), Value::Scalar(y)) => {
+            if b.op.is_set() {
+                return Err(QueryError::BadRequest(format!(
+                    "set operator {} not allowed in binary scalar expression",
+                    b.op.as_str()
+                )));
+            }
+            if b.op.is_comparison() && !b.return_bool {
+                return Err(QueryError::BadRequest(
+                    "comparisons between scalars must use BOOL modifier".into(),
+                ));
+            }
+            Ok(Value::Scalar(apply(b.op, x, y).unwrap_or(f64::NAN)))
+        }
+        (Value::Vector(v), Value::Scalar(s)) | (Value::Scalar(s), Value::Vector(v)) if b.op.is_set() => {
+            let _ = (v, s);
+            Err(QueryError::BadRequest(format!(
+                "set operator {} not allowed between a vector and a scalar",
+                b.op.as_str()
+            )))
+        }
+        (Value::Vector(v), Value::Scalar(s)) => Ok(Value::Vector(
+            v.into_iter()
+                .map(|(l, vals)| {
+                    (
+                        l,
+                        vals.into_iter()
+                            .map(|x| x.and_then(|x| combine(b, x, s, x)))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )),
+        (Value::Scalar(s), Value::Vector(v)) => Ok(Value::Vector(
+            v.into_iter()
+                .map(|(l, vals)| {
+                    (
+                        l,
+                        vals.into_iter()
+                            .map(|x| x.and_then(|x| combine(b, s, x, x)))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )),
+        (Value::Vector(l), Value::Vector(r)) => Ok(Value::Vector(vector_binary(b, l, r, steps))),
+    }
+}
+
+fn vector_binary(
+    b: &BinaryExpr,
+    lhs: Vec<(LabelSet, Vec<Option<f64>>)>,
+    rhs: Vec<(LabelSet, Vec<Option<f64>>)>,
+    steps: usize,
+) -> Vec<(LabelSet, Vec<Option<f64>>)> {
+    let mut right: HashMap<LabelSet, Vec<Option<f64>>> = HashMap::new();
+    for (l, vals) in &rhs {
+        let slot = right.entry(signature(l, b)).or_insert_with(|| vec![None; steps]);
+        for (i, v) in vals.iter().enumerate() {
+            if v.is_some() {
+                slot[i] = *v;
+            }
+        }
+    }
+    match b.op {
+        BinOp::And | BinOp::Unless => lhs
+            .into_iter()
+            .map(|(l, vals)| {
+                let other = right.get(&signature(&l, b));
+                let vals = vals
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let present = other.is_some_and(|o| o[i].is_some());
+                        if (b.op == BinOp::And) == present {
+                            v
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                (l, vals)
+            })
+            .collect(),
+        BinOp::Or => {
+            let mut left_sigs: HashMap<LabelSet, Vec<bool>> = HashMap::new();
+            for (l, vals) in &lhs {
+                let slot = left_sigs
+                    .entry(signature(l, b))
+                    .or_insert_with(|| vec![false; steps]);
+                for (i, v) in vals.iter().enumerate() {
+                    slot[i] |= v.is_some();
+                }
+            }
+            let mut out = lhs;
+            for (l, vals) in rhs {
+                let taken = left_sigs.get(&signature(&l, b));
+                let vals = vals
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| if taken.is_some_and(|t| t[i]) { None } else { v })
+                    .collect();
+                out.push((l, vals));
+            }
+            out
+        }
+        _ => lhs
+            .into_iter()
+            .filter_map(|(l, vals)| {
+                let sig = signature(&l, b);
+                let other = right.get(&sig)?;
+                let labels = if b.matching.is_some() { sig } else { l };
+                let vals = vals
+                    .into_iter()
+                    .zip(other)
+                    .map(|(x, y)| match (x, y) {
+                        (Some(x), Some(y)) => combine(b, x, *y, x),
+                        _ => None,
+                    })
+                    .collect();
+                Some((labels, vals))
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_like_prometheus() {
+        assert_eq!(quantile(0.5, &[1.0, 2.0, 3.0, 4.0]), 2.5);
+        assert_eq!(quantile(0.99, &[1.0]), 1.0);
+        assert_eq!(quantile(1.0, &[3.0, 1.0, 2.0]), 3.0);
+        assert_eq!(quantile(0.0, &[3.0, 1.0, 2.0]), 1.0);
+    }
+}
