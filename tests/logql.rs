@@ -354,6 +354,23 @@ fn instant_queries_and_grafana_health_check() {
     assert_eq!(v["data"]["result"][0]["metric"], json!({"host": "a"}));
     assert_eq!(v["data"]["result"][0]["value"][1], "30");
 
+    // Grafana's log volume histogram.
+    let r = query_range(
+        &f,
+        r#"sum by (level, detected_level) (count_over_time({app="api"} | logfmt | drop __error__ [1m]))"#,
+        f.base,
+        f.base + 600 * S,
+        "60s",
+    );
+    let got = matrix(&r);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, json!({"level": "info"}));
+    assert_eq!(
+        got[0].1.iter().map(|p| p.1).sum::<f64>(),
+        20.0,
+        "every api line counted once"
+    );
+
     // Log queries with a parser regroup lines by their extracted labels.
     let lines = read_all(
         &f.server,

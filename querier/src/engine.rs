@@ -123,8 +123,12 @@ impl Querier {
                     if e.ts < q.start || e.ts >= q.end {
                         continue;
                     }
-                    if let Some(l) = process(&q.expr, &labels, &e.line) {
-                        regrouped.entry(l.into_labels()).or_default().push(e);
+                    if let Some(p) = process(&q.expr, &labels, e.ts, &e.line) {
+                        let mut e = e;
+                        if let Some(line) = p.line {
+                            e.line = line;
+                        }
+                        regrouped.entry(p.labels.into_labels()).or_default().push(e);
                     }
                 }
             }

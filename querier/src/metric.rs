@@ -142,11 +142,14 @@ async fn eval_range(
     let mut samples: HashMap<LabelSet, Vec<(i64, f64)>> = HashMap::new();
     for (labels, entries) in &streams {
         for e in entries.iter().filter(|e| e.ts >= from && e.ts < to) {
-            let Some(mut line_labels) = process(&r.log, labels, &e.line) else {
+            let Some(processed) = process(&r.log, labels, e.ts, &e.line) else {
                 continue;
             };
+            let mut line_labels = processed.labels;
             let value = match &r.unwrap {
-                None if matches!(r.op, RangeOp::BytesOverTime | RangeOp::BytesRate) => e.line.len() as f64,
+                None if matches!(r.op, RangeOp::BytesOverTime | RangeOp::BytesRate) => {
+                    processed.line.as_ref().map_or(e.line.len(), String::len) as f64
+                }
                 None => 1.0,
                 Some(u) => {
                     let raw = line_labels.get(&u.label).map(str::to_string);

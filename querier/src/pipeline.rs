@@ -10,8 +10,8 @@
 use logq_storage::LabelSet;
 
 use crate::logql::{
-    parse_bytes, parse_duration_ns, CmpOp, CmpValue, LabelComparison, LabelFilterExpr, LogExpr, ParserKind,
-    Stage,
+    parse_bytes, parse_duration_ns, CmpOp, CmpValue, LabelComparison, LabelFilterExpr, LabelFormat, LogExpr,
+    ParserKind, Stage,
 };
 
 /// The label naming a pipeline error.
@@ -24,6 +24,7 @@ pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 pub struct LineLabels<'a> {
     stream: &'a LabelSet,
     extracted: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 impl<'a> LineLabels<'a> {
@@ -31,17 +32,19 @@ impl<'a> LineLabels<'a> {
         LineLabels {
             stream,
             extracted: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
     /// The value of `name` (extracted labels shadow stream labels).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.extracted
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .or_else(|| self.stream.get(name))
+        if let Some((_, v)) = self.extracted.iter().rev().find(|(k, _)| k == name) {
+            return Some(v.as_str());
+        }
+        if self.removed.iter().any(|r| r == name) {
+            return None;
+        }
+        self.stream.get(name)
     }
 
     fn set(&mut self, name: String, value: String) {
@@ -50,6 +53,28 @@ impl<'a> LineLabels<'a> {
         } else {
             self.extracted.push((name, value));
         }
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.extracted.retain(|(k, _)| k != name);
+        if self.stream.get(name).is_some() && !self.removed.iter().any(|r| r == name) {
+            self.removed.push(name.to_string());
+        }
+    }
+
+    /// Every label name currently set.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .stream
+            .pairs()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !self.removed.contains(k))
+            .collect();
+        names.extend(self.extracted.iter().map(|(k, _)| k.clone()));
+        names.sort();
+        names.dedup();
+        names
     }
 
     fn add_extracted(&mut self, name: String, value: String) {
@@ -71,27 +96,110 @@ impl<'a> LineLabels<'a> {
 
     /// The final label set.
     pub fn into_labels(self) -> LabelSet {
-        if self.extracted.is_empty() {
+        if self.extracted.is_empty() && self.removed.is_empty() {
             return self.stream.clone();
         }
-        let mut pairs: Vec<(String, String)> = self.stream.pairs().to_vec();
+        let mut pairs: Vec<(String, String)> = self
+            .stream
+            .pairs()
+            .iter()
+            .filter(|(k, _)| !self.removed.contains(k))
+            .cloned()
+            .collect();
         pairs.extend(self.extracted);
         LabelSet::from_pairs(pairs)
     }
 }
 
-/// Runs `expr`'s pipeline over `line` of `stream`; `None` when a filter drops the line.
-pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, line: &str) -> Option<LineLabels<'a>> {
+/// A line that passed the pipeline: its labels, and its new text if a stage rewrote it.
+#[derive(Debug, Clone)]
+pub struct Processed<'a> {
+    /// The line's labels.
+    pub labels: LineLabels<'a>,
+    /// The rewritten line (`line_format`, `unpack`, `decolorize`), if any.
+    pub line: Option<String>,
+}
+
+/// Runs `expr`'s pipeline over `line` (at `ts`) of `stream`; `None` when a filter drops it.
+pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, ts: i64, line: &str) -> Option<Processed<'a>> {
     let mut labels = LineLabels::new(stream);
+    let mut rewritten: Option<String> = None;
     for stage in &expr.pipeline {
+        let cur: &str = rewritten.as_deref().unwrap_or(line);
         match stage {
             Stage::LineFilter(f) => {
-                if !f.matches(line) {
+                if !f.matches(cur) {
                     return None;
                 }
             }
-            Stage::Parser(ParserKind::Json) => parse_json(line, &mut labels),
-            Stage::Parser(ParserKind::Logfmt) => parse_logfmt(line, &mut labels),
+            Stage::Parser(ParserKind::Json) => parse_json(cur, &mut labels),
+            Stage::Parser(ParserKind::Logfmt) => parse_logfmt(cur, &mut labels),
+            Stage::Regexp(re) => {
+                if let Some(caps) = re.captures(cur) {
+                    for name in re.capture_names().flatten() {
+                        if let Some(m) = caps.name(name) {
+                            labels.add_extracted(sanitize(name), m.as_str().to_string());
+                        }
+                    }
+                }
+            }
+            Stage::Pattern(p) => {
+                for (k, v) in p.captures(cur) {
+                    labels.add_extracted(k, v);
+                }
+            }
+            Stage::Unpack => {
+                if let Some(entry) = unpack(cur, &mut labels) {
+                    rewritten = Some(entry);
+                }
+            }
+            Stage::Decolorize => {
+                let clean = decolorize(cur);
+                if clean.len() != cur.len() {
+                    rewritten = Some(clean);
+                }
+            }
+            Stage::LineFormat(t) => {
+                let out = t.render(|k| labels.get(k), cur, ts);
+                rewritten = Some(out);
+            }
+            Stage::LabelFormat(items) => {
+                for item in items {
+                    match item {
+                        LabelFormat::Rename { to, from } => {
+                            if let Some(v) = labels.get(from).map(str::to_string) {
+                                labels.remove(from);
+                                labels.set(to.clone(), v);
+                            }
+                        }
+                        LabelFormat::Template { to, template } => {
+                            let v = template.render(|k| labels.get(k), cur, ts);
+                            labels.set(to.clone(), v);
+                        }
+                    }
+                }
+            }
+            Stage::Drop(items) => {
+                for item in items {
+                    let hit = match &item.value {
+                        None => true,
+                        Some(v) => labels.get(&item.name) == Some(v.as_str()),
+                    };
+                    if hit {
+                        labels.remove(&item.name);
+                    }
+                }
+            }
+            Stage::Keep(items) => {
+                for name in labels.names() {
+                    let kept = items.iter().any(|i| {
+                        i.name == name && i.value.as_deref().is_none_or(|v| labels.get(&name) == Some(v))
+                    });
+                    if !kept {
+                        labels.remove(&name);
+                    }
+                }
+            }
             Stage::LabelFilter(f) => {
                 if !eval_filter(f, &mut labels) {
                     return None;
@@ -99,7 +207,52 @@ pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, line: &str) -> Option<L
             }
         }
     }
-    Some(labels)
+    Some(Processed {
+        labels,
+        line: rewritten,
+    })
+}
+
+/// `unpack`: every string field of a JSON object becomes a label, and `_entry` the line.
+fn unpack(line: &str, labels: &mut LineLabels<'_>) -> Option<String> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line) {
+        Ok(map) => {
+            let mut entry = None;
+            for (k, v) in map {
+                if let serde_json::Value::String(s) = v {
+                    if k == "_entry" {
+                        entry = Some(s);
+                    } else {
+                        labels.add_extracted(sanitize(&k), s);
+                    }
+                }
+            }
+            entry
+        }
+        Err(e) => {
+            labels.set_error("JSONParserErr", e.to_string());
+            None
+        }
+    }
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... letter`).
+fn decolorize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for n in chars.by_ref() {
+                if n.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Replaces characters that are not valid in label names with `_`.
@@ -264,7 +417,7 @@ mod tests {
     fn run(q: &str, stream: &str, line: &str) -> Option<String> {
         let e = parse_log_selector(q).unwrap();
         let s = LabelSet::parse(stream).unwrap();
-        process(&e, &s, line).map(|l| l.into_labels().to_string())
+        process(&e, &s, 0, line).map(|p| p.labels.into_labels().to_string())
     }
 
     #[test]

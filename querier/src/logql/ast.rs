@@ -6,7 +6,9 @@ use std::fmt;
 use logq_storage::LabelMatcher;
 use regex::Regex;
 
+use super::pattern::Pattern;
 use super::sample::SampleExpr;
+use super::template::Template;
 
 /// A parsed query.
 #[derive(Debug, Clone)]
@@ -35,6 +37,50 @@ pub enum Stage {
     Parser(ParserKind),
     /// `| status >= 500 and level = "error"`.
     LabelFilter(LabelFilterExpr),
+    /// `| regexp "(?P<name>...)"`: named captures become labels.
+    Regexp(Regex),
+    /// `| pattern "<ip> - <_> <status>"`.
+    Pattern(Pattern),
+    /// `| unpack`: JSON fields become labels, `_entry` becomes the line.
+    Unpack,
+    /// `| line_format "{{.a}}"`: rewrites the line.
+    LineFormat(Template),
+    /// `| label_format a=b, c="{{.d}}"`.
+    LabelFormat(Vec<LabelFormat>),
+    /// `| drop a, b="x"`.
+    Drop(Vec<LabelSelect>),
+    /// `| keep a, b="x"`.
+    Keep(Vec<LabelSelect>),
+    /// `| decolorize`: removes ANSI colour codes.
+    Decolorize,
+}
+
+/// A label named by `drop` or `keep`, optionally only with a given value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSelect {
+    /// The label.
+    pub name: String,
+    /// Only when it has this value.
+    pub value: Option<String>,
+}
+
+/// One assignment of `label_format`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelFormat {
+    /// `to=from`: rename.
+    Rename {
+        /// New name.
+        to: String,
+        /// Old name.
+        from: String,
+    },
+    /// `to="{{...}}"`: set from a template.
+    Template {
+        /// The label set.
+        to: String,
+        /// Its template.
+        template: Template,
+    },
 }
 
 /// A line parser.
@@ -197,7 +243,7 @@ impl LogExpr {
         })
     }
 
-    /// Whether the pipeline has only line filters (lines keep their stream's labels).
+    /// Whether the pipeline has only line filters (lines keep their stream's labels and text).
     pub fn is_filter_only(&self) -> bool {
         self.pipeline.iter().all(|s| matches!(s, Stage::LineFilter(_)))
     }
@@ -261,6 +307,52 @@ impl fmt::Display for LogExpr {
                 Stage::Parser(ParserKind::Json) => f.write_str(" | json")?,
                 Stage::Parser(ParserKind::Logfmt) => f.write_str(" | logfmt")?,
                 Stage::LabelFilter(e) => write!(f, " | {e}")?,
+                Stage::Regexp(r) => {
+                    f.write_str(" | regexp ")?;
+                    quote(f, r.as_str())?;
+                }
+                Stage::Pattern(p) => {
+                    f.write_str(" | pattern ")?;
+                    quote(f, &p.text)?;
+                }
+                Stage::Unpack => f.write_str(" | unpack")?,
+                Stage::Decolorize => f.write_str(" | decolorize")?,
+                Stage::LineFormat(t) => {
+                    f.write_str(" | line_format ")?;
+                    quote(f, &t.text)?;
+                }
+                Stage::LabelFormat(items) => {
+                    f.write_str(" | label_format ")?;
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        match item {
+                            LabelFormat::Rename { to, from } => write!(f, "{to}={from}")?,
+                            LabelFormat::Template { to, template } => {
+                                write!(f, "{to}=")?;
+                                quote(f, &template.text)?;
+                            }
+                        }
+                    }
+                }
+                Stage::Drop(items) | Stage::Keep(items) => {
+                    f.write_str(if matches!(stage, Stage::Drop(_)) {
+                        " | drop "
+                    } else {
+                        " | keep "
+                    })?;
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        f.write_str(&item.name)?;
+                        if let Some(v) = &item.value {
+                            f.write_str("=")?;
+                            quote(f, v)?;
+                        }
+                    }
+                }
             }
         }
         Ok(())

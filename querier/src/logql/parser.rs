@@ -4,15 +4,17 @@
 use logq_storage::{LabelMatcher, MatchOp};
 
 use super::ast::{
-    CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LineFilter, LineFilterOp, LogExpr, ParserKind,
-    Stage,
+    CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect, LineFilter,
+    LineFilterOp, LogExpr, ParserKind, Stage,
 };
 use super::error::ParseError;
 use super::lexer::{tokenize, Tok, Token};
+use super::pattern::Pattern;
 use super::sample::{
     BinOp, BinaryExpr, Grouping, RangeAggregation, RangeOp, SampleExpr, Unwrap, UnwrapConv, VecOp,
     VectorAggregation, VectorMatching,
 };
+use super::template::Template;
 use super::units::{bytes_unit, parse_duration_ns};
 
 /// Loki's message for selectors that would select every stream.
@@ -253,6 +255,94 @@ impl<'a> Parser<'a> {
                     )));
                 }
                 Ok(Stage::Parser(kind))
+            }
+            Tok::Ident(n) if n == "unpack" => {
+                self.advance();
+                Ok(Stage::Unpack)
+            }
+            Tok::Ident(n) if n == "decolorize" => {
+                self.advance();
+                Ok(Stage::Decolorize)
+            }
+            Tok::Ident(n) if n == "regexp" => {
+                self.advance();
+                let (text, pos) = self.string()?;
+                let re = regex::Regex::new(&text)
+                    .map_err(|e| ParseError::at(self.input, pos, format!("error parsing regexp: {e}")))?;
+                if re.capture_names().flatten().next().is_none() {
+                    return Err(ParseError::at(
+                        self.input,
+                        pos,
+                        "at least one named capture must be supplied",
+                    ));
+                }
+                Ok(Stage::Regexp(re))
+            }
+            Tok::Ident(n) if n == "pattern" => {
+                self.advance();
+                let (text, pos) = self.string()?;
+                Pattern::parse(&text)
+                    .map(Stage::Pattern)
+                    .map_err(|e| ParseError::at(self.input, pos, e))
+            }
+            Tok::Ident(n) if n == "line_format" => {
+                self.advance();
+                let (text, pos) = self.string()?;
+                Template::parse(&text)
+                    .map(Stage::LineFormat)
+                    .map_err(|e| ParseError::at(self.input, pos, e))
+            }
+            Tok::Ident(n) if n == "label_format" => {
+                self.advance();
+                let mut items = Vec::new();
+                loop {
+                    let to = self.ident()?;
+                    self.expect_op("=")?;
+                    let item = match self.peek().tok.clone() {
+                        Tok::Str(text) => {
+                            let pos = self.advance().pos;
+                            let template =
+                                Template::parse(&text).map_err(|e| ParseError::at(self.input, pos, e))?;
+                            LabelFormat::Template { to, template }
+                        }
+                        _ => LabelFormat::Rename {
+                            to,
+                            from: self.ident()?,
+                        },
+                    };
+                    items.push(item);
+                    if self.peek().tok == Tok::Op(",") && matches!(self.peek_at(1).tok, Tok::Ident(_)) {
+                        self.advance();
+                    } else {
+                        break;
+                    }
+                }
+                Ok(Stage::LabelFormat(items))
+            }
+            Tok::Ident(n) if n == "drop" || n == "keep" => {
+                let drop = n == "drop";
+                self.advance();
+                let mut items = Vec::new();
+                loop {
+                    let name = self.ident()?;
+                    let value = if self.peek().tok == Tok::Op("=") {
+                        self.advance();
+                        Some(self.string()?.0)
+                    } else {
+                        None
+                    };
+                    items.push(LabelSelect { name, value });
+                    if self.peek().tok == Tok::Op(",") && matches!(self.peek_at(1).tok, Tok::Ident(_)) {
+                        self.advance();
+                    } else {
+                        break;
+                    }
+                }
+                Ok(if drop {
+                    Stage::Drop(items)
+                } else {
+                    Stage::Keep(items)
+                })
             }
             Tok::Ident(n) if UNSUPPORTED_STAGES.contains(&n.as_str()) => Err(ParseError::at(
                 self.input,
@@ -746,9 +836,13 @@ mod tests {
             "parse error at line 1, col 1: syntax error: unexpected $end, expecting {"
         );
         assert_eq!(
-            err("{app=\"x\"}\n| line_format \"{{.a}}\""),
-            "parse error at line 2, col 3: syntax error: the line_format stage is not supported yet"
+            err("{app=\"x\"}\n| distinct a"),
+            "parse error at line 2, col 3: syntax error: the distinct stage is not supported yet"
         );
+        assert!(
+            err("{app=\"x\"} | line_format \"{{ printf .a }}\"").contains("unsupported template function")
+        );
+        assert!(err("{app=\"x\"} | regexp \"(a)\"").contains("named capture"));
         assert!(err("{app=~\"(\"}").starts_with("parse error at line 1, col 7: error parsing regexp"));
         assert!(
             err("{app=\"x\"} |~ \"[\"").starts_with("parse error at line 1, col 14: error parsing regexp")
@@ -805,6 +899,7 @@ mod tests {
             r#"{app="a\"b", env!="x"}"#,
             "{app=~\"web|db\"} |= \"x\" or \"y\" != \"z\\n\" |~ \"(?i)err\" !~ `\\d+`",
             "sum without (host) (bytes_rate({a=\"b\"} | json | level=\"error\" [1m])) / 2",
+            "{a=\"b\"} | regexp \"(?P<m>\\\\w+)\" | pattern \"<x> <_>\" | unpack | decolorize | line_format \"{{.m}}\" | label_format y=x, z=\"{{.m}}!\" | drop a, b=\"c\" | keep m",
         ] {
             let once = parse(q).unwrap().to_string();
             let twice = parse(&once).unwrap().to_string();
