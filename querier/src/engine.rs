@@ -7,13 +7,33 @@ use std::sync::Arc;
 
 use logq_ingester::Ingester;
 use logq_storage::{
-    matches_all, merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, BlockIndex, Entry,
-    LabelMatcher, LabelSet, ManifestStore, StorageErrorKind, TenantId,
+    matches_all, merge_streams, read_block_streams_filtered, read_chunk_footer, read_chunk_streams,
+    BlockIndex, Entry, LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, StorageErrorKind,
+    TenantId,
 };
 
 use crate::error::QueryError;
-use crate::logql::LogExpr;
+use crate::logql::{LineFilter, LogExpr, Stage};
 use crate::pipeline::process;
+
+/// The rows a query over `[start, end)` needs: the time range, and the line filters that come
+/// before any other stage (they decide alone, so rejected lines are never decoded).
+pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64) -> RowFilter {
+    let leading: Vec<LineFilter> = expr
+        .pipeline
+        .iter()
+        .map_while(|s| match s {
+            Stage::LineFilter(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
+    RowFilter {
+        start,
+        end,
+        line: (!leading.is_empty())
+            .then(|| Arc::new(move |l: &str| leading.iter().all(|f| f.matches(l))) as LinePredicate),
+    }
+}
 
 /// Order of returned entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +131,7 @@ impl Querier {
             )));
         }
         let streams = self
-            .streams_in(&q.tenant, &q.expr.matchers, q.start, q.end)
+            .streams_in(&q.tenant, &q.expr.matchers, &row_filter(&q.expr, q.start, q.end))
             .await?;
         let streams = if q.expr.is_filter_only() {
             streams
@@ -169,15 +189,21 @@ impl Querier {
 
     /// Every entry of matching streams with data in `[start, end)`, from storage and memory,
     /// merged per stream, sorted by time and de-duplicated.
+    /// Only rows `filter` keeps are decoded into entries.
     pub(crate) async fn streams_in(
         &self,
         tenant: &TenantId,
         matchers: &[LabelMatcher],
-        start: i64,
-        end: i64,
+        filter: &RowFilter,
     ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        let mut sources = self.stored(tenant, matchers, start, end).await?;
-        sources.extend(self.ingester.select(tenant, matchers, start, end));
+        // Memory first, then storage: data only moves from the head to storage, and leaves the
+        // head after the manifest lists it, so this order never misses an entry in transit.
+        let (start, end) = (filter.start, filter.end);
+        let mut sources = self.ingester.select(tenant, matchers, start, end);
+        for (_, entries) in &mut sources {
+            entries.retain(|e| filter.keeps(e.ts, &e.line));
+        }
+        sources.extend(self.stored(tenant, matchers, filter).await?);
         Ok(merge_streams(sources))
     }
 
@@ -188,12 +214,11 @@ impl Querier {
         &self,
         tenant: &TenantId,
         matchers: &[LabelMatcher],
-        start: i64,
-        end: i64,
+        filter: &RowFilter,
     ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
         let mut attempt = 0;
         loop {
-            match self.stored_once(tenant, matchers, start, end).await {
+            match self.stored_once(tenant, matchers, filter).await {
                 Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "object vanished during a query; re-reading the manifest");
@@ -207,9 +232,9 @@ impl Querier {
         &self,
         tenant: &TenantId,
         matchers: &[LabelMatcher],
-        start: i64,
-        end: i64,
+        filter: &RowFilter,
     ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
+        let (start, end) = (filter.start, filter.end);
         let store = self.manifests.store();
         let manifest = self.manifests.load(tenant).await?;
         let mut out = Vec::new();
@@ -218,7 +243,8 @@ impl Querier {
             let want = |s: &logq_storage::ChunkStream| {
                 s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels)
             };
-            for (meta, entries) in read_chunk_streams(store, &c.key, &footer, want).await? {
+            for (meta, mut entries) in read_chunk_streams(store, &c.key, &footer, want).await? {
+                entries.retain(|e| filter.keeps(e.ts, &e.line));
                 out.push((meta.labels, entries));
             }
         }
@@ -231,9 +257,10 @@ impl Querier {
             let data = store.get(&b.key).await?;
             let key = b.key.clone();
             let streams = selected.clone();
+            let row_filter = filter.clone();
             let read = tokio::task::spawn_blocking(move || {
                 let refs: Vec<_> = streams.iter().collect();
-                read_block_streams(&key, data, &refs)
+                read_block_streams_filtered(&key, data, &refs, &row_filter)
             })
             .await
             .map_err(|e| QueryError::BadRequest(format!("block reader failed: {e}")))??;
@@ -252,8 +279,10 @@ impl Querier {
         end: i64,
     ) -> Result<Vec<LabelSet>, QueryError> {
         self.check_range(start, end)?;
+        // Memory first, then storage (see `streams_in`).
+        let mut out = self.ingester.series(tenant, matchers, start, end);
         let mut attempt = 0;
-        let mut out = loop {
+        let stored = loop {
             match self.stored_series(tenant, matchers, start, end).await {
                 Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
                     attempt += 1
@@ -261,7 +290,7 @@ impl Querier {
                 other => break other?,
             }
         };
-        out.extend(self.ingester.series(tenant, matchers, start, end));
+        out.extend(stored);
         out.sort();
         out.dedup();
         Ok(out)

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use logq_storage::{LabelSet, MatchOp, TenantId};
 
-use crate::engine::Querier;
+use crate::engine::{row_filter, Querier};
 use crate::error::QueryError;
 use crate::logql::{
     BinOp, BinaryExpr, Grouping, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp, VectorAggregation,
@@ -138,7 +138,9 @@ async fn eval_range(
     // Samples in (first - offset - range, last - offset], i.e. [from, to).
     let from = first - r.offset_ns - r.range_ns + 1;
     let to = last - r.offset_ns + 1;
-    let streams = q.streams_in(tenant, &r.log.matchers, from, to).await?;
+    let streams = q
+        .streams_in(tenant, &r.log.matchers, &row_filter(&r.log, from, to))
+        .await?;
     let mut samples: HashMap<LabelSet, Vec<(i64, f64)>> = HashMap::new();
     for (labels, entries) in &streams {
         for e in entries.iter().filter(|e| e.ts >= from && e.ts < to) {

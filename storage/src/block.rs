@@ -127,9 +127,60 @@ fn parse_metadata(s: &str) -> Vec<(String, String)> {
     }
 }
 
+/// A predicate over line text.
+pub type LinePredicate = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Which rows a reader keeps: a time range and an optional line predicate, applied while
+/// decoding so rejected lines are never copied.
+#[derive(Clone)]
+pub struct RowFilter {
+    /// Inclusive start, ns.
+    pub start: i64,
+    /// Exclusive end, ns.
+    pub end: i64,
+    /// Lines must pass this, when set.
+    pub line: Option<LinePredicate>,
+}
+
+impl RowFilter {
+    /// Keeps every row.
+    pub fn all() -> Self {
+        RowFilter {
+            start: i64::MIN,
+            end: i64::MAX,
+            line: None,
+        }
+    }
+
+    /// Whether a row at `ts` with `line` is kept.
+    pub fn keeps(&self, ts: i64, line: &str) -> bool {
+        ts >= self.start && ts < self.end && self.line.as_ref().is_none_or(|f| f(line))
+    }
+}
+
+impl std::fmt::Debug for RowFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowFilter")
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .field("line", &self.line.is_some())
+            .finish()
+    }
+}
+
 /// Reads the rows of `streams` (which must come from this block's index) from a block's bytes,
 /// reading only their row ranges. Returns each stream's entries in timestamp order.
 pub fn read_block_streams(key: &str, data: Bytes, streams: &[&IndexedStream]) -> Result<Vec<Vec<Entry>>> {
+    read_block_streams_filtered(key, data, streams, &RowFilter::all())
+}
+
+/// Like [`read_block_streams`], keeping only the rows `filter` keeps.
+pub fn read_block_streams_filtered(
+    key: &str,
+    data: Bytes,
+    streams: &[&IndexedStream],
+    filter: &RowFilter,
+) -> Result<Vec<Vec<Entry>>> {
     let ctx = |what: &str| format!("{what} block {key}");
     let mut sorted: Vec<(usize, &IndexedStream)> = streams.iter().copied().enumerate().collect();
     sorted.sort_by_key(|(_, s)| s.row_start);
@@ -145,7 +196,10 @@ pub fn read_block_streams(key: &str, data: Bytes, streams: &[&IndexedStream]) ->
         .with_batch_size(8192)
         .build()
         .map_err(|e| StorageError::corrupt(ctx("reading"), e))?;
-    let mut flat: Vec<Entry> = Vec::with_capacity(sorted.iter().map(|(_, s)| s.rows as usize).sum());
+    let mut out: Vec<Vec<Entry>> = vec![Vec::new(); streams.len()];
+    // Rows arrive in `sorted` order: walk the streams as their row counts are used up.
+    let mut current = 0usize;
+    let mut left = sorted.first().map_or(0, |(_, s)| s.rows);
     for batch in reader {
         let batch = batch.map_err(|e| StorageError::corrupt(ctx("decoding"), e))?;
         let col = |i: usize| batch.column(i).clone();
@@ -170,10 +224,23 @@ pub fn read_block_streams(key: &str, data: Bytes, streams: &[&IndexedStream]) ->
             .downcast_ref::<StringArray>()
             .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "metadata column has the wrong type"))?;
         for i in 0..batch.num_rows() {
-            flat.push(Entry {
-                ts: ts.value(i),
+            while left == 0 {
+                current += 1;
+                left = sorted
+                    .get(current)
+                    .ok_or_else(|| StorageError::corrupt(ctx("reading"), "more rows than the index lists"))?
+                    .1
+                    .rows;
+            }
+            left -= 1;
+            let (t, text) = (ts.value(i), line.value(i));
+            if !filter.keeps(t, text) {
+                continue;
+            }
+            out[sorted[current].0].push(Entry {
+                ts: t,
                 id: id.value(i),
-                line: line.value(i).to_string(),
+                line: text.to_string(),
                 metadata: if meta.is_null(i) {
                     Vec::new()
                 } else {
@@ -182,16 +249,11 @@ pub fn read_block_streams(key: &str, data: Bytes, streams: &[&IndexedStream]) ->
             });
         }
     }
-    let mut out: Vec<Vec<Entry>> = vec![Vec::new(); streams.len()];
-    let mut rest = flat.into_iter();
-    for (orig, s) in sorted {
-        out[orig] = rest.by_ref().take(s.rows as usize).collect();
-        if out[orig].len() as u64 != s.rows {
-            return Err(StorageError::corrupt(
-                ctx("reading"),
-                "fewer rows than the index lists",
-            ));
-        }
+    if left != 0 || current + 1 < sorted.len() {
+        return Err(StorageError::corrupt(
+            ctx("reading"),
+            "fewer rows than the index lists",
+        ));
     }
     Ok(out)
 }
@@ -234,5 +296,31 @@ mod tests {
         }
         let idx2 = BlockIndex::decode("i", &index.encode().unwrap()).unwrap();
         assert_eq!(idx2, index);
+        // A filter keeps only matching rows of each stream.
+        let filter = RowFilter {
+            start: 100,
+            end: 200,
+            line: Some(std::sync::Arc::new(|l: &str| l.ends_with('5'))),
+        };
+        let all: Vec<&IndexedStream> = index.streams.iter().collect();
+        let got = read_block_streams_filtered(
+            "k",
+            Bytes::from(write_block(input.clone()).unwrap().0),
+            &all,
+            &filter,
+        )
+        .unwrap();
+        for (s, entries) in all.iter().zip(&got) {
+            let expected: Vec<Entry> = input
+                .iter()
+                .find(|(l, _)| *l == s.labels)
+                .unwrap()
+                .1
+                .iter()
+                .filter(|e| filter.keeps(e.ts, &e.line))
+                .cloned()
+                .collect();
+            assert_eq!(*entries, expected);
+        }
     }
 }
