@@ -177,6 +177,10 @@ pub enum LineFilterOp {
     Regex,
     /// `!~`: does not match the regex.
     NotRegex,
+    /// `|>`: fits the pattern (`<_>` placeholders).
+    Pattern,
+    /// `!>`: does not fit the pattern.
+    NotPattern,
 }
 
 impl LineFilterOp {
@@ -187,11 +191,16 @@ impl LineFilterOp {
             LineFilterOp::NotContains => "!=",
             LineFilterOp::Regex => "|~",
             LineFilterOp::NotRegex => "!~",
+            LineFilterOp::Pattern => "|>",
+            LineFilterOp::NotPattern => "!>",
         }
     }
 
     fn is_negative(self) -> bool {
-        matches!(self, LineFilterOp::NotContains | LineFilterOp::NotRegex)
+        matches!(
+            self,
+            LineFilterOp::NotContains | LineFilterOp::NotRegex | LineFilterOp::NotPattern
+        )
     }
 }
 
@@ -204,15 +213,26 @@ pub struct LineFilter {
     pub alternatives: Vec<String>,
     /// Compiled patterns, one per alternative, for regex filters.
     regexes: Vec<Regex>,
+    /// Parsed patterns, one per alternative, for pattern filters.
+    patterns: Vec<Pattern>,
 }
 
 impl LineFilter {
-    /// Builds a filter; regex filters compile their patterns (the error is the regex engine's).
-    pub fn new(op: LineFilterOp, alternatives: Vec<String>) -> Result<Self, regex::Error> {
+    /// Builds a filter; regex and pattern filters compile their alternatives (the error says
+    /// what is wrong with which).
+    pub fn new(op: LineFilterOp, alternatives: Vec<String>) -> Result<Self, String> {
         let regexes = match op {
             LineFilterOp::Regex | LineFilterOp::NotRegex => alternatives
                 .iter()
                 .map(|a| Regex::new(a))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("error parsing regexp: {e}"))?,
+            _ => Vec::new(),
+        };
+        let patterns = match op {
+            LineFilterOp::Pattern | LineFilterOp::NotPattern => alternatives
+                .iter()
+                .map(|a| Pattern::parse_filter(a))
                 .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         };
@@ -220,15 +240,18 @@ impl LineFilter {
             op,
             alternatives,
             regexes,
+            patterns,
         })
     }
 
     /// Whether `line` passes: positive filters need any alternative to match, negative ones none.
     pub fn matches(&self, line: &str) -> bool {
-        let any = if self.regexes.is_empty() {
-            self.alternatives.iter().any(|a| line.contains(a.as_str()))
-        } else {
-            self.regexes.iter().any(|r| r.is_match(line))
+        let any = match self.op {
+            LineFilterOp::Regex | LineFilterOp::NotRegex => self.regexes.iter().any(|r| r.is_match(line)),
+            LineFilterOp::Pattern | LineFilterOp::NotPattern => self.patterns.iter().any(|p| p.matches(line)),
+            LineFilterOp::Contains | LineFilterOp::NotContains => {
+                self.alternatives.iter().any(|a| line.contains(a.as_str()))
+            }
         };
         any != self.op.is_negative()
     }

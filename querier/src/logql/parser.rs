@@ -182,7 +182,7 @@ impl<'a> Parser<'a> {
         }
         LineFilter::new(op, alternatives)
             .map(Stage::LineFilter)
-            .map_err(|e| ParseError::at(self.input, pos, format!("error parsing regexp: {e}")))
+            .map_err(|e| ParseError::at(self.input, pos, e))
     }
 
     /// A selector and its pipeline; stops (without error) at the first token that cannot
@@ -197,6 +197,8 @@ impl<'a> Parser<'a> {
                 Tok::Op("!=") => LineFilterOp::NotContains,
                 Tok::Op("|~") => LineFilterOp::Regex,
                 Tok::Op("!~") => LineFilterOp::NotRegex,
+                Tok::Op("|>") => LineFilterOp::Pattern,
+                Tok::Op("!>") => LineFilterOp::NotPattern,
                 Tok::Op("|") if unwrap.is_none() => {
                     self.advance();
                     if self.is_ident("unwrap") {

@@ -16,8 +16,19 @@ enum Part {
 }
 
 impl Pattern {
-    /// Parses a pattern; it needs at least one named capture, and two captures may not touch.
+    /// Parses a pattern for the `pattern` parser: it needs at least one named capture.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let p = Self::parse_filter(text)?;
+        if !p.parts.iter().any(|part| matches!(part, Part::Capture(Some(_)))) {
+            return Err(format!(
+                "invalid pattern {text:?}: at least one named capture is required"
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Parses a pattern for the `|>` / `!>` line filters (`<_>` placeholders suffice).
+    pub fn parse_filter(text: &str) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut rest = text;
         while !rest.is_empty() {
@@ -44,11 +55,6 @@ impl Pattern {
                 rest = &rest[next..];
             }
         }
-        if !parts.iter().any(|p| matches!(p, Part::Capture(Some(_)))) {
-            return Err(format!(
-                "invalid pattern {text:?}: at least one named capture is required"
-            ));
-        }
         Ok(Pattern {
             text: text.to_string(),
             parts,
@@ -57,6 +63,15 @@ impl Pattern {
 
     /// Matches `line`; returns the named captures, or nothing when the line does not fit.
     pub fn captures(&self, line: &str) -> Vec<(String, String)> {
+        self.match_line(line).unwrap_or_default()
+    }
+
+    /// Whether `line` fits the pattern.
+    pub fn matches(&self, line: &str) -> bool {
+        self.match_line(line).is_some()
+    }
+
+    fn match_line(&self, line: &str) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
         let mut pos = 0;
         let mut pending: Option<&Option<String>> = None;
@@ -68,7 +83,7 @@ impl Pattern {
                     } else {
                         line[pos..].starts_with(lit.as_str()).then_some(0)
                     };
-                    let Some(at) = found else { return Vec::new() };
+                    let at = found?;
                     if let Some(Some(name)) = pending.take() {
                         out.push((name.clone(), line[pos..pos + at].to_string()));
                     }
@@ -78,10 +93,14 @@ impl Pattern {
                 Part::Capture(name) => pending = Some(name),
             }
         }
-        if let Some(Some(name)) = pending {
-            out.push((name.clone(), line[pos..].to_string()));
+        match pending {
+            Some(Some(name)) => out.push((name.clone(), line[pos..].to_string())),
+            Some(None) => {}
+            // A pattern ending in literal text must end the line there.
+            None if pos != line.len() => return None,
+            None => {}
         }
-        out
+        Some(out)
     }
 }
 
@@ -107,5 +126,11 @@ mod tests {
         assert!(p.captures("something else entirely").is_empty());
         assert!(Pattern::parse("<a><b>").is_err());
         assert!(Pattern::parse("no captures").is_err());
+        let f = Pattern::parse_filter("<_> error <_>").unwrap();
+        assert!(f.matches("disk error on sda"));
+        assert!(!f.matches("all good"));
+        assert!(!Pattern::parse_filter("start <_> end")
+            .unwrap()
+            .matches("start x end and more"));
     }
 }
