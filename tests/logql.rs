@@ -354,6 +354,43 @@ fn instant_queries_and_grafana_health_check() {
     assert_eq!(v["data"]["result"][0]["metric"], json!({"host": "a"}));
     assert_eq!(v["data"]["result"][0]["value"][1], "30");
 
+    // label_replace and value ordering of instant vectors.
+    let instant = |q: &str| {
+        get(
+            &f.server.url("/loki/api/v1/query"),
+            &[("query", q), ("time", &t)],
+            &[],
+        )
+        .json()
+    };
+    let v = instant(
+        r#"label_replace(sum by (host) (count_over_time({app="web"}[10m])), "machine", "m-$1", "host", "(.*)")"#,
+    );
+    assert_eq!(
+        v["data"]["result"][0]["metric"],
+        json!({"host": "a", "machine": "m-a"})
+    );
+    let hosts = |v: &Value| -> Vec<String> {
+        v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metric"]["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        hosts(&instant(
+            r#"sort_desc(sum by (host) (count_over_time({app="web"}[10m])))"#
+        )),
+        ["a", "b"]
+    );
+    assert_eq!(
+        hosts(&instant(
+            r#"sort(sum by (host) (count_over_time({app="web"}[10m])))"#
+        )),
+        ["b", "a"]
+    );
+
     // Grafana's log volume histogram.
     let r = query_range(
         &f,

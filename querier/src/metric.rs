@@ -10,7 +10,8 @@ use logq_storage::{LabelSet, MatchOp, TenantId};
 use crate::engine::{row_filter, Querier};
 use crate::error::QueryError;
 use crate::logql::{
-    BinOp, BinaryExpr, Grouping, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp, VectorAggregation,
+    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp,
+    VectorAggregation,
 };
 use crate::pipeline::{process, ERROR_DETAILS_LABEL, ERROR_LABEL};
 
@@ -65,6 +66,15 @@ pub async fn evaluate(
                 .filter(|s| !s.points.is_empty())
                 .collect();
             out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            // sort() and sort_desc() order an instant vector by value.
+            if let SampleExpr::Vector(v) = expr {
+                let last = |s: &Series| s.points.last().map_or(f64::NAN, |p| p.1);
+                match v.op {
+                    VecOp::Sort => out.sort_by(|a, b| last(a).total_cmp(&last(b))),
+                    VecOp::SortDesc => out.sort_by(|a, b| last(b).total_cmp(&last(a))),
+                    _ => {}
+                }
+            }
             MetricResult::Matrix(out)
         }
     })
@@ -88,6 +98,10 @@ fn eval<'a>(
                 let inner = eval(q, tenant, &v.inner, steps).await?;
                 Ok(aggregate(v, inner, steps.len()))
             }
+            SampleExpr::LabelReplace(l) => Ok(match eval(q, tenant, &l.inner, steps).await? {
+                Value::Scalar(s) => Value::Scalar(s),
+                Value::Vector(series) => Value::Vector(label_replace(l, series)),
+            }),
             SampleExpr::Binary(b) => {
                 let lhs = eval(q, tenant, &b.lhs, steps).await?;
                 let rhs = eval(q, tenant, &b.rhs, steps).await?;
@@ -95,6 +109,47 @@ fn eval<'a>(
             }
         }
     })
+}
+
+/// Prometheus' `label_replace`: where `src` matches the (anchored) regex, `dst` becomes the
+/// expanded replacement (an empty result removes `dst`). Series that end up with equal labels
+/// are merged step by step.
+fn label_replace(
+    l: &LabelReplace,
+    series: Vec<(LabelSet, Vec<Option<f64>>)>,
+) -> Vec<(LabelSet, Vec<Option<f64>>)> {
+    let mut out: Vec<(LabelSet, Vec<Option<f64>>)> = Vec::with_capacity(series.len());
+    for (labels, vals) in series {
+        let value = labels.get(&l.src).unwrap_or("").to_string();
+        let labels = match l.regex.captures(&value) {
+            Some(caps) => {
+                let mut new = String::new();
+                caps.expand(&l.replacement, &mut new);
+                let mut pairs: Vec<(String, String)> = labels
+                    .pairs()
+                    .iter()
+                    .filter(|(k, _)| *k != l.dst)
+                    .cloned()
+                    .collect();
+                if !new.is_empty() {
+                    pairs.push((l.dst.clone(), new));
+                }
+                LabelSet::from_pairs(pairs)
+            }
+            None => labels,
+        };
+        match out.iter_mut().find(|(existing, _)| *existing == labels) {
+            Some((_, existing)) => {
+                for (e, v) in existing.iter_mut().zip(vals) {
+                    if e.is_none() {
+                        *e = v;
+                    }
+                }
+            }
+            None => out.push((labels, vals)),
+        }
+    }
+    out
 }
 
 /// Turns a label value into a sample value per the unwrap conversion.

@@ -11,8 +11,8 @@ use super::error::ParseError;
 use super::lexer::{tokenize, Tok, Token};
 use super::pattern::Pattern;
 use super::sample::{
-    BinOp, BinaryExpr, Grouping, RangeAggregation, RangeOp, SampleExpr, Unwrap, UnwrapConv, VecOp,
-    VectorAggregation, VectorMatching,
+    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Unwrap, UnwrapConv,
+    VecOp, VectorAggregation, VectorMatching,
 };
 use super::template::Template;
 use super::units::{bytes_unit, parse_duration_ns};
@@ -592,6 +592,35 @@ impl<'a> Parser<'a> {
                 self.expect_op(")")?;
                 Ok(e)
             }
+            Tok::Ident(n) if n == "label_replace" => {
+                self.advance();
+                self.expect_op("(")?;
+                let inner = self.sample_expr(0)?;
+                let mut args = Vec::new();
+                for _ in 0..4 {
+                    self.expect_op(",")?;
+                    args.push(self.string()?);
+                }
+                self.expect_op(")")?;
+                let (regex_text, pos) = args[3].clone();
+                let regex = regex::Regex::new(&format!("^(?s:{regex_text})$"))
+                    .map_err(|e| ParseError::at(self.input, pos, format!("error parsing regexp: {e}")))?;
+                if !args[0].0.is_empty() && !logq_storage::is_valid_label_name(&args[0].0) {
+                    return Err(ParseError::at(
+                        self.input,
+                        args[0].1,
+                        format!("invalid destination label name in label_replace(): {}", args[0].0),
+                    ));
+                }
+                Ok(SampleExpr::LabelReplace(Box::new(LabelReplace {
+                    inner,
+                    dst: args[0].0.clone(),
+                    replacement: args[1].0.clone(),
+                    src: args[2].0.clone(),
+                    regex_text,
+                    regex,
+                })))
+            }
             Tok::Ident(n) if n == "vector" => {
                 self.advance();
                 self.expect_op("(")?;
@@ -725,6 +754,7 @@ fn check_selectors(expr: &SampleExpr) -> Result<(), ParseError> {
         SampleExpr::Range(r) => check_log(&r.log),
         SampleExpr::Vector(v) => check_selectors(&v.inner),
         SampleExpr::Binary(b) => check_selectors(&b.lhs).and(check_selectors(&b.rhs)),
+        SampleExpr::LabelReplace(l) => check_selectors(&l.inner),
         SampleExpr::Literal(_) | SampleExpr::VectorLiteral(_) => Ok(()),
     }
 }

@@ -18,6 +18,25 @@ pub enum SampleExpr {
     Literal(f64),
     /// `vector(n)`: one series without labels.
     VectorLiteral(f64),
+    /// `label_replace(v, "dst", "replacement", "src", "regex")`.
+    LabelReplace(Box<LabelReplace>),
+}
+
+/// `label_replace` arguments.
+#[derive(Debug, Clone)]
+pub struct LabelReplace {
+    /// The series to relabel.
+    pub inner: SampleExpr,
+    /// Label to set.
+    pub dst: String,
+    /// Replacement, with `$1` / `${name}` references to the regex's groups.
+    pub replacement: String,
+    /// Label to match.
+    pub src: String,
+    /// The regex as written.
+    pub regex_text: String,
+    /// The anchored regex.
+    pub regex: regex::Regex,
 }
 
 /// Range aggregation functions.
@@ -367,6 +386,19 @@ impl fmt::Display for SampleExpr {
         match self {
             SampleExpr::Literal(v) => write!(f, "{v}"),
             SampleExpr::VectorLiteral(v) => write!(f, "vector({v})"),
+            SampleExpr::LabelReplace(l) => {
+                write!(f, "label_replace({}, ", l.inner)?;
+                for (i, a) in [&l.dst, &l.replacement, &l.src, &l.regex_text]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    super::ast::quote(f, a)?;
+                }
+                f.write_str(")")
+            }
             SampleExpr::Range(r) => {
                 write!(f, "{}(", r.op.name())?;
                 if let Some(p) = r.param {
