@@ -10,8 +10,8 @@
 use logq_storage::LabelSet;
 
 use crate::logql::{
-    parse_bytes, parse_duration_ns, CmpOp, CmpValue, LabelComparison, LabelFilterExpr, LabelFormat, LogExpr,
-    ParserKind, Stage,
+    json_path, parse_bytes, parse_duration_ns, CmpOp, CmpValue, JsonPathStep, LabelComparison,
+    LabelFilterExpr, LabelFormat, LogExpr, ParserKind, ParserStage, Stage,
 };
 
 /// The label naming a pipeline error.
@@ -132,8 +132,8 @@ pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, ts: i64, line: &str) ->
                     return None;
                 }
             }
-            Stage::Parser(ParserKind::Json) => parse_json(cur, &mut labels),
-            Stage::Parser(ParserKind::Logfmt) => parse_logfmt(cur, &mut labels),
+            Stage::Parser(p) if p.kind == ParserKind::Json => parse_json(p, cur, &mut labels),
+            Stage::Parser(p) => parse_logfmt(p, cur, &mut labels),
             Stage::Regexp(re) => {
                 if let Some(caps) = re.captures(cur) {
                     for name in re.capture_names().flatten() {
@@ -273,8 +273,26 @@ fn sanitize(name: &str) -> String {
     out
 }
 
-fn parse_json(line: &str, labels: &mut LineLabels<'_>) {
+fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
     match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(v @ serde_json::Value::Object(_)) if !stage.params.is_empty() => {
+            for (label, expr) in &stage.params {
+                let Ok(path) = json_path(expr) else { continue };
+                let mut cur = Some(&v);
+                for step in &path {
+                    cur = match step {
+                        JsonPathStep::Key(k) => cur.and_then(|c| c.get(k)),
+                        JsonPathStep::Index(i) => cur.and_then(|c| c.get(*i)),
+                    };
+                }
+                let text = match cur {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Null) | None => continue,
+                    Some(other) => other.to_string(),
+                };
+                labels.add_extracted(label.clone(), text);
+            }
+        }
         Ok(serde_json::Value::Object(map)) => flatten_json("", &map, labels),
         Ok(_) => labels.set_error(
             "JSONParserErr",
@@ -301,7 +319,17 @@ fn flatten_json(prefix: &str, map: &serde_json::Map<String, serde_json::Value>, 
     }
 }
 
-fn parse_logfmt(line: &str, labels: &mut LineLabels<'_>) {
+fn parse_logfmt(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
+    let wanted = |key: &str| -> Option<String> {
+        if stage.params.is_empty() {
+            return Some(sanitize(key));
+        }
+        stage
+            .params
+            .iter()
+            .find(|(_, k)| k == key)
+            .map(|(label, _)| label.clone())
+    };
     let mut rest = line.trim_start();
     while !rest.is_empty() {
         let key_end = rest
@@ -317,7 +345,13 @@ fn parse_logfmt(line: &str, labels: &mut LineLabels<'_>) {
                         v
                     }
                     None => {
-                        labels.set_error("LogfmtParserErr", "unterminated quoted value".into());
+                        // Malformed: strict mode reports it, otherwise keep what was parsed.
+                        if stage.strict {
+                            labels.set_error(
+                                "LogfmtParserErr",
+                                format!("unterminated quoted value for key {key:?}"),
+                            );
+                        }
                         return;
                     }
                 }
@@ -329,8 +363,14 @@ fn parse_logfmt(line: &str, labels: &mut LineLabels<'_>) {
         } else {
             String::new()
         };
-        if !key.is_empty() && !value.is_empty() {
-            labels.add_extracted(sanitize(key), value);
+        if key.is_empty() && stage.strict {
+            labels.set_error("LogfmtParserErr", "unexpected '=' without a key".into());
+            return;
+        }
+        if !key.is_empty() && (!value.is_empty() || stage.keep_empty) {
+            if let Some(name) = wanted(key) {
+                labels.add_extracted(name, value);
+            }
         }
         rest = rest.trim_start();
     }

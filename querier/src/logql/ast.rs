@@ -33,8 +33,8 @@ pub struct LogExpr {
 pub enum Stage {
     /// `|= "a"`, `!= "a"`, `|~ "re"`, `!~ "re"`, each with `or` alternatives.
     LineFilter(LineFilter),
-    /// `| json` or `| logfmt`: extract labels from the line.
-    Parser(ParserKind),
+    /// `| json` or `| logfmt` (with parameters and flags): extract labels from the line.
+    Parser(ParserStage),
     /// `| status >= 500 and level = "error"`.
     LabelFilter(LabelFilterExpr),
     /// `| regexp "(?P<name>...)"`: named captures become labels.
@@ -81,6 +81,19 @@ pub enum LabelFormat {
         /// Its template.
         template: Template,
     },
+}
+
+/// A `json` or `logfmt` stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParserStage {
+    /// Which parser.
+    pub kind: ParserKind,
+    /// `label="expression"` parameters: extract only these (JSON path or logfmt key).
+    pub params: Vec<(String, String)>,
+    /// `logfmt --strict`: stop at the first malformed pair and set `__error__`.
+    pub strict: bool,
+    /// `logfmt --keep-empty`: keep keys without a value.
+    pub keep_empty: bool,
 }
 
 /// A line parser.
@@ -327,8 +340,24 @@ impl fmt::Display for LogExpr {
                         quote(f, a)?;
                     }
                 }
-                Stage::Parser(ParserKind::Json) => f.write_str(" | json")?,
-                Stage::Parser(ParserKind::Logfmt) => f.write_str(" | logfmt")?,
+                Stage::Parser(p) => {
+                    f.write_str(if p.kind == ParserKind::Json {
+                        " | json"
+                    } else {
+                        " | logfmt"
+                    })?;
+                    if p.strict {
+                        f.write_str(" --strict")?;
+                    }
+                    if p.keep_empty {
+                        f.write_str(" --keep-empty")?;
+                    }
+                    for (i, (label, expr)) in p.params.iter().enumerate() {
+                        f.write_str(if i == 0 { " " } else { ", " })?;
+                        write!(f, "{label}=")?;
+                        quote(f, expr)?;
+                    }
+                }
                 Stage::LabelFilter(e) => write!(f, " | {e}")?,
                 Stage::Regexp(r) => {
                     f.write_str(" | regexp ")?;
@@ -389,4 +418,46 @@ impl fmt::Display for Expr {
             Expr::Sample(s) => s.fmt(f),
         }
     }
+}
+
+/// One step of a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonPathStep {
+    /// An object key.
+    Key(String),
+    /// An array index.
+    Index(usize),
+}
+
+/// Parses a `json` parameter expression: `a.b`, `a[0].b`, `["key with space"]`.
+pub fn json_path(expr: &str) -> Result<Vec<JsonPathStep>, String> {
+    let bad = |why: &str| format!("invalid json expression {expr:?}: {why}");
+    let mut steps = Vec::new();
+    let mut rest = expr.trim();
+    if rest.is_empty() {
+        return Err(bad("empty"));
+    }
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or_else(|| bad("unclosed ["))?;
+            let inner = r[..end].trim();
+            if let Some(q) = inner.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                steps.push(JsonPathStep::Key(q.to_string()));
+            } else {
+                steps.push(JsonPathStep::Index(
+                    inner.parse().map_err(|_| bad("index must be a number"))?,
+                ));
+            }
+            rest = &r[end + 1..];
+        } else {
+            let r = rest.strip_prefix('.').unwrap_or(rest);
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            if end == 0 {
+                return Err(bad("empty key"));
+            }
+            steps.push(JsonPathStep::Key(r[..end].to_string()));
+            rest = &r[end..];
+        }
+    }
+    Ok(steps)
 }

@@ -17,8 +17,8 @@ mod template;
 mod units;
 
 pub use ast::{
-    CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect, LineFilter,
-    LineFilterOp, LogExpr, ParserKind, Stage,
+    json_path, CmpOp, CmpValue, Expr, JsonPathStep, LabelComparison, LabelFilterExpr, LabelFormat,
+    LabelSelect, LineFilter, LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 pub use error::ParseError;
 pub use lexer::{tokenize, Tok, Token};

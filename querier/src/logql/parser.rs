@@ -4,8 +4,8 @@
 use logq_storage::{LabelMatcher, MatchOp};
 
 use super::ast::{
-    CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect, LineFilter,
-    LineFilterOp, LogExpr, ParserKind, Stage,
+    json_path, CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect, LineFilter,
+    LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 use super::error::ParseError;
 use super::lexer::{tokenize, Tok, Token};
@@ -249,14 +249,66 @@ impl<'a> Parser<'a> {
                 } else {
                     ParserKind::Logfmt
                 };
-                let params = matches!(self.peek().tok, Tok::Ident(_) | Tok::Op("-"))
-                    && !matches!(&self.peek().tok, Tok::Ident(k) if k == "or" || k == "and");
-                if params {
-                    return Err(self.err_here(format!(
-                        "syntax error: parameters of the {n} parser are not supported yet"
-                    )));
+                let mut stage = ParserStage {
+                    kind,
+                    params: Vec::new(),
+                    strict: false,
+                    keep_empty: false,
+                };
+                // logfmt flags: `--strict`, `--keep-empty`.
+                while kind == ParserKind::Logfmt
+                    && self.peek().tok == Tok::Op("-")
+                    && self.peek_at(1).tok == Tok::Op("-")
+                {
+                    self.advance();
+                    self.advance();
+                    let flag_pos = self.peek().pos;
+                    let flag = self.ident()?;
+                    // `keep-empty` lexes as `keep`, `-`, `empty`.
+                    match flag.as_str() {
+                        "strict" => stage.strict = true,
+                        "keep"
+                            if self.peek().tok == Tok::Op("-")
+                                && self.peek_at(1).tok == Tok::Ident("empty".into()) =>
+                        {
+                            self.advance();
+                            self.advance();
+                            stage.keep_empty = true;
+                        }
+                        other => {
+                            return Err(ParseError::at(
+                                self.input,
+                                flag_pos,
+                                format!("syntax error: unknown logfmt flag --{other}"),
+                            ));
+                        }
+                    }
                 }
-                Ok(Stage::Parser(kind))
+                // Parameters: `label="expression"` or a bare `label`, comma separated.
+                while let Tok::Ident(label) = self.peek().tok.clone() {
+                    if label == "or" || label == "and" {
+                        break;
+                    }
+                    self.advance();
+                    let expr = if self.peek().tok == Tok::Op("=") {
+                        self.advance();
+                        self.string()?.0
+                    } else {
+                        label.clone()
+                    };
+                    stage.params.push((label, expr));
+                    if self.peek().tok == Tok::Op(",") && matches!(self.peek_at(1).tok, Tok::Ident(_)) {
+                        self.advance();
+                    } else {
+                        break;
+                    }
+                }
+                if kind == ParserKind::Json {
+                    for (_, expr) in &stage.params {
+                        json_path(expr).map_err(|e| self.err_here(e))?;
+                    }
+                }
+                Ok(Stage::Parser(stage))
             }
             Tok::Ident(n) if n == "unpack" => {
                 self.advance();
@@ -931,6 +983,7 @@ mod tests {
             r#"{app="a\"b", env!="x"}"#,
             "{app=~\"web|db\"} |= \"x\" or \"y\" != \"z\\n\" |~ \"(?i)err\" !~ `\\d+`",
             "sum without (host) (bytes_rate({a=\"b\"} | json | level=\"error\" [1m])) / 2",
+            "{a=\"b\"} | json x=\"a.b[0]\", y=\"c\" | logfmt --strict --keep-empty k=\"key\"",
             "{a=\"b\"} | regexp \"(?P<m>\\\\w+)\" | pattern \"<x> <_>\" | unpack | decolorize | line_format \"{{.m}}\" | label_format y=x, z=\"{{.m}}!\" | drop a, b=\"c\" | keep m",
         ] {
             let once = parse(q).unwrap().to_string();
