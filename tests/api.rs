@@ -245,6 +245,20 @@ fn line_filters_select_the_right_lines() {
         ["POST /b 500", "GET /c 404"]
     );
     assert!(lines_of(r#"{app="other"}"#).is_empty());
+    // Stats count what was examined, not what was returned.
+    let r = get(
+        &server.url("/loki/api/v1/query_range"),
+        &[
+            ("query", r#"{app="web"} |= "GET""#),
+            ("start", &base.to_string()),
+            ("end", &now_ns().to_string()),
+        ],
+        &[],
+    );
+    let summary = &r.json()["data"]["stats"]["summary"];
+    assert_eq!(summary["totalLinesProcessed"], 4);
+    assert_eq!(summary["totalBytesProcessed"], 10 + 11 + 10 + 10);
+    assert_eq!(summary["totalEntriesReturned"], 2);
 }
 
 #[test]

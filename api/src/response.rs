@@ -2,6 +2,7 @@
 //! with `resultType` before `result`).
 
 use logq_querier::{Direction, Series, StreamResult};
+use logq_storage::ScanStats;
 use serde_json::{json, Map, Value};
 
 /// `{"status":"success","data":[...]}` for labels, label values and series.
@@ -52,15 +53,10 @@ pub fn streams_body(streams: &[StreamResult], categorize: bool, stats: Value) ->
     json!({"status": "success", "data": Value::Object(data)})
 }
 
-/// Query statistics in the shape Grafana reads (`summary`).
-pub fn stats(streams: &[StreamResult], exec_secs: f64) -> Value {
-    let lines: usize = streams.iter().map(|s| s.entries.len()).sum();
-    let bytes: usize = streams
-        .iter()
-        .flat_map(|s| s.entries.iter())
-        .map(|e| e.line.len())
-        .sum();
-    let per_sec = |n: usize| {
+/// Query statistics in the shape Grafana reads (`summary`): what the query examined.
+pub fn stats(scanned: &ScanStats, returned: usize, exec_secs: f64) -> Value {
+    let (lines, bytes) = scanned.snapshot();
+    let per_sec = |n: u64| {
         if exec_secs > 0.0 {
             (n as f64 / exec_secs) as u64
         } else {
@@ -73,7 +69,7 @@ pub fn stats(streams: &[StreamResult], exec_secs: f64) -> Value {
         "totalBytesProcessed": bytes,
         "totalLinesProcessed": lines,
         "execTime": exec_secs,
-        "totalEntriesReturned": lines,
+        "totalEntriesReturned": returned,
     }})
 }
 

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use logq_ingester::{Distributor, Ingester, Limits};
 use logq_querier::logql::{parse, parse_log_selector, Expr, SampleExpr};
 use logq_querier::{evaluate, LogQuery, MetricResult, Querier, Series};
-use logq_storage::{LabelMatcher, TenantId};
+use logq_storage::{LabelMatcher, ScanStats, TenantId};
 use serde_json::{json, Value};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -189,9 +189,14 @@ async fn run_metric_query(
     instant: bool,
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
-    let result = evaluate(&s.querier, tenant, expr, steps).await?;
+    let scanned = Arc::new(ScanStats::default());
+    let result = evaluate(&s.querier, tenant, expr, steps, &scanned).await?;
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
-    let st = stats(&[], started.elapsed().as_secs_f64());
+    let returned = match &result {
+        MetricResult::Scalar(_) => 1,
+        MetricResult::Matrix(series) => series.iter().map(|s| s.points.len()).sum(),
+    };
+    let st = stats(&scanned, returned, started.elapsed().as_secs_f64());
     let time = steps.last().copied().unwrap_or(0);
     Ok(Json(match result {
         MetricResult::Scalar(v) if instant => scalar_body(v, time, st),
@@ -219,7 +224,8 @@ async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result
     let started = Instant::now();
     let streams = s.querier.select_logs(&q).await?;
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
-    let st = stats(&streams, started.elapsed().as_secs_f64());
+    let returned = streams.iter().map(|s| s.entries.len()).sum();
+    let st = stats(&q.stats, returned, started.elapsed().as_secs_f64());
     Ok(Json(streams_body(&streams, categorize(headers), st)))
 }
 
@@ -241,6 +247,7 @@ async fn query_range(
         end,
         limit: p.limit(100)?,
         direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
+        stats: Arc::new(ScanStats::default()),
     };
     run_log_query(&s, q, &headers).await
 }
@@ -272,6 +279,7 @@ async fn query(
         end: end.saturating_add(1),
         limit: p.limit(100)?,
         direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
+        stats: Arc::new(ScanStats::default()),
     };
     run_log_query(&s, q, &headers).await
 }

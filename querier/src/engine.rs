@@ -8,8 +8,8 @@ use std::sync::Arc;
 use logq_ingester::Ingester;
 use logq_storage::{
     matches_all, merge_streams, read_block_streams_filtered, read_chunk_footer, read_chunk_streams,
-    BlockIndex, Entry, LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, StorageErrorKind,
-    TenantId,
+    BlockIndex, Entry, LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, ScanStats,
+    StorageErrorKind, TenantId,
 };
 
 use crate::error::QueryError;
@@ -18,7 +18,7 @@ use crate::pipeline::process;
 
 /// The rows a query over `[start, end)` needs: the time range, and the line filters that come
 /// before any other stage (they decide alone, so rejected lines are never decoded).
-pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64) -> RowFilter {
+pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64, stats: &Arc<ScanStats>) -> RowFilter {
     let leading: Vec<LineFilter> = expr
         .pipeline
         .iter()
@@ -30,6 +30,7 @@ pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64) -> RowFilter {
     RowFilter {
         start,
         end,
+        stats: Some(stats.clone()),
         line: (!leading.is_empty())
             .then(|| Arc::new(move |l: &str| leading.iter().all(|f| f.matches(l))) as LinePredicate),
     }
@@ -77,6 +78,8 @@ pub struct LogQuery {
     pub limit: usize,
     /// Which end of the range to start from.
     pub direction: Direction,
+    /// Where to count what the query examined.
+    pub stats: Arc<ScanStats>,
 }
 
 /// One stream of a log query's result.
@@ -131,7 +134,11 @@ impl Querier {
             )));
         }
         let streams = self
-            .streams_in(&q.tenant, &q.expr.matchers, &row_filter(&q.expr, q.start, q.end))
+            .streams_in(
+                &q.tenant,
+                &q.expr.matchers,
+                &row_filter(&q.expr, q.start, q.end, &q.stats),
+            )
             .await?;
         let streams = if q.expr.is_filter_only() {
             streams

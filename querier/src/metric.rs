@@ -4,8 +4,9 @@
 //! (`on`/`ignoring`), comparisons filter unless `bool`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use logq_storage::{LabelSet, MatchOp, TenantId};
+use logq_storage::{LabelSet, MatchOp, ScanStats, TenantId};
 
 use crate::engine::{row_filter, Querier};
 use crate::error::QueryError;
@@ -43,13 +44,21 @@ enum Value {
 }
 
 /// Evaluates `expr` for `tenant` at `steps` (ascending timestamps, ns).
+/// Rows examined are counted in `stats`.
 pub async fn evaluate(
     q: &Querier,
     tenant: &TenantId,
     expr: &SampleExpr,
     steps: &[i64],
+    stats: &Arc<ScanStats>,
 ) -> Result<MetricResult, QueryError> {
-    let value = eval(q, tenant, expr, steps).await?;
+    let ctx = Ctx {
+        q,
+        tenant,
+        steps,
+        stats,
+    };
+    let value = eval(&ctx, expr).await?;
     Ok(match value {
         Value::Scalar(v) => MetricResult::Scalar(v),
         Value::Vector(series) => {
@@ -80,12 +89,19 @@ pub async fn evaluate(
     })
 }
 
-fn eval<'a>(
+/// What every step of an evaluation needs.
+struct Ctx<'a> {
     q: &'a Querier,
     tenant: &'a TenantId,
-    expr: &'a SampleExpr,
     steps: &'a [i64],
+    stats: &'a Arc<ScanStats>,
+}
+
+fn eval<'a>(
+    ctx: &'a Ctx<'a>,
+    expr: &'a SampleExpr,
 ) -> futures::future::BoxFuture<'a, Result<Value, QueryError>> {
+    let steps = ctx.steps;
     Box::pin(async move {
         match expr {
             SampleExpr::Literal(v) => Ok(Value::Scalar(*v)),
@@ -93,18 +109,18 @@ fn eval<'a>(
                 LabelSet::default(),
                 vec![Some(*v); steps.len()],
             )])),
-            SampleExpr::Range(r) => eval_range(q, tenant, r, steps).await,
+            SampleExpr::Range(r) => eval_range(ctx, r).await,
             SampleExpr::Vector(v) => {
-                let inner = eval(q, tenant, &v.inner, steps).await?;
+                let inner = eval(ctx, &v.inner).await?;
                 Ok(aggregate(v, inner, steps.len()))
             }
-            SampleExpr::LabelReplace(l) => Ok(match eval(q, tenant, &l.inner, steps).await? {
+            SampleExpr::LabelReplace(l) => Ok(match eval(ctx, &l.inner).await? {
                 Value::Scalar(s) => Value::Scalar(s),
                 Value::Vector(series) => Value::Vector(label_replace(l, series)),
             }),
             SampleExpr::Binary(b) => {
-                let lhs = eval(q, tenant, &b.lhs, steps).await?;
-                let rhs = eval(q, tenant, &b.rhs, steps).await?;
+                let lhs = eval(ctx, &b.lhs).await?;
+                let rhs = eval(ctx, &b.rhs).await?;
                 binary(b, lhs, rhs, steps.len())
             }
         }
@@ -181,12 +197,8 @@ fn grouped(labels: &LabelSet, grouping: &Option<Grouping>) -> LabelSet {
     }
 }
 
-async fn eval_range(
-    q: &Querier,
-    tenant: &TenantId,
-    r: &RangeAggregation,
-    steps: &[i64],
-) -> Result<Value, QueryError> {
+async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryError> {
+    let (q, tenant, steps, stats) = (ctx.q, ctx.tenant, ctx.steps, ctx.stats);
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
         return Ok(Value::Vector(Vec::new()));
     };
@@ -194,7 +206,7 @@ async fn eval_range(
     let from = first - r.offset_ns - r.range_ns + 1;
     let to = last - r.offset_ns + 1;
     let streams = q
-        .streams_in(tenant, &r.log.matchers, &row_filter(&r.log, from, to))
+        .streams_in(tenant, &r.log.matchers, &row_filter(&r.log, from, to, stats))
         .await?;
     let mut samples: HashMap<LabelSet, Vec<(i64, f64)>> = HashMap::new();
     for (labels, entries) in &streams {

@@ -130,6 +130,23 @@ fn parse_metadata(s: &str) -> Vec<(String, String)> {
 /// A predicate over line text.
 pub type LinePredicate = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Counts of what a query examined (rows in its time range, and their line bytes).
+#[derive(Debug, Default)]
+pub struct ScanStats {
+    /// Lines examined.
+    pub lines: std::sync::atomic::AtomicU64,
+    /// Line bytes examined.
+    pub bytes: std::sync::atomic::AtomicU64,
+}
+
+impl ScanStats {
+    /// (lines, bytes) so far.
+    pub fn snapshot(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.lines.load(Relaxed), self.bytes.load(Relaxed))
+    }
+}
+
 /// Which rows a reader keeps: a time range and an optional line predicate, applied while
 /// decoding so rejected lines are never copied.
 #[derive(Clone)]
@@ -140,6 +157,8 @@ pub struct RowFilter {
     pub end: i64,
     /// Lines must pass this, when set.
     pub line: Option<LinePredicate>,
+    /// Where to count the rows examined, when set.
+    pub stats: Option<std::sync::Arc<ScanStats>>,
 }
 
 impl RowFilter {
@@ -149,12 +168,21 @@ impl RowFilter {
             start: i64::MIN,
             end: i64::MAX,
             line: None,
+            stats: None,
         }
     }
 
-    /// Whether a row at `ts` with `line` is kept.
+    /// Whether a row at `ts` with `line` is kept (counting it as examined when in range).
     pub fn keeps(&self, ts: i64, line: &str) -> bool {
-        ts >= self.start && ts < self.end && self.line.as_ref().is_none_or(|f| f(line))
+        if ts < self.start || ts >= self.end {
+            return false;
+        }
+        if let Some(s) = &self.stats {
+            use std::sync::atomic::Ordering::Relaxed;
+            s.lines.fetch_add(1, Relaxed);
+            s.bytes.fetch_add(line.len() as u64, Relaxed);
+        }
+        self.line.as_ref().is_none_or(|f| f(line))
     }
 }
 
@@ -301,6 +329,7 @@ mod tests {
             start: 100,
             end: 200,
             line: Some(std::sync::Arc::new(|l: &str| l.ends_with('5'))),
+            stats: None,
         };
         let all: Vec<&IndexedStream> = index.streams.iter().collect();
         let got = read_block_streams_filtered(

@@ -19,7 +19,9 @@ mod merge;
 mod store;
 mod tenant;
 
-pub use block::{read_block_streams, read_block_streams_filtered, write_block, LinePredicate, RowFilter};
+pub use block::{
+    read_block_streams, read_block_streams_filtered, write_block, LinePredicate, RowFilter, ScanStats,
+};
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
 };
