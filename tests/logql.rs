@@ -391,6 +391,49 @@ fn instant_queries_and_grafana_health_check() {
         ["b", "a"]
     );
 
+    // Many-to-one matching: each host's share of its app's lines.
+    let v = instant(
+        r#"sum by (host, app) (count_over_time({app="web"}[10m])) / on (app) group_left sum by (app) (count_over_time({app="web"}[10m]))"#,
+    );
+    let shares: Vec<(Value, String)> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["metric"].clone(), r["value"][1].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        shares,
+        vec![
+            (json!({"app": "web", "host": "a"}), (30.0f64 / 45.0).to_string()),
+            (json!({"app": "web", "host": "b"}), (15.0f64 / 45.0).to_string())
+        ]
+    );
+    let r = get(
+        &f.server.url("/loki/api/v1/query"),
+        &[
+            (
+                "query",
+                r#"sum by (app) (count_over_time({app="web"}[10m])) / on (app) group_right count_over_time({app="web"}[10m]) > 1"#,
+            ),
+            ("time", &t),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get(
+        &f.server.url("/loki/api/v1/query"),
+        &[
+            (
+                "query",
+                r#"sum by (app) (count_over_time({app="web"}[10m])) / on (app) group_left count_over_time({app="web"}[10m])"#,
+            ),
+            ("time", &t),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("many-to-many matching not allowed"), "{}", r.body);
+
     // Grafana's log volume histogram.
     let r = query_range(
         &f,

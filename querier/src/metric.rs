@@ -37,10 +37,13 @@ pub enum MetricResult {
     Matrix(Vec<Series>),
 }
 
+/// Series with one optional value per evaluation step.
+type SeriesVec = Vec<(LabelSet, Vec<Option<f64>>)>;
+
 /// A value during evaluation: a scalar, or series with one optional value per step.
 enum Value {
     Scalar(f64),
-    Vector(Vec<(LabelSet, Vec<Option<f64>>)>),
+    Vector(SeriesVec),
 }
 
 /// Evaluates `expr` for `tenant` at `steps` (ascending timestamps, ns).
@@ -130,11 +133,8 @@ fn eval<'a>(
 /// Prometheus' `label_replace`: where `src` matches the (anchored) regex, `dst` becomes the
 /// expanded replacement (an empty result removes `dst`). Series that end up with equal labels
 /// are merged step by step.
-fn label_replace(
-    l: &LabelReplace,
-    series: Vec<(LabelSet, Vec<Option<f64>>)>,
-) -> Vec<(LabelSet, Vec<Option<f64>>)> {
-    let mut out: Vec<(LabelSet, Vec<Option<f64>>)> = Vec::with_capacity(series.len());
+fn label_replace(l: &LabelReplace, series: SeriesVec) -> SeriesVec {
+    let mut out: SeriesVec = Vec::with_capacity(series.len());
     for (labels, vals) in series {
         let value = labels.get(&l.src).unwrap_or("").to_string();
         let labels = match l.regex.captures(&value) {
@@ -421,11 +421,7 @@ fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
     Value::Vector(out)
 }
 
-fn top_k(
-    v: &VectorAggregation,
-    series: Vec<(LabelSet, Vec<Option<f64>>)>,
-    steps: usize,
-) -> Vec<(LabelSet, Vec<Option<f64>>)> {
+fn top_k(v: &VectorAggregation, series: SeriesVec, steps: usize) -> SeriesVec {
     let k = v.param.unwrap_or(1.0) as usize;
     // Without grouping, all series compete in one group.
     let grouping = v.grouping.clone().unwrap_or(Grouping {
@@ -568,16 +564,16 @@ fn binary(b: &BinaryExpr, lhs: Value, rhs: Value, steps: usize) -> Result<Value,
                 })
                 .collect(),
         )),
-        (Value::Vector(l), Value::Vector(r)) => Ok(Value::Vector(vector_binary(b, l, r, steps))),
+        (Value::Vector(l), Value::Vector(r)) => Ok(Value::Vector(vector_binary(b, l, r, steps)?)),
     }
 }
 
 fn vector_binary(
     b: &BinaryExpr,
-    lhs: Vec<(LabelSet, Vec<Option<f64>>)>,
-    rhs: Vec<(LabelSet, Vec<Option<f64>>)>,
+    lhs: SeriesVec,
+    rhs: SeriesVec,
     steps: usize,
-) -> Vec<(LabelSet, Vec<Option<f64>>)> {
+) -> Result<SeriesVec, QueryError> {
     let mut right: HashMap<LabelSet, Vec<Option<f64>>> = HashMap::new();
     for (l, vals) in &rhs {
         let slot = right.entry(signature(l, b)).or_insert_with(|| vec![None; steps]);
@@ -587,7 +583,7 @@ fn vector_binary(
             }
         }
     }
-    match b.op {
+    Ok(match b.op {
         BinOp::And | BinOp::Unless => lhs
             .into_iter()
             .map(|(l, vals)| {
@@ -629,24 +625,78 @@ fn vector_binary(
             }
             out
         }
-        _ => lhs
-            .into_iter()
-            .filter_map(|(l, vals)| {
-                let sig = signature(&l, b);
-                let other = right.get(&sig)?;
-                let labels = if b.matching.is_some() { sig } else { l };
-                let vals = vals
-                    .into_iter()
-                    .zip(other)
-                    .map(|(x, y)| match (x, y) {
-                        (Some(x), Some(y)) => combine(b, x, *y, x),
-                        _ => None,
-                    })
-                    .collect();
-                Some((labels, vals))
-            })
-            .collect(),
+        _ => match b.matching.as_ref().and_then(|m| m.group.as_ref()) {
+            Some(group) => return grouped_binary(b, group, lhs, rhs),
+            None => lhs
+                .into_iter()
+                .filter_map(|(l, vals)| {
+                    let sig = signature(&l, b);
+                    let other = right.get(&sig)?;
+                    let labels = if b.matching.is_some() { sig } else { l };
+                    let vals = vals
+                        .into_iter()
+                        .zip(other)
+                        .map(|(x, y)| match (x, y) {
+                            (Some(x), Some(y)) => combine(b, x, *y, x),
+                            _ => None,
+                        })
+                        .collect();
+                    Some((labels, vals))
+                })
+                .collect(),
+        },
+    })
+}
+
+/// Many-to-one (`group_left`) and one-to-many (`group_right`) matching: each series of the
+/// "many" side meets the single series of the "one" side with its signature, keeps its own
+/// labels and copies the `include` labels from the "one" side.
+fn grouped_binary(
+    b: &BinaryExpr,
+    group: &crate::logql::GroupSide,
+    lhs: SeriesVec,
+    rhs: SeriesVec,
+) -> Result<SeriesVec, QueryError> {
+    let (many, one) = if group.left { (lhs, rhs) } else { (rhs, lhs) };
+    let mut ones: HashMap<LabelSet, (LabelSet, Vec<Option<f64>>)> = HashMap::new();
+    for (labels, vals) in one {
+        let sig = signature(&labels, b);
+        if ones.insert(sig.clone(), (labels, vals)).is_some() {
+            return Err(QueryError::BadRequest(format!(
+                "many-to-many matching not allowed: matching labels must be unique on one side (duplicate series for {sig})"
+            )));
+        }
     }
+    let mut out = Vec::with_capacity(many.len());
+    for (labels, vals) in many {
+        let Some((one_labels, one_vals)) = ones.get(&signature(&labels, b)) else {
+            continue;
+        };
+        let mut pairs: Vec<(String, String)> = labels
+            .pairs()
+            .iter()
+            .filter(|(k, _)| !group.include.contains(k))
+            .cloned()
+            .collect();
+        pairs.extend(
+            group
+                .include
+                .iter()
+                .filter_map(|k| one_labels.get(k).map(|v| (k.clone(), v.to_string()))),
+        );
+        let vals = vals
+            .into_iter()
+            .zip(one_vals)
+            .map(|(m, o)| match (m, o) {
+                // The operation is always `lhs op rhs`; comparisons keep the left value.
+                (Some(m), Some(o)) if group.left => combine(b, m, *o, m),
+                (Some(m), Some(o)) => combine(b, *o, m, *o),
+                _ => None,
+            })
+            .collect();
+        out.push((LabelSet::from_pairs(pairs), vals));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ pub use lexer::{tokenize, Tok, Token};
 pub use parser::{parse, parse_log_selector, EMPTY_SELECTOR};
 pub use pattern::Pattern;
 pub use sample::{
-    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Unwrap, UnwrapConv,
-    VecOp, VectorAggregation, VectorMatching,
+    BinOp, BinaryExpr, GroupSide, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Unwrap,
+    UnwrapConv, VecOp, VectorAggregation, VectorMatching,
 };
 pub use template::Template;
 pub use units::{bytes_unit, parse_bytes, parse_duration_ns};

@@ -11,8 +11,8 @@ use super::error::ParseError;
 use super::lexer::{tokenize, Tok, Token};
 use super::pattern::Pattern;
 use super::sample::{
-    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Unwrap, UnwrapConv,
-    VecOp, VectorAggregation, VectorMatching,
+    BinOp, BinaryExpr, GroupSide, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Unwrap,
+    UnwrapConv, VecOp, VectorAggregation, VectorMatching,
 };
 use super::template::Template;
 use super::units::{bytes_unit, parse_duration_ns};
@@ -586,13 +586,29 @@ impl<'a> Parser<'a> {
             if self.is_ident("on") || self.is_ident("ignoring") {
                 let on = self.is_ident("on");
                 self.advance();
-                matching = Some(VectorMatching {
-                    on,
-                    labels: self.label_list()?,
-                });
-            }
-            if self.is_ident("group_left") || self.is_ident("group_right") {
-                return Err(self.err_here("syntax error: group_left and group_right are not supported yet"));
+                let labels = self.label_list()?;
+                let mut group = None;
+                if self.is_ident("group_left") || self.is_ident("group_right") {
+                    let left = self.is_ident("group_left");
+                    self.advance();
+                    let include = if self.peek().tok == Tok::Op("(") {
+                        self.label_list()?
+                    } else {
+                        Vec::new()
+                    };
+                    if op.is_set() {
+                        return Err(self.err_here(format!(
+                            "syntax error: no grouping allowed for \"{}\" operation",
+                            op.as_str()
+                        )));
+                    }
+                    group = Some(GroupSide { left, include });
+                }
+                matching = Some(VectorMatching { on, labels, group });
+            } else if self.is_ident("group_left") || self.is_ident("group_right") {
+                return Err(
+                    self.err_here("syntax error: group_left and group_right need on(...) or ignoring(...)")
+                );
             }
             let next = if op == BinOp::Pow {
                 op.precedence()
@@ -952,6 +968,12 @@ mod tests {
         assert_eq!(e.to_string(), "(vector(1) + vector(1))");
         let e = parse("topk(3, sum(count_over_time({a=\"b\"}[1h])) by (host)) > bool on (host) 5").unwrap();
         assert!(e.to_string().contains("> bool on (host) 5"), "{e}");
+        let e = parse("sum by (host, app) (rate({a=\"b\"}[5m])) / on (host) group_left (dc) sum by (host, dc) (rate({a=\"c\"}[5m]))").unwrap();
+        assert!(
+            e.to_string()
+                .contains("/ on (host) group_left (dc) sum by (host, dc)"),
+            "{e}"
+        );
         let e = parse("quantile_over_time(0.99, {a=\"b\"} | logfmt | unwrap duration(latency) [5m] offset 1h) by (host)").unwrap();
         assert_eq!(
             e.to_string(),

@@ -355,6 +355,17 @@ pub struct VectorMatching {
     pub on: bool,
     /// The labels.
     pub labels: Vec<String>,
+    /// `group_left(...)` / `group_right(...)`, with the labels copied from the "one" side.
+    pub group: Option<GroupSide>,
+}
+
+/// Many-to-one (`group_left`) or one-to-many (`group_right`) matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSide {
+    /// `group_left` (the left side is the "many" side).
+    pub left: bool,
+    /// Labels to copy from the "one" side.
+    pub include: Vec<String>,
 }
 
 /// A binary operation.
@@ -445,6 +456,10 @@ impl fmt::Display for SampleExpr {
                         if m.on { "on" } else { "ignoring" },
                         m.labels.join(", ")
                     )?;
+                    if let Some(g) = &m.group {
+                        let side = if g.left { "group_left" } else { "group_right" };
+                        write!(f, " {side} ({})", g.include.join(", "))?;
+                    }
                 }
                 write!(f, " {})", b.rhs)
             }
