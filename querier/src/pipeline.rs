@@ -427,13 +427,21 @@ fn eval_cmp(c: &LabelComparison, labels: &mut LineLabels<'_>) -> bool {
                 _ => false,
             }
         }
+        CmpValue::Ip(ip) => {
+            let hit = value.as_deref().is_some_and(|v| ip.matches_value(v));
+            if c.op == CmpOp::Eq {
+                hit
+            } else {
+                !hit
+            }
+        }
         numeric => {
             let Some(v) = value else { return false };
             let (parsed, want) = match numeric {
                 CmpValue::Number(n) => (v.trim().parse::<f64>().ok(), *n),
                 CmpValue::Duration(secs) => (parse_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
                 CmpValue::Bytes(b) => (parse_bytes(&v), *b),
-                CmpValue::Str(..) => (None, 0.0),
+                CmpValue::Str(..) | CmpValue::Ip(_) => (None, 0.0),
             };
             match parsed {
                 Some(x) => compare(c.op, x, want),
@@ -492,6 +500,19 @@ mod tests {
         )
         .is_some());
         assert!(run(r#"{app="a"} | logfmt | level!="error""#, r#"{app="a"}"#, line).is_none());
+        let with_ip = "level=info client=10.1.2.3";
+        assert!(run(
+            r#"{app="a"} | logfmt | client = ip("10.0.0.0/8")"#,
+            r#"{app="a"}"#,
+            with_ip
+        )
+        .is_some());
+        assert!(run(
+            r#"{app="a"} | logfmt | client != ip("10.0.0.0/8")"#,
+            r#"{app="a"}"#,
+            with_ip
+        )
+        .is_none());
         assert!(run(
             r#"{app="a"} |= "disk" | logfmt | __error__="""#,
             r#"{app="a"}"#,

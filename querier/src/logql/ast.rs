@@ -6,6 +6,7 @@ use std::fmt;
 use logq_storage::LabelMatcher;
 use regex::Regex;
 
+use super::ip::IpMatcher;
 use super::pattern::Pattern;
 use super::sample::SampleExpr;
 use super::template::Template;
@@ -164,6 +165,8 @@ pub enum CmpValue {
     Duration(f64),
     /// A byte size, in bytes (`10KB`, `1MiB`).
     Bytes(f64),
+    /// `ip("...")` (with `=` and `!=`).
+    Ip(IpMatcher),
 }
 
 /// `name op value`.
@@ -228,6 +231,8 @@ pub struct LineFilter {
     regexes: Vec<Regex>,
     /// Parsed patterns, one per alternative, for pattern filters.
     patterns: Vec<Pattern>,
+    /// `|= ip("...")` / `!= ip("...")`: the alternatives are address ranges.
+    ips: Vec<IpMatcher>,
 }
 
 impl LineFilter {
@@ -254,7 +259,34 @@ impl LineFilter {
             alternatives,
             regexes,
             patterns,
+            ips: Vec::new(),
         })
+    }
+
+    /// An `ip("...")` filter (`|=` or `!=`) with its address ranges.
+    pub fn ip(op: LineFilterOp, alternatives: Vec<String>) -> Result<Self, String> {
+        if !matches!(op, LineFilterOp::Contains | LineFilterOp::NotContains) {
+            return Err(format!(
+                "ip() can only be used with |= and !=, not {}",
+                op.as_str()
+            ));
+        }
+        let ips = alternatives
+            .iter()
+            .map(|a| IpMatcher::parse(a))
+            .collect::<Result<_, _>>()?;
+        Ok(LineFilter {
+            op,
+            alternatives,
+            regexes: Vec::new(),
+            patterns: Vec::new(),
+            ips,
+        })
+    }
+
+    /// Whether this is an `ip()` filter.
+    pub fn is_ip(&self) -> bool {
+        !self.ips.is_empty()
     }
 
     /// Whether `line` passes: positive filters need any alternative to match, negative ones none.
@@ -262,6 +294,9 @@ impl LineFilter {
         let any = match self.op {
             LineFilterOp::Regex | LineFilterOp::NotRegex => self.regexes.iter().any(|r| r.is_match(line)),
             LineFilterOp::Pattern | LineFilterOp::NotPattern => self.patterns.iter().any(|p| p.matches(line)),
+            LineFilterOp::Contains | LineFilterOp::NotContains if !self.ips.is_empty() => {
+                self.ips.iter().any(|ip| ip.matches_line(line))
+            }
             LineFilterOp::Contains | LineFilterOp::NotContains => {
                 self.alternatives.iter().any(|a| line.contains(a.as_str()))
             }
@@ -294,6 +329,11 @@ impl fmt::Display for LabelFilterExpr {
                 write!(f, "{} {} ", c.name, c.op.as_str())?;
                 match &c.value {
                     CmpValue::Str(s, _) => quote(f, s),
+                    CmpValue::Ip(ip) => {
+                        f.write_str("ip(")?;
+                        quote(f, &ip.text)?;
+                        f.write_str(")")
+                    }
                     _ => f.write_str(&c.text),
                 }
             }
@@ -337,7 +377,13 @@ impl fmt::Display for LogExpr {
                         if i > 0 {
                             f.write_str(" or ")?;
                         }
-                        quote(f, a)?;
+                        if lf.is_ip() {
+                            f.write_str("ip(")?;
+                            quote(f, a)?;
+                            f.write_str(")")?;
+                        } else {
+                            quote(f, a)?;
+                        }
                     }
                 }
                 Stage::Parser(p) => {

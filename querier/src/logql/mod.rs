@@ -9,6 +9,7 @@
 
 mod ast;
 mod error;
+mod ip;
 mod lexer;
 mod parser;
 mod pattern;
@@ -21,6 +22,7 @@ pub use ast::{
     LabelSelect, LineFilter, LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 pub use error::ParseError;
+pub use ip::IpMatcher;
 pub use lexer::{tokenize, Tok, Token};
 pub use parser::{parse, parse_log_selector, EMPTY_SELECTOR};
 pub use pattern::Pattern;

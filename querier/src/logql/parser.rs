@@ -8,6 +8,7 @@ use super::ast::{
     LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 use super::error::ParseError;
+use super::ip::IpMatcher;
 use super::lexer::{tokenize, Tok, Token};
 use super::pattern::Pattern;
 use super::sample::{
@@ -172,7 +173,28 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// `ip("range")`, after the `ip` identifier was seen.
+    fn ip_call(&mut self) -> Result<(String, usize), ParseError> {
+        self.advance();
+        self.expect_op("(")?;
+        let s = self.string()?;
+        self.expect_op(")")?;
+        Ok(s)
+    }
+
     fn line_filter(&mut self, op: LineFilterOp) -> Result<Stage, ParseError> {
+        if self.is_ident("ip") && self.peek_at(1).tok == Tok::Op("(") {
+            let mut alternatives = Vec::new();
+            let (first, pos) = self.ip_call()?;
+            alternatives.push(first);
+            while self.is_ident("or") && self.peek_at(1).tok == Tok::Ident("ip".into()) {
+                self.advance();
+                alternatives.push(self.ip_call()?.0);
+            }
+            return LineFilter::ip(op, alternatives)
+                .map(Stage::LineFilter)
+                .map_err(|e| ParseError::at(self.input, pos, e));
+        }
         let mut alternatives = Vec::new();
         let (first, pos) = self.string()?;
         alternatives.push(first);
@@ -452,6 +474,18 @@ impl<'a> Parser<'a> {
         self.advance();
         let pos = self.peek().pos;
         let (value, text) = match self.peek().tok.clone() {
+            Tok::Ident(f) if f == "ip" && self.peek_at(1).tok == Tok::Op("(") => {
+                if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    return Err(ParseError::at(
+                        self.input,
+                        pos,
+                        "syntax error: ip() can only be compared with = and !=",
+                    ));
+                }
+                let (text, at) = self.ip_call()?;
+                let ip = IpMatcher::parse(&text).map_err(|e| ParseError::at(self.input, at, e))?;
+                (CmpValue::Ip(ip), text)
+            }
             Tok::Str(s) => {
                 self.advance();
                 if !matches!(op, CmpOp::Eq | CmpOp::Ne | CmpOp::Re | CmpOp::NotRe) {
@@ -1005,6 +1039,7 @@ mod tests {
             r#"{app="a\"b", env!="x"}"#,
             "{app=~\"web|db\"} |= \"x\" or \"y\" != \"z\\n\" |~ \"(?i)err\" !~ `\\d+`",
             "sum without (host) (bytes_rate({a=\"b\"} | json | level=\"error\" [1m])) / 2",
+            "{a=\"b\"} |= ip(\"10.0.0.0/8\") or ip(\"::1\") | logfmt | addr != ip(\"10.1.0.0-10.1.0.9\")",
             "{a=\"b\"} | json x=\"a.b[0]\", y=\"c\" | logfmt --strict --keep-empty k=\"key\"",
             "{a=\"b\"} | regexp \"(?P<m>\\\\w+)\" | pattern \"<x> <_>\" | unpack | decolorize | line_format \"{{.m}}\" | label_format y=x, z=\"{{.m}}!\" | drop a, b=\"c\" | keep m",
         ] {
