@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Longest accepted line in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     max_line_bytes: usize,
+    /// Queries running longer are cancelled with 504.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    query_timeout: Duration,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -130,6 +133,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
         metrics: ApiMetrics::default(),
+        query_timeout: args.query_timeout,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -354,3 +354,38 @@ fn ui_ready_metrics_and_buildinfo() {
     assert!(r.json()["version"].is_string());
     assert_eq!(get(&server.url("/nope"), &[], &[]).status, 404);
 }
+
+#[test]
+fn slow_queries_time_out_with_504() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = FAST_FLAGS.to_vec();
+    flags.extend(["--query-timeout", "1ns"]);
+    let server = Server::start(dir.path(), &flags);
+    // Data in storage, so every query has to wait for reads.
+    let base = now_ns() - 3_600_000_000_000;
+    push_streams(
+        &server,
+        None,
+        &[stream(&[("app", "x")], lines(1000, base, "slow"))],
+        false,
+        500,
+    );
+    wait_for(30, "flushed chunks", || {
+        !files_with_suffix(&dir.path().join("store"), ".chunk").is_empty()
+            || !files_with_suffix(&dir.path().join("store"), ".parquet").is_empty()
+    });
+    let r = get(
+        &server.url("/loki/api/v1/query_range"),
+        &[("query", r#"{app="x"}"#), ("since", "2h")],
+        &[],
+    );
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert!(r.body.contains("query timed out"), "{}", r.body);
+    let time = (base + 60_000_000_000).to_string();
+    let r = get(
+        &server.url("/loki/api/v1/query"),
+        &[("query", r#"count_over_time({app="x"}[5m])"#), ("time", &time)],
+        &[],
+    );
+    assert_eq!(r.status, 504, "{}", r.body);
+}

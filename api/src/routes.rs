@@ -43,6 +43,27 @@ pub struct AppState {
     pub limits: Limits,
     /// API counters.
     pub metrics: ApiMetrics,
+    /// Queries running longer are cancelled with 504.
+    pub query_timeout: std::time::Duration,
+}
+
+/// Runs a query future under the query timeout: 504 when it expires, as Loki. A query that
+/// finished but took longer than the limit is reported the same way, so the limit means the
+/// same whether or not the work happened to complete inside one poll.
+async fn with_timeout<T>(
+    s: &AppState,
+    fut: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let started = Instant::now();
+    let timed_out = || ApiError {
+        status: StatusCode::GATEWAY_TIMEOUT,
+        message: format!("query timed out after {:?} (--query-timeout)", s.query_timeout),
+    };
+    match tokio::time::timeout(s.query_timeout, fut).await {
+        Ok(_) if started.elapsed() > s.query_timeout => Err(timed_out()),
+        Ok(r) => r,
+        Err(_) => Err(timed_out()),
+    }
 }
 
 type Shared = State<Arc<AppState>>;
@@ -190,7 +211,10 @@ async fn run_metric_query(
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
-    let result = evaluate(&s.querier, tenant, expr, steps, &scanned).await?;
+    let result = with_timeout(s, async {
+        Ok(evaluate(&s.querier, tenant, expr, steps, &scanned).await?)
+    })
+    .await?;
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = match &result {
         MetricResult::Scalar(_) => 1,
@@ -222,7 +246,7 @@ fn categorize(headers: &HeaderMap) -> bool {
 
 async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
-    let streams = s.querier.select_logs(&q).await?;
+    let streams = with_timeout(s, async { Ok(s.querier.select_logs(&q).await?) }).await?;
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = streams.iter().map(|s| s.entries.len()).sum();
     let st = stats(&q.stats, returned, started.elapsed().as_secs_f64());
