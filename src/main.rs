@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod compact;
 mod demo;
 mod gen;
 mod serve;
@@ -29,6 +30,8 @@ enum Command {
     Gen(gen::GenArgs),
     /// Run the end-to-end benchmark (ingest, compaction, queries, baselines).
     Bench(bench::BenchArgs),
+    /// Compact flushed chunks into Parquet blocks once and exit.
+    Compact(compact::CompactArgs),
 }
 
 fn main() {
@@ -39,6 +42,7 @@ fn main() {
         Command::Labels(args) => client::labels(args),
         Command::Gen(args) => gen::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Compact(args) => compact::run(args),
     };
     if let Err(e) = result {
         eprintln!("logq: error: {e:#}");

@@ -59,7 +59,8 @@ pub struct ServeArgs {
     query_timeout: Duration,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+/// Parses a duration flag (`10s`, `1h30m`, `7d`).
+pub fn duration(s: &str) -> Result<Duration, String> {
     let ns = logq_api::parse_duration(s)?;
     Ok(Duration::from_nanos(ns as u64))
 }

@@ -131,3 +131,60 @@ fn bench_runs_on_a_tiny_corpus() {
         .unwrap()
         .contains("| ingest | lines/s |"));
 }
+
+#[test]
+fn compact_once_turns_chunks_into_blocks_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Flush quickly, never compact inside the server.
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            "--flush-check-interval",
+            "200ms",
+            "--window-grace",
+            "0s",
+            "--compact-interval",
+            "1000h",
+        ],
+    );
+    let base = now_ns() - 3 * 3_600_000_000_000;
+    let streams: Vec<TestStream> = (0..3)
+        .map(|s| TestStream {
+            labels: vec![("app".into(), "compact".into()), ("n".into(), s.to_string())],
+            entries: (0..600)
+                .map(|i| (base + (i * 3 + s) * 5_000_000_000, format!("line {i} of {s}")))
+                .collect(),
+        })
+        .collect();
+    push_streams(&server, None, &streams, true, 200);
+    let store = dir.path().join("store");
+    wait_for(30, "chunks", || !files_with_suffix(&store, ".chunk").is_empty());
+    server.terminate();
+    assert!(files_with_suffix(&store, ".parquet").is_empty());
+
+    let data_dir = dir.path().to_str().unwrap();
+    let out = logq(&[
+        "compact",
+        "--once",
+        "--data-dir",
+        data_dir,
+        "--hour-grace",
+        "0s",
+        "--delete-grace",
+        "0s",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1800 entries"), "{text}");
+    assert!(
+        files_with_suffix(&store, ".chunk").is_empty(),
+        "replaced chunks deleted"
+    );
+    assert!(!files_with_suffix(&store, ".parquet").is_empty());
+
+    server.restart();
+    let got = read_all(&server, None, r#"{app="compact"}"#, base, now_ns(), "forward");
+    assert_same(&got, &expected(&streams, "forward"), "after compact --once");
+    let bad = logq(&["compact", "--data-dir", data_dir]);
+    assert!(!bad.status.success(), "--once is required");
+}
