@@ -27,6 +27,8 @@ pub struct CompactArgs {
     /// Delete replaced chunks this long after compaction (0s: in this pass).
     #[arg(long, default_value = "5m", value_parser = crate::serve::duration)]
     delete_grace: Duration,
+    #[command(flatten)]
+    retention: crate::retention_args::RetentionArgs,
 }
 
 /// Runs `logq compact --once`.
@@ -47,12 +49,17 @@ pub fn run(args: CompactArgs) -> anyhow::Result<()> {
                 interval: Duration::from_secs(60),
                 hour_grace: args.hour_grace,
                 delete_grace: args.delete_grace,
+                retention: args.retention.policy(),
             },
         );
         let report = compactor.run_once().await.context("compacting")?;
         println!(
-            "compacted {} chunks into {} blocks ({} entries); deleted {} replaced objects",
-            report.chunks_compacted, report.blocks_written, report.entries, report.objects_deleted
+            "compacted {} chunks into {} blocks ({} entries); expired {} objects; deleted {} objects",
+            report.chunks_compacted,
+            report.blocks_written,
+            report.entries,
+            report.objects_expired,
+            report.objects_deleted
         );
         Ok(())
     })

@@ -6,6 +6,7 @@ mod client;
 mod compact;
 mod demo;
 mod gen;
+mod retention_args;
 mod serve;
 
 use clap::{Parser, Subcommand};

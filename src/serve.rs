@@ -57,6 +57,8 @@ pub struct ServeArgs {
     /// Queries running longer are cancelled with 504.
     #[arg(long, default_value = "5m", value_parser = duration)]
     query_timeout: Duration,
+    #[command(flatten)]
+    retention: crate::retention_args::RetentionArgs,
 }
 
 /// Parses a duration flag (`10s`, `1h30m`, `7d`).
@@ -119,6 +121,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             interval: args.compact_interval,
             hour_grace: args.compact_hour_grace,
             delete_grace: args.delete_grace,
+            retention: args.retention.policy(),
         },
     );
     let compact_task = tokio::spawn(compactor.run(shutdown_rx.clone()));

@@ -187,4 +187,51 @@ fn compact_once_turns_chunks_into_blocks_and_loses_nothing() {
     assert_same(&got, &expected(&streams, "forward"), "after compact --once");
     let bad = logq(&["compact", "--data-dir", data_dir]);
     assert!(!bad.status.success(), "--once is required");
+    let bad = logq(&[
+        "compact",
+        "--once",
+        "--data-dir",
+        data_dir,
+        "--retention-tenant",
+        "nonsense",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("TENANT=DURATION"));
+
+    // A tenant retention of one hour drops the hour blocks that lie entirely before the cutoff
+    // and keeps everything newer.
+    server.terminate();
+    let blocks_before = files_with_suffix(&store, ".parquet").len();
+    let out = logq(&[
+        "compact",
+        "--once",
+        "--data-dir",
+        data_dir,
+        "--retention-tenant",
+        "fake=1h",
+        "--delete-grace",
+        "0s",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cutoff = now_ns() - 3_600_000_000_000;
+    assert!(
+        files_with_suffix(&store, ".parquet").len() < blocks_before,
+        "expired blocks deleted"
+    );
+    server.restart();
+    let got = read_all(&server, None, r#"{app="compact"}"#, base, now_ns(), "forward");
+    let newer: Vec<Got> = expected(&streams, "forward")
+        .into_iter()
+        .filter(|g| g.0 >= cutoff)
+        .collect();
+    assert!(!newer.is_empty());
+    assert!(got.len() < 1800, "old data expired");
+    assert_eq!(
+        &got[got.len() - newer.len()..],
+        &newer[..],
+        "data newer than the cutoff is kept"
+    );
+    assert!(
+        got.iter().all(|g| g.0 >= cutoff - 3_600_000_000_000),
+        "nothing older than the cutoff's hour"
+    );
 }

@@ -16,6 +16,8 @@ use logq_storage::{
 };
 use tokio::sync::watch;
 
+use crate::retention::{self, RetentionPolicy};
+
 const HOUR_NS: i64 = 3600 * 1_000_000_000;
 
 /// Compactor settings.
@@ -27,6 +29,8 @@ pub struct CompactorConfig {
     pub hour_grace: Duration,
     /// Replaced objects are deleted this long after the manifest stopped naming them.
     pub delete_grace: Duration,
+    /// How long data is kept.
+    pub retention: RetentionPolicy,
 }
 
 impl Default for CompactorConfig {
@@ -35,6 +39,7 @@ impl Default for CompactorConfig {
             interval: Duration::from_secs(60),
             hour_grace: Duration::from_secs(15 * 60),
             delete_grace: Duration::from_secs(5 * 60),
+            retention: RetentionPolicy::default(),
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct CompactionReport {
     pub entries: u64,
     /// Objects deleted after their grace period.
     pub objects_deleted: usize,
+    /// Blocks and chunks (objects) dropped by retention.
+    pub objects_expired: usize,
 }
 
 /// Compacts every tenant in a store.
@@ -85,6 +92,7 @@ impl Compactor {
     pub async fn run_once(&self) -> Result<CompactionReport, CompactorError> {
         let mut report = CompactionReport::default();
         for tenant in self.manifests.tenants().await? {
+            report.objects_expired += self.apply_retention(&tenant).await?;
             self.compact_tenant(&tenant, &mut report).await?;
             report.objects_deleted += self.delete_expired(&tenant).await?;
         }
@@ -183,6 +191,28 @@ impl Compactor {
         Ok(entries)
     }
 
+    /// Forgets the tenant's blocks and chunks older than its retention period.
+    async fn apply_retention(&self, tenant: &TenantId) -> Result<usize, CompactorError> {
+        let Some(period) = self.config.retention.period(tenant) else {
+            return Ok(0);
+        };
+        let now = now_ns();
+        let cutoff = now - period.as_nanos() as i64;
+        let manifest = self.manifests.load(tenant).await?;
+        let expired = manifest.chunks.iter().any(|c| c.max_ts < cutoff)
+            || manifest.blocks.iter().any(|b| b.max_ts < cutoff);
+        if !expired {
+            return Ok(0);
+        }
+        let after = now + self.config.delete_grace.as_nanos() as i64;
+        let mut removed = 0;
+        self.manifests
+            .update(tenant, |m| removed = retention::expire(m, cutoff, after))
+            .await?;
+        tracing::info!(tenant = %tenant, objects = removed, "retention expired data");
+        Ok(removed)
+    }
+
     async fn delete_expired(&self, tenant: &TenantId) -> Result<usize, CompactorError> {
         let manifest = self.manifests.load(tenant).await?;
         let now = now_ns();
@@ -270,5 +300,22 @@ mod tests {
         let got = read_block_streams(&b.key, store.get(&b.key).await.unwrap(), &streams).unwrap();
         assert_eq!(got[0], entries(hour, 150, 0));
         assert_eq!(c.run_once().await.unwrap(), CompactionReport::default());
+
+        // Retention shorter than the data's age forgets the block, then deletes its objects.
+        let c = Compactor::new(
+            ms.clone(),
+            CompactorConfig {
+                delete_grace: Duration::ZERO,
+                retention: RetentionPolicy {
+                    default: Some(Duration::from_secs(3600)),
+                    tenants: Default::default(),
+                },
+                ..Default::default()
+            },
+        );
+        let r = c.run_once().await.unwrap();
+        assert_eq!((r.objects_expired, r.objects_deleted), (2, 2));
+        assert!(ms.load(&tenant).await.unwrap().blocks.is_empty());
+        assert!(store.list("t/blocks").await.unwrap().is_empty());
     }
 }

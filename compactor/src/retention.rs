@@ -1,0 +1,126 @@
+//! Retention: how long each tenant's data is kept, and the manifest change that forgets what
+//! has expired (the objects are deleted later, after the usual grace period).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use logq_storage::{Manifest, PendingDelete, TenantId};
+
+/// Retention periods: a default and per-tenant overrides (`None` keeps data forever).
+#[derive(Debug, Clone, Default)]
+pub struct RetentionPolicy {
+    /// Applies to tenants without an override.
+    pub default: Option<Duration>,
+    /// Per-tenant periods.
+    pub tenants: HashMap<String, Duration>,
+}
+
+impl RetentionPolicy {
+    /// The period for `tenant`.
+    pub fn period(&self, tenant: &TenantId) -> Option<Duration> {
+        self.tenants.get(tenant.as_str()).copied().or(self.default)
+    }
+
+    /// Parses an override `tenant=30d` (the duration by `parse_duration`).
+    pub fn parse_override(
+        spec: &str,
+        parse_duration: impl Fn(&str) -> Result<Duration, String>,
+    ) -> Result<(String, Duration), String> {
+        let (tenant, period) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("invalid retention override {spec:?}: expected TENANT=DURATION"))?;
+        TenantId::new(tenant).map_err(|e| e.to_string())?;
+        Ok((tenant.to_string(), parse_duration(period)?))
+    }
+}
+
+/// Removes from `m` every block and chunk whose newest entry is older than `cutoff` (ns), and
+/// schedules their objects for deletion after `delete_after` (ns). Returns how many were removed.
+pub fn expire(m: &mut Manifest, cutoff: i64, delete_after: i64) -> usize {
+    let mut removed = Vec::new();
+    m.chunks.retain(|c| {
+        let keep = c.max_ts >= cutoff;
+        if !keep {
+            removed.push(c.key.clone());
+        }
+        keep
+    });
+    m.blocks.retain(|b| {
+        let keep = b.max_ts >= cutoff;
+        if !keep {
+            removed.push(b.key.clone());
+            removed.push(b.index_key.clone());
+        }
+        keep
+    });
+    let n = removed.len();
+    m.pending_deletes
+        .extend(removed.into_iter().map(|key| PendingDelete {
+            key,
+            after: delete_after,
+        }));
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logq_storage::{BlockRef, ChunkRef};
+
+    #[test]
+    fn expires_only_what_is_entirely_old() {
+        let mut m = Manifest::default();
+        for (key, max_ts) in [("old", 10), ("edge", 100), ("new", 200)] {
+            m.blocks.push(BlockRef {
+                key: format!("{key}.parquet"),
+                index_key: format!("{key}.index"),
+                size: 1,
+                min_ts: 0,
+                max_ts,
+                entries: 1,
+            });
+            m.chunks.push(ChunkRef {
+                key: format!("{key}.chunk"),
+                size: 1,
+                window_start: 0,
+                min_ts: 0,
+                max_ts,
+                entries: 1,
+            });
+        }
+        assert_eq!(expire(&mut m, 100, 7), 3);
+        assert_eq!(m.blocks.len(), 2);
+        assert_eq!(m.chunks.len(), 2);
+        let keys: Vec<&str> = m.pending_deletes.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["old.chunk", "old.parquet", "old.index"]);
+        assert!(m.pending_deletes.iter().all(|p| p.after == 7));
+    }
+
+    #[test]
+    fn overrides_win() {
+        let p = RetentionPolicy {
+            default: Some(Duration::from_secs(10)),
+            tenants: [("a".to_string(), Duration::from_secs(1))].into_iter().collect(),
+        };
+        assert_eq!(
+            p.period(&TenantId::new("a").unwrap()),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            p.period(&TenantId::new("b").unwrap()),
+            Some(Duration::from_secs(10))
+        );
+        let parse = |s: &str| {
+            s.trim_end_matches('s')
+                .parse()
+                .map(Duration::from_secs)
+                .map_err(|_| "bad".to_string())
+        };
+        assert_eq!(
+            RetentionPolicy::parse_override("t=5s", parse).unwrap(),
+            ("t".into(), Duration::from_secs(5))
+        );
+        assert!(RetentionPolicy::parse_override("t", parse).is_err());
+        assert!(RetentionPolicy::parse_override("../x=5s", parse).is_err());
+    }
+}
