@@ -389,3 +389,59 @@ fn slow_queries_time_out_with_504() {
     );
     assert_eq!(r.status, 504, "{}", r.body);
 }
+
+#[test]
+fn index_stats_and_volume_come_from_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), FAST_FLAGS);
+    let base = now_ns() - 2 * 3_600_000_000_000;
+    let web_a = stream(&[("app", "web"), ("host", "a")], lines(30, base, "a"));
+    let web_b = stream(&[("app", "web"), ("host", "b")], lines(10, base, "b"));
+    let db = stream(&[("app", "db")], lines(5, base, "db"));
+    push_streams(&server, None, &[web_a.clone(), web_b.clone(), db], true, 100);
+    let bytes = |s: &TestStream| s.entries.iter().map(|e| e.1.len() as u64).sum::<u64>();
+    let range = [("start", base.to_string()), ("end", now_ns().to_string())];
+    let check = |what: &str| {
+        let mut params: Vec<(&str, &str)> = range.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        params.push(("query", r#"{app="web"}"#));
+        let r = get(&server.url("/loki/api/v1/index/stats"), &params, &[]);
+        let v = r.json();
+        assert_eq!(v["streams"], 2, "{what}: {}", r.body);
+        assert_eq!(v["entries"], 40, "{what}: {}", r.body);
+        assert_eq!(v["bytes"], bytes(&web_a) + bytes(&web_b), "{what}");
+        assert!(v["chunks"].as_u64().unwrap() >= 2, "{what}");
+        let v = get(&server.url("/loki/api/v1/index/volume"), &params, &[]).json();
+        assert_eq!(
+            v["data"]["result"].as_array().unwrap().len(),
+            1,
+            "{what}: grouped by app"
+        );
+        assert_eq!(
+            v["data"]["result"][0]["metric"],
+            serde_json::json!({"app": "web"})
+        );
+        assert_eq!(
+            v["data"]["result"][0]["value"][1],
+            (bytes(&web_a) + bytes(&web_b)).to_string()
+        );
+        params.push(("targetLabels", "host"));
+        let v = get(&server.url("/loki/api/v1/index/volume"), &params, &[]).json();
+        let hosts: Vec<&str> = v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metric"]["host"].as_str().unwrap())
+            .collect();
+        assert_eq!(hosts, ["a", "b"], "{what}: largest first");
+    };
+    check("in memory");
+    wait_for(30, "blocks", || {
+        !files_with_suffix(&dir.path().join("store"), ".parquet").is_empty()
+    });
+    wait_for(30, "no chunks left", || {
+        files_with_suffix(&dir.path().join("store"), ".chunk").is_empty()
+    });
+    check("in blocks");
+    let r = get(&server.url("/loki/api/v1/index/stats"), &[], &[]);
+    assert_eq!(r.status, 400);
+}

@@ -266,6 +266,41 @@ impl Head {
         out
     }
 
+    /// Per matching stream with data in `[start, end)`: (labels, entries, line bytes) in range,
+    /// counted without copying entries. A stream may appear more than once (active, flushing).
+    pub fn stream_stats(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<(LabelSet, u64, u64)> {
+        let Some(t) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        let count = |entries: &mut dyn Iterator<Item = &Entry>| {
+            entries
+                .filter(|e| e.ts >= start && e.ts < end)
+                .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.line.len() as u64))
+        };
+        let mut out = Vec::new();
+        for s in t.streams.values().filter(|s| matches_all(matchers, &s.labels)) {
+            let (n, b) = count(&mut s.windows.values().flat_map(|c| c.entries.iter()));
+            if n > 0 {
+                out.push((s.labels.clone(), n, b));
+            }
+        }
+        for f in &t.flushing {
+            for (labels, entries) in f.streams.iter().filter(|(l, _)| matches_all(matchers, l)) {
+                let (n, b) = count(&mut entries.iter());
+                if n > 0 {
+                    out.push((labels.clone(), n, b));
+                }
+            }
+        }
+        out
+    }
+
     /// Label sets of `tenant`'s streams matching `matchers` with data in `[start, end)`.
     pub fn series(
         &self,

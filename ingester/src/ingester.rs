@@ -125,6 +125,17 @@ impl Ingester {
         self.head_read().select(tenant, matchers, start, end)
     }
 
+    /// Per matching unflushed stream: (labels, entries, line bytes) in `[start, end)`.
+    pub fn stream_stats(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<(LabelSet, u64, u64)> {
+        self.head_read().stream_stats(tenant, matchers, start, end)
+    }
+
     /// Unflushed streams matching `matchers` with data in `[start, end)`.
     pub fn series(
         &self,

@@ -91,6 +91,19 @@ pub struct StreamResult {
     pub entries: Vec<Entry>,
 }
 
+/// Size of one stream in a time range, as the indexes know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStat {
+    /// The stream.
+    pub labels: LabelSet,
+    /// Entries.
+    pub entries: u64,
+    /// Line bytes.
+    pub bytes: u64,
+    /// Stored objects (chunks, blocks) and in-memory chunk sets holding it.
+    pub chunks: u64,
+}
+
 /// Answers queries over the ingester's memory and the object store.
 pub struct Querier {
     ingester: Arc<Ingester>,
@@ -327,6 +340,77 @@ impl Querier {
             let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
             out.extend(index.select(matchers, start, end).map(|s| s.labels.clone()));
         }
+        Ok(out)
+    }
+
+    /// Entries, bytes and chunks per stream matching `matchers` in `[start, end)`, from the
+    /// ingester and from chunk footers and block label indexes (no line data is read). Like
+    /// Loki's index stats, stored objects count whole when they overlap the range.
+    pub async fn stream_stats(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<StreamStat>, QueryError> {
+        self.check_range(start, end)?;
+        let mut by: HashMap<LabelSet, StreamStat> = HashMap::new();
+        let mut add = |labels: LabelSet, entries: u64, bytes: u64| {
+            let s = by.entry(labels.clone()).or_insert(StreamStat {
+                labels,
+                entries: 0,
+                bytes: 0,
+                chunks: 0,
+            });
+            s.entries += entries;
+            s.bytes += bytes;
+            s.chunks += 1;
+        };
+        // Memory first, then storage (see `streams_in`).
+        for (labels, n, b) in self.ingester.stream_stats(tenant, matchers, start, end) {
+            add(labels, n, b);
+        }
+        let store = self.manifests.store();
+        let mut attempt = 0;
+        let stored = loop {
+            let result: Result<Vec<(LabelSet, u64, u64)>, QueryError> = async {
+                let manifest = self.manifests.load(tenant).await?;
+                let mut out = Vec::new();
+                for c in manifest.chunks_in(start, end) {
+                    let footer = read_chunk_footer(store, &c.key, c.size).await?;
+                    out.extend(
+                        footer
+                            .streams
+                            .into_iter()
+                            .filter(|s| {
+                                s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels)
+                            })
+                            .map(|s| (s.labels, s.entries, s.bytes)),
+                    );
+                }
+                for b in manifest.blocks_in(start, end) {
+                    let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
+                    out.extend(
+                        index
+                            .select(matchers, start, end)
+                            .map(|s| (s.labels.clone(), s.rows, s.bytes)),
+                    );
+                }
+                Ok(out)
+            }
+            .await;
+            match result {
+                Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
+                    attempt += 1
+                }
+                other => break other?,
+            }
+        };
+        for (labels, n, b) in stored {
+            add(labels, n, b);
+        }
+        let mut out: Vec<StreamStat> = by.into_values().collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
 

@@ -8,6 +8,6 @@ pub mod logql;
 mod metric;
 mod pipeline;
 
-pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult};
+pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
 pub use error::QueryError;
 pub use metric::{evaluate, MetricResult, Series, MAX_SERIES};
