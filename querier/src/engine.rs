@@ -30,6 +30,7 @@ pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64, stats: &Arc<ScanS
     RowFilter {
         start,
         end,
+        keep_lines: true,
         stats: Some(stats.clone()),
         line: (!leading.is_empty())
             .then(|| Arc::new(move |l: &str| leading.iter().all(|f| f.matches(l))) as LinePredicate),
@@ -224,6 +225,12 @@ impl Querier {
             entries.retain(|e| filter.keeps(e.ts, &e.line));
         }
         sources.extend(self.stored(tenant, matchers, filter).await?);
+        if !filter.keep_lines {
+            for e in sources.iter_mut().flat_map(|(_, entries)| entries.iter_mut()) {
+                e.line = String::new();
+                e.metadata = Vec::new();
+            }
+        }
         Ok(merge_streams(sources))
     }
 

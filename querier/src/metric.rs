@@ -205,11 +205,30 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
     // Samples in (first - offset - range, last - offset], i.e. [from, to).
     let from = first - r.offset_ns - r.range_ns + 1;
     let to = last - r.offset_ns + 1;
-    let streams = q
-        .streams_in(tenant, &r.log.matchers, &row_filter(&r.log, from, to, stats))
-        .await?;
+    // Counting through line filters alone needs neither the text nor the pipeline: the filters
+    // already ran while decoding.
+    let counts_only = r.log.is_filter_only()
+        && r.unwrap.is_none()
+        && matches!(
+            r.op,
+            RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime
+        );
+    let mut filter = row_filter(&r.log, from, to, stats);
+    filter.keep_lines = !counts_only;
+    let streams = q.streams_in(tenant, &r.log.matchers, &filter).await?;
     let mut samples: HashMap<LabelSet, Vec<(i64, f64)>> = HashMap::new();
     for (labels, entries) in &streams {
+        if counts_only {
+            let points: Vec<(i64, f64)> = entries
+                .iter()
+                .filter(|e| e.ts >= from && e.ts < to)
+                .map(|e| (e.ts, 1.0))
+                .collect();
+            if !points.is_empty() {
+                samples.entry(labels.clone()).or_default().extend(points);
+            }
+            continue;
+        }
         for e in entries.iter().filter(|e| e.ts >= from && e.ts < to) {
             let Some(processed) = process(&r.log, labels, e.ts, &e.line) else {
                 continue;

@@ -159,6 +159,8 @@ pub struct RowFilter {
     pub line: Option<LinePredicate>,
     /// Where to count the rows examined, when set.
     pub stats: Option<std::sync::Arc<ScanStats>>,
+    /// Whether kept rows need their text (counting queries only need timestamps and ids).
+    pub keep_lines: bool,
 }
 
 impl RowFilter {
@@ -169,6 +171,7 @@ impl RowFilter {
             end: i64::MAX,
             line: None,
             stats: None,
+            keep_lines: true,
         }
     }
 
@@ -330,6 +333,7 @@ mod tests {
             end: 200,
             line: Some(std::sync::Arc::new(|l: &str| l.ends_with('5'))),
             stats: None,
+            keep_lines: true,
         };
         let all: Vec<&IndexedStream> = index.streams.iter().collect();
         let got = read_block_streams_filtered(
