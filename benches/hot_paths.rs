@@ -1,5 +1,5 @@
 //! Criterion micro-benchmarks of the hot paths: push decoding, head appends, chunk and block
-//! encoding and decoding, line filters and the LogQL parser. Run with `cargo bench --bench
+//! encoding and decoding, line filters, the json and logfmt parsers and the LogQL parser. Run with `cargo bench --bench
 //! hot_paths`; the end-to-end benchmark is `logq bench`.
 
 use std::hint::black_box;
@@ -166,6 +166,49 @@ fn line_filters(c: &mut Criterion) {
     g.finish();
 }
 
+fn parsers(c: &mut Criterion) {
+    let mut gen = LogGenerator::new(3);
+    let pick = |service: &str, gen: &mut LogGenerator| -> Vec<(LabelSet, String)> {
+        (0..5000)
+            .map(|i| {
+                let g = gen.line_for(service, "web-1", BASE + i);
+                (g.labels, g.line)
+            })
+            .collect()
+    };
+    let json_lines = pick("worker", &mut gen);
+    let logfmt_lines = pick("api", &mut gen);
+    let mut g = c.benchmark_group("parsers_5k");
+    for (name, q, lines) in [
+        ("json", r#"{a="b"} | json"#, &json_lines),
+        (
+            "json_filter",
+            r#"{a="b"} | json | duration_ms > 500"#,
+            &json_lines,
+        ),
+        ("logfmt", r#"{a="b"} | logfmt"#, &logfmt_lines),
+        (
+            "logfmt_filter",
+            r#"{a="b"} | logfmt | status >= 500"#,
+            &logfmt_lines,
+        ),
+    ] {
+        let expr = parse_log_selector(q).unwrap();
+        g.throughput(Throughput::Bytes(lines.iter().map(|(_, l)| l.len() as u64).sum()));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                lines
+                    .iter()
+                    .filter(|(labels, l)| {
+                        logq_querier::run_pipeline(&expr, labels, 0, black_box(l)).is_some()
+                    })
+                    .count()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn logql_parse(c: &mut Criterion) {
     let q = r#"{service="api", env=~"prod|staging", host!~"test-.*"} |= "error" != "timeout" |~ "status=5\\d\\d" or "panic""#;
     c.bench_function("logql_parse", |b| b.iter(|| parse(black_box(q)).unwrap()));
@@ -177,6 +220,7 @@ criterion_group!(
     head_append,
     chunk_and_block,
     line_filters,
+    parsers,
     logql_parse
 );
 criterion_main!(benches);

@@ -11,3 +11,4 @@ mod pipeline;
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
 pub use error::QueryError;
 pub use metric::{evaluate, MetricResult, Series, MAX_SERIES};
+pub use pipeline::{process as run_pipeline, LineLabels, Processed};
