@@ -37,6 +37,25 @@ pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64, stats: &Arc<ScanS
     }
 }
 
+/// Runs a storage read, again from a fresh manifest when an object it listed vanished
+/// meanwhile (compacted or expired between reading the manifest and the object).
+async fn retry_vanished<T, F, Fut>(mut read: F) -> Result<T, QueryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, QueryError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match read().await {
+            Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "object vanished during a query; re-reading the manifest");
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Order of returned entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -243,16 +262,7 @@ impl Querier {
         matchers: &[LabelMatcher],
         filter: &RowFilter,
     ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        let mut attempt = 0;
-        loop {
-            match self.stored_once(tenant, matchers, filter).await {
-                Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "object vanished during a query; re-reading the manifest");
-                }
-                other => return other,
-            }
-        }
+        retry_vanished(|| self.stored_once(tenant, matchers, filter)).await
     }
 
     async fn stored_once(
@@ -305,31 +315,23 @@ impl Querier {
         start: i64,
         end: i64,
     ) -> Result<Vec<LabelSet>, QueryError> {
-        self.check_range(start, end)?;
-        // Memory first, then storage (see `streams_in`).
-        let mut out = self.ingester.series(tenant, matchers, start, end);
-        let mut attempt = 0;
-        let stored = loop {
-            match self.stored_series(tenant, matchers, start, end).await {
-                Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
-                    attempt += 1
-                }
-                other => break other?,
-            }
-        };
-        out.extend(stored);
-        out.sort();
-        out.dedup();
-        Ok(out)
+        Ok(self
+            .stream_stats(tenant, matchers, start, end)
+            .await?
+            .into_iter()
+            .map(|s| s.labels)
+            .collect())
     }
 
-    async fn stored_series(
+    /// (labels, entries, bytes) per stored stream object (chunk footer or block index entry)
+    /// matching `matchers` and overlapping `[start, end)`.
+    async fn stored_stream_stats(
         &self,
         tenant: &TenantId,
         matchers: &[LabelMatcher],
         start: i64,
         end: i64,
-    ) -> Result<Vec<LabelSet>, QueryError> {
+    ) -> Result<Vec<(LabelSet, u64, u64)>, QueryError> {
         let store = self.manifests.store();
         let manifest = self.manifests.load(tenant).await?;
         let mut out = Vec::new();
@@ -340,12 +342,16 @@ impl Querier {
                     .streams
                     .into_iter()
                     .filter(|s| s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels))
-                    .map(|s| s.labels),
+                    .map(|s| (s.labels, s.entries, s.bytes)),
             );
         }
         for b in manifest.blocks_in(start, end) {
             let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
-            out.extend(index.select(matchers, start, end).map(|s| s.labels.clone()));
+            out.extend(
+                index
+                    .select(matchers, start, end)
+                    .map(|s| (s.labels.clone(), s.rows, s.bytes)),
+            );
         }
         Ok(out)
     }
@@ -377,42 +383,7 @@ impl Querier {
         for (labels, n, b) in self.ingester.stream_stats(tenant, matchers, start, end) {
             add(labels, n, b);
         }
-        let store = self.manifests.store();
-        let mut attempt = 0;
-        let stored = loop {
-            let result: Result<Vec<(LabelSet, u64, u64)>, QueryError> = async {
-                let manifest = self.manifests.load(tenant).await?;
-                let mut out = Vec::new();
-                for c in manifest.chunks_in(start, end) {
-                    let footer = read_chunk_footer(store, &c.key, c.size).await?;
-                    out.extend(
-                        footer
-                            .streams
-                            .into_iter()
-                            .filter(|s| {
-                                s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels)
-                            })
-                            .map(|s| (s.labels, s.entries, s.bytes)),
-                    );
-                }
-                for b in manifest.blocks_in(start, end) {
-                    let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
-                    out.extend(
-                        index
-                            .select(matchers, start, end)
-                            .map(|s| (s.labels.clone(), s.rows, s.bytes)),
-                    );
-                }
-                Ok(out)
-            }
-            .await;
-            match result {
-                Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
-                    attempt += 1
-                }
-                other => break other?,
-            }
-        };
+        let stored = retry_vanished(|| self.stored_stream_stats(tenant, matchers, start, end)).await?;
         for (labels, n, b) in stored {
             add(labels, n, b);
         }
