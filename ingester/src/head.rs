@@ -301,40 +301,6 @@ impl Head {
         out
     }
 
-    /// Label sets of `tenant`'s streams matching `matchers` with data in `[start, end)`.
-    pub fn series(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        start: i64,
-        end: i64,
-    ) -> Vec<LabelSet> {
-        let Some(t) = self.tenants.get(tenant) else {
-            return Vec::new();
-        };
-        let mut out: Vec<LabelSet> = t
-            .streams
-            .values()
-            .filter(|s| matches_all(matchers, &s.labels))
-            .filter(|s| {
-                s.windows
-                    .values()
-                    .any(|c| c.entries.iter().any(|e| e.ts >= start && e.ts < end))
-            })
-            .map(|s| s.labels.clone())
-            .collect();
-        for f in &t.flushing {
-            for (l, e) in &f.streams {
-                if matches_all(matchers, l) && e.iter().any(|e| e.ts >= start && e.ts < end) {
-                    out.push(l.clone());
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
-
     /// (entries, line bytes) held in memory.
     pub fn size(&self) -> (usize, usize) {
         let mut n = 0;
@@ -394,7 +360,9 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1.iter().map(|e| e.ts).collect::<Vec<_>>(), [10, 20, 30]);
         assert_eq!(h.select(&TenantId::new("a").unwrap(), &m, 15, 30)[0].1.len(), 1);
-        assert_eq!(h.series(&TenantId::new("b").unwrap(), &m, 0, 100).len(), 1);
+        let stats = h.stream_stats(&TenantId::new("b").unwrap(), &m, 0, 100);
+        assert_eq!(stats.len(), 1);
+        assert_eq!((stats[0].1, stats[0].2), (1, 3));
     }
 
     #[test]

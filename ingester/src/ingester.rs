@@ -136,17 +136,6 @@ impl Ingester {
         self.head_read().stream_stats(tenant, matchers, start, end)
     }
 
-    /// Unflushed streams matching `matchers` with data in `[start, end)`.
-    pub fn series(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        start: i64,
-        end: i64,
-    ) -> Vec<LabelSet> {
-        self.head_read().series(tenant, matchers, start, end)
-    }
-
     /// (entries, line bytes) in memory.
     pub fn memory(&self) -> (usize, usize) {
         self.head_read().size()
