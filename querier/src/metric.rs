@@ -303,6 +303,8 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
             let window: Vec<f64> = points[lo..hi].iter().map(|p| p.1).collect();
             vals.push(if window.is_empty() {
                 None
+            } else if r.op == RangeOp::RateCounter {
+                extrapolated_rate(&points[lo..hi], start, end)
             } else {
                 range_value(r, &window, range_s)
             });
@@ -351,20 +353,53 @@ fn range_value(r: &RangeAggregation, w: &[f64], range_s: f64) -> Option<f64> {
         RangeOp::QuantileOverTime => quantile(r.param.unwrap_or(0.5), w),
         RangeOp::FirstOverTime => w[0],
         RangeOp::LastOverTime => w[w.len() - 1],
-        RangeOp::RateCounter => {
-            // Increase with counter resets, per second of the range.
-            let mut inc = 0.0;
-            for pair in w.windows(2) {
-                inc += if pair[1] >= pair[0] {
-                    pair[1] - pair[0]
-                } else {
-                    pair[1]
-                };
-            }
-            inc / range_s
-        }
-        RangeOp::AbsentOverTime => return None,
+        // Computed from timestamps too, by `extrapolated_rate`.
+        RangeOp::RateCounter | RangeOp::AbsentOverTime => return None,
     })
+}
+
+/// Prometheus' `rate()` of a counter over the window `(start, end]` (ns), which Loki's
+/// `rate_counter` uses: the increase (counter resets add the value before the reset),
+/// extrapolated towards the window edges, per second. Needs two samples.
+fn extrapolated_rate(samples: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let (first_t, first_v) = samples[0];
+    let (last_t, last_v) = samples[samples.len() - 1];
+    let mut result = last_v - first_v;
+    for pair in samples.windows(2) {
+        if pair[1].1 < pair[0].1 {
+            result += pair[0].1;
+        }
+    }
+    let secs = |ns: i64| ns as f64 / 1e9;
+    let mut to_start = secs(first_t - start);
+    let to_end = secs(end - last_t);
+    let sampled = secs(last_t - first_t);
+    if sampled <= 0.0 {
+        return None;
+    }
+    let average_gap = sampled / (samples.len() - 1) as f64;
+    if result > 0.0 && first_v >= 0.0 {
+        let to_zero = sampled * (first_v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = average_gap * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        average_gap / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        average_gap / 2.0
+    };
+    Some(result * (interval / sampled) / secs(end - start))
 }
 
 /// Prometheus' quantile: linear interpolation between the closest ranks.
@@ -721,6 +756,22 @@ fn grouped_binary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_rate_extrapolates_like_prometheus() {
+        let s = 1_000_000_000i64;
+        // A counter growing 1 per second, sampled every 10 s across a 60 s window.
+        let samples: Vec<(i64, f64)> = (1..=5).map(|i| (i * 10 * s, (i * 10) as f64)).collect();
+        let r = extrapolated_rate(&samples, 0, 60 * s).unwrap();
+        assert!((r - 1.0).abs() < 1e-9, "{r}");
+        // A reset in the middle still counts the increase before it.
+        let reset = [(10 * s, 5.0), (20 * s, 10.0), (30 * s, 2.0), (40 * s, 7.0)];
+        let r = extrapolated_rate(&reset, 0, 50 * s).unwrap();
+        // increase 5 + 10 (reset) - 3 = 12 over 30 s sampled, extrapolated to 50 s (first value
+        // 5 at 10 s: zero point at 12.5 s before the first sample, capped to 10 s).
+        assert!((r - 12.0 * (50.0 / 30.0) / 50.0).abs() < 1e-9, "{r}");
+        assert_eq!(extrapolated_rate(&samples[..1], 0, 60 * s), None);
+    }
 
     #[test]
     fn quantiles_interpolate_like_prometheus() {
