@@ -147,7 +147,9 @@ fn compact_once_turns_chunks_into_blocks_and_loses_nothing() {
             "1000h",
         ],
     );
-    let base = now_ns() - 3 * 3_600_000_000_000;
+    // 2.5 hours of data ending half an hour before the current hour: every hour is closed.
+    let hour = 3_600_000_000_000;
+    let base = (now_ns() / hour) * hour - 3 * hour;
     let streams: Vec<TestStream> = (0..3)
         .map(|s| TestStream {
             labels: vec![("app".into(), "compact".into()), ("n".into(), s.to_string())],
@@ -197,7 +199,7 @@ fn compact_once_turns_chunks_into_blocks_and_loses_nothing() {
     ]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("TENANT=DURATION"));
 
-    // A tenant retention of one hour drops the hour blocks that lie entirely before the cutoff
+    // A tenant retention of two hours drops the hour blocks that lie entirely before the cutoff
     // and keeps everything newer.
     server.terminate();
     let blocks_before = files_with_suffix(&store, ".parquet").len();
@@ -207,12 +209,12 @@ fn compact_once_turns_chunks_into_blocks_and_loses_nothing() {
         "--data-dir",
         data_dir,
         "--retention-tenant",
-        "fake=1h",
+        "fake=2h",
         "--delete-grace",
         "0s",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cutoff = now_ns() - 3_600_000_000_000;
+    let cutoff = now_ns() - 2 * hour;
     assert!(
         files_with_suffix(&store, ".parquet").len() < blocks_before,
         "expired blocks deleted"
@@ -231,7 +233,7 @@ fn compact_once_turns_chunks_into_blocks_and_loses_nothing() {
         "data newer than the cutoff is kept"
     );
     assert!(
-        got.iter().all(|g| g.0 >= cutoff - 3_600_000_000_000),
+        got.iter().all(|g| g.0 >= cutoff - hour),
         "nothing older than the cutoff's hour"
     );
 }

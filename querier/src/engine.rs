@@ -14,7 +14,6 @@ use logq_storage::{
 
 use crate::error::QueryError;
 use crate::logql::{LineFilter, LogExpr, Stage};
-use crate::pipeline::process;
 
 /// The rows a query over `[start, end)` needs: the time range, and the line filters that come
 /// before any other stage (they decide alone, so rejected lines are never decoded).
@@ -54,6 +53,35 @@ where
             other => return other,
         }
     }
+}
+
+/// A chunk or block listed by a manifest.
+#[derive(Debug, Clone)]
+pub(crate) enum StoredObject {
+    /// A flushed chunk.
+    Chunk(logq_storage::ChunkRef),
+    /// A compacted block.
+    Block(logq_storage::BlockRef),
+}
+
+impl StoredObject {
+    /// (earliest, latest) timestamp inside.
+    pub(crate) fn time_range(&self) -> (i64, i64) {
+        match self {
+            StoredObject::Chunk(c) => (c.min_ts, c.max_ts),
+            StoredObject::Block(b) => (b.min_ts, b.max_ts),
+        }
+    }
+}
+
+/// The chunks and blocks of `manifest` overlapping `[start, end)`.
+pub(crate) fn stored_objects(manifest: &logq_storage::Manifest, start: i64, end: i64) -> Vec<StoredObject> {
+    manifest
+        .chunks_in(start, end)
+        .cloned()
+        .map(StoredObject::Chunk)
+        .chain(manifest.blocks_in(start, end).cloned().map(StoredObject::Block))
+        .collect()
 }
 
 /// Order of returned entries.
@@ -157,6 +185,16 @@ impl Querier {
         Ok(())
     }
 
+    /// The ingester whose head this querier reads.
+    pub(crate) fn ingester(&self) -> &Ingester {
+        &self.ingester
+    }
+
+    /// The manifests this querier reads.
+    pub(crate) fn manifests(&self) -> &ManifestStore {
+        &self.manifests
+    }
+
     /// Runs a log query.
     pub async fn select_logs(&self, q: &LogQuery) -> Result<Vec<StreamResult>, QueryError> {
         self.check_range(q.start, q.end)?;
@@ -166,65 +204,7 @@ impl Querier {
                 q.limit, self.limits.max_entries
             )));
         }
-        let streams = self
-            .streams_in(
-                &q.tenant,
-                &q.expr.matchers,
-                &row_filter(&q.expr, q.start, q.end, &q.stats),
-            )
-            .await?;
-        let streams = if q.expr.is_filter_only() {
-            streams
-        } else {
-            // Parsers and label filters: each line ends up in the stream of its final labels.
-            let mut regrouped: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
-            for (labels, entries) in streams {
-                for e in entries {
-                    if e.ts < q.start || e.ts >= q.end {
-                        continue;
-                    }
-                    if let Some(p) = process(&q.expr, &labels, e.ts, &e.line) {
-                        let mut e = e;
-                        if let Some(line) = p.line {
-                            e.line = line;
-                        }
-                        regrouped.entry(p.labels.into_labels()).or_default().push(e);
-                    }
-                }
-            }
-            regrouped.into_iter().collect()
-        };
-        let filter_only = q.expr.is_filter_only();
-        // Candidates: (ts, stream, index) of every entry in range passing the pipeline.
-        let mut picked: Vec<(i64, usize, usize)> = Vec::new();
-        for (si, (_, entries)) in streams.iter().enumerate() {
-            for (ei, e) in entries.iter().enumerate() {
-                if e.ts >= q.start && e.ts < q.end && (!filter_only || q.expr.matches_line(&e.line)) {
-                    picked.push((e.ts, si, ei));
-                }
-            }
-        }
-        match q.direction {
-            Direction::Forward => picked.sort_unstable(),
-            Direction::Backward => picked.sort_unstable_by(|a, b| b.cmp(a)),
-        }
-        picked.truncate(q.limit);
-        let mut per_stream: Vec<Vec<usize>> = vec![Vec::new(); streams.len()];
-        for (_, si, ei) in picked {
-            per_stream[si].push(ei);
-        }
-        let mut out: Vec<StreamResult> = streams
-            .into_iter()
-            .zip(per_stream)
-            .filter(|(_, idx)| !idx.is_empty())
-            .map(|((labels, entries), idx)| {
-                let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
-                let entries = idx.into_iter().filter_map(|i| slots[i].take()).collect();
-                StreamResult { labels, entries }
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
+        crate::log_select::select(self, q).await
     }
 
     /// Every entry of matching streams with data in `[start, end)`, from storage and memory,
@@ -271,37 +251,53 @@ impl Querier {
         matchers: &[LabelMatcher],
         filter: &RowFilter,
     ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        let (start, end) = (filter.start, filter.end);
-        let store = self.manifests.store();
         let manifest = self.manifests.load(tenant).await?;
         let mut out = Vec::new();
-        for c in manifest.chunks_in(start, end) {
-            let footer = read_chunk_footer(store, &c.key, c.size).await?;
-            let want = |s: &logq_storage::ChunkStream| {
-                s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels)
-            };
-            for (meta, mut entries) in read_chunk_streams(store, &c.key, &footer, want).await? {
-                entries.retain(|e| filter.keeps(e.ts, &e.line));
-                out.push((meta.labels, entries));
-            }
+        for object in stored_objects(&manifest, filter.start, filter.end) {
+            out.extend(self.read_object(&object, matchers, filter).await?);
         }
-        for b in manifest.blocks_in(start, end) {
-            let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
-            let selected: Vec<_> = index.select(matchers, start, end).cloned().collect();
-            if selected.is_empty() {
-                continue;
+        Ok(out)
+    }
+
+    /// The matching streams' kept rows of one stored object.
+    pub(crate) async fn read_object(
+        &self,
+        object: &StoredObject,
+        matchers: &[LabelMatcher],
+        filter: &RowFilter,
+    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
+        let (start, end) = (filter.start, filter.end);
+        let store = self.manifests.store();
+        let mut out = Vec::new();
+        match object {
+            StoredObject::Chunk(c) => {
+                let footer = read_chunk_footer(store, &c.key, c.size).await?;
+                let want = |s: &logq_storage::ChunkStream| {
+                    s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels)
+                };
+                for (meta, mut entries) in read_chunk_streams(store, &c.key, &footer, want).await? {
+                    entries.retain(|e| filter.keeps(e.ts, &e.line));
+                    out.push((meta.labels, entries));
+                }
             }
-            let data = store.get(&b.key).await?;
-            let key = b.key.clone();
-            let streams = selected.clone();
-            let row_filter = filter.clone();
-            let read = tokio::task::spawn_blocking(move || {
-                let refs: Vec<_> = streams.iter().collect();
-                read_block_streams_filtered(&key, data, &refs, &row_filter)
-            })
-            .await
-            .map_err(|e| QueryError::BadRequest(format!("block reader failed: {e}")))??;
-            out.extend(selected.into_iter().map(|s| s.labels).zip(read));
+            StoredObject::Block(b) => {
+                let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
+                let selected: Vec<_> = index.select(matchers, start, end).cloned().collect();
+                if selected.is_empty() {
+                    return Ok(out);
+                }
+                let data = store.get(&b.key).await?;
+                let key = b.key.clone();
+                let streams = selected.clone();
+                let row_filter = filter.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    let refs: Vec<_> = streams.iter().collect();
+                    read_block_streams_filtered(&key, data, &refs, &row_filter)
+                })
+                .await
+                .map_err(|e| QueryError::BadRequest(format!("block reader failed: {e}")))??;
+                out.extend(selected.into_iter().map(|s| s.labels).zip(read));
+            }
         }
         Ok(out)
     }

@@ -4,6 +4,7 @@
 
 mod engine;
 mod error;
+mod log_select;
 pub mod logql;
 mod metric;
 mod pipeline;
