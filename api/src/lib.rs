@@ -9,6 +9,7 @@ pub mod proto;
 mod push;
 mod response;
 mod routes;
+mod tail;
 mod tenant;
 
 pub use error::ApiError;

@@ -86,6 +86,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(label_values).post(label_values),
         )
         .route("/loki/api/v1/series", get(series).post(series))
+        .route("/loki/api/v1/tail", get(crate::tail::tail))
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
         .route("/loki/api/v1/index/volume", get(index_volume).post(index_volume))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))

@@ -1,0 +1,85 @@
+//! Live tail through the real server: a WebSocket client sees lines pushed after it connected,
+//! in Loki's frame shape, exactly once; bad requests are refused before the upgrade.
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use tungstenite::Message;
+use util::*;
+
+fn push_lines(server: &Server, lines: &[(i64, String)]) {
+    let stream = TestStream {
+        labels: vec![("app".into(), "live".into())],
+        entries: lines.to_vec(),
+    };
+    push_streams(server, None, &[stream], false, 100);
+}
+
+#[test]
+fn tail_streams_new_lines_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let now = now_ns();
+    push_lines(&server, &[(now - 1_000_000_000, "before".into())]);
+    let url = format!(
+        "{}/loki/api/v1/tail?query=%7Bapp%3D%22live%22%7D&start={}&limit=2",
+        server.addr.replace("http://", "ws://"),
+        now - 5_000_000_000
+    );
+    let (mut socket, _) = tungstenite::connect(url.as_str()).expect("websocket connect");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    }
+    // Lines pushed while tailing, more than one batch (limit 2) at a time.
+    let pushed: Vec<(i64, String)> = (0..5).map(|i| (now_ns(), format!("live line {i}"))).collect();
+    push_lines(&server, &pushed);
+    let mut got: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.len() < 6 && Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                assert!(frame["dropped_entries"].is_array(), "{frame}");
+                for s in frame["streams"].as_array().unwrap() {
+                    assert_eq!(s["stream"]["app"], "live");
+                    for v in s["values"].as_array().unwrap() {
+                        assert!(v[0].as_str().unwrap().parse::<i64>().is_ok());
+                        got.push(v[1].as_str().unwrap().to_string());
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+            }
+            Err(e) => panic!("websocket error: {e}"),
+        }
+    }
+    let unique: BTreeSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), got.len(), "no line twice: {got:?}");
+    let mut want = vec!["before".to_string()];
+    want.extend(pushed.iter().map(|p| p.1.clone()));
+    let mut sorted = got.clone();
+    sorted.sort();
+    want.sort();
+    assert_eq!(sorted, want);
+    let _ = socket.close(None);
+
+    let bad = format!(
+        "{}/loki/api/v1/tail?query=%7Bapp%3D&start=0",
+        server.addr.replace("http://", "ws://")
+    );
+    match tungstenite::connect(bad.as_str()) {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 400),
+        other => panic!("bad query accepted: {:?}", other.map(|_| ())),
+    }
+    let bad = format!(
+        "{}/loki/api/v1/tail?query=%7Bapp%3D%22x%22%7D&delay_for=9",
+        server.addr.replace("http://", "ws://")
+    );
+    assert!(
+        matches!(tungstenite::connect(bad.as_str()), Err(tungstenite::Error::Http(r)) if r.status().as_u16() == 400)
+    );
+}
