@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use logq_ingester::Ingester;
 use logq_storage::{
-    matches_all, merge_streams, read_block_streams_filtered, read_chunk_footer, read_chunk_streams,
-    BlockIndex, Entry, LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, ScanStats,
-    StorageErrorKind, TenantId,
+    matches_all, read_block_streams_filtered, read_chunk_footer, read_chunk_streams, BlockIndex, Entry,
+    LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, ScanStats, StorageErrorKind, TenantId,
 };
 
 use crate::error::QueryError;
@@ -52,6 +51,16 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// Receives the entries of each source a scan reads.
+pub(crate) trait Visitor {
+    /// The kept entries of one stream from one source (memory, a chunk or a block).
+    fn add(&mut self, stream: &LabelSet, entries: Vec<Entry>);
+    /// Whether an object spanning `[min_ts, max_ts]` may still change the result.
+    fn needs(&self, _min_ts: i64, _max_ts: i64) -> bool {
+        true
     }
 }
 
@@ -185,14 +194,56 @@ impl Querier {
         Ok(())
     }
 
-    /// The ingester whose head this querier reads.
-    pub(crate) fn ingester(&self) -> &Ingester {
-        &self.ingester
-    }
-
-    /// The manifests this querier reads.
-    pub(crate) fn manifests(&self) -> &ManifestStore {
-        &self.manifests
+    /// Feeds `visitor` the kept rows of matching streams: memory first, then stored objects in
+    /// `order` (nearest the requested end first), skipping objects the visitor no longer needs.
+    /// Sources overlap (a replayed or compacting window), so visitors de-duplicate; a vanished
+    /// object restarts the stored part from a fresh manifest.
+    pub(crate) async fn scan(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        filter: &RowFilter,
+        order: Direction,
+        visitor: &mut (dyn Visitor + Send),
+    ) -> Result<(), QueryError> {
+        // Memory first, then storage: data only moves from the head to storage, and leaves the
+        // head after the manifest lists it, so this order never misses an entry in transit.
+        for (labels, mut entries) in self.ingester.select(tenant, matchers, filter.start, filter.end) {
+            entries.retain(|e| filter.keeps(e.ts, &e.line));
+            if !filter.keep_lines {
+                entries.iter_mut().for_each(|e| e.line = String::new());
+            }
+            visitor.add(&labels, entries);
+        }
+        let mut attempt = 0;
+        'manifest: loop {
+            let manifest = self.manifests.load(tenant).await?;
+            let mut objects = stored_objects(&manifest, filter.start, filter.end);
+            match order {
+                Direction::Backward => objects.sort_by_key(|o| std::cmp::Reverse(o.time_range().1)),
+                Direction::Forward => objects.sort_by_key(|o| o.time_range().0),
+            }
+            for object in &objects {
+                let (min_ts, max_ts) = object.time_range();
+                if !visitor.needs(min_ts, max_ts) {
+                    break;
+                }
+                match self.read_object(object, matchers, filter).await {
+                    Ok(streams) => {
+                        for (labels, entries) in streams {
+                            visitor.add(&labels, entries);
+                        }
+                    }
+                    Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
+                        attempt += 1;
+                        tracing::debug!(error = %e, attempt, "object vanished during a query; re-reading the manifest");
+                        continue 'manifest;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
     }
 
     /// Runs a log query.
@@ -205,58 +256,6 @@ impl Querier {
             )));
         }
         crate::log_select::select(self, q).await
-    }
-
-    /// Every entry of matching streams with data in `[start, end)`, from storage and memory,
-    /// merged per stream, sorted by time and de-duplicated.
-    /// Only rows `filter` keeps are decoded into entries.
-    pub(crate) async fn streams_in(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        filter: &RowFilter,
-    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        // Memory first, then storage: data only moves from the head to storage, and leaves the
-        // head after the manifest lists it, so this order never misses an entry in transit.
-        let (start, end) = (filter.start, filter.end);
-        let mut sources = self.ingester.select(tenant, matchers, start, end);
-        for (_, entries) in &mut sources {
-            entries.retain(|e| filter.keeps(e.ts, &e.line));
-        }
-        sources.extend(self.stored(tenant, matchers, filter).await?);
-        if !filter.keep_lines {
-            for e in sources.iter_mut().flat_map(|(_, entries)| entries.iter_mut()) {
-                e.line = String::new();
-                e.metadata = Vec::new();
-            }
-        }
-        Ok(merge_streams(sources))
-    }
-
-    /// Entries of matching streams from chunks and blocks overlapping `[start, end)`. An object
-    /// that vanished between reading the manifest and reading it was compacted or expired
-    /// meanwhile: read again from a fresh manifest.
-    async fn stored(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        filter: &RowFilter,
-    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        retry_vanished(|| self.stored_once(tenant, matchers, filter)).await
-    }
-
-    async fn stored_once(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        filter: &RowFilter,
-    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        let manifest = self.manifests.load(tenant).await?;
-        let mut out = Vec::new();
-        for object in stored_objects(&manifest, filter.start, filter.end) {
-            out.extend(self.read_object(&object, matchers, filter).await?);
-        }
-        Ok(out)
     }
 
     /// The matching streams' kept rows of one stored object.
@@ -375,7 +374,7 @@ impl Querier {
             s.bytes += bytes;
             s.chunks += 1;
         };
-        // Memory first, then storage (see `streams_in`).
+        // Memory first, then storage (see `scan`).
         for (labels, n, b) in self.ingester.stream_stats(tenant, matchers, start, end) {
             add(labels, n, b);
         }

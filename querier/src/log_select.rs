@@ -10,9 +10,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use logq_storage::{Entry, LabelSet, StorageErrorKind};
+use logq_storage::{Entry, LabelSet};
 
-use crate::engine::{row_filter, stored_objects, Direction, LogQuery, Querier, StoredObject, StreamResult};
+use crate::engine::{row_filter, Direction, LogQuery, Querier, StreamResult, Visitor};
 use crate::error::QueryError;
 use crate::pipeline::process;
 
@@ -118,46 +118,22 @@ impl<'a> Collector<'a> {
     }
 }
 
+impl Visitor for Collector<'_> {
+    fn add(&mut self, stream: &LabelSet, entries: Vec<Entry>) {
+        Collector::add(self, stream, entries);
+    }
+
+    fn needs(&self, min_ts: i64, max_ts: i64) -> bool {
+        Collector::needs(self, min_ts, max_ts)
+    }
+}
+
 /// Runs a log query (limits already checked).
 pub(crate) async fn select(querier: &Querier, q: &LogQuery) -> Result<Vec<StreamResult>, QueryError> {
     let filter = row_filter(&q.expr, q.start, q.end, &q.stats);
     let mut collector = Collector::new(q);
-    // Memory first, then storage (see `Querier::streams_in`).
-    for (labels, mut entries) in querier
-        .ingester()
-        .select(&q.tenant, &q.expr.matchers, q.start, q.end)
-    {
-        entries.retain(|e| filter.keeps(e.ts, &e.line));
-        collector.add(&labels, entries);
-    }
-    let mut attempt = 0;
-    'manifest: loop {
-        let manifest = querier.manifests().load(&q.tenant).await?;
-        let mut objects: Vec<StoredObject> = stored_objects(&manifest, q.start, q.end);
-        match q.direction {
-            Direction::Backward => objects.sort_by_key(|o| Reverse(o.time_range().1)),
-            Direction::Forward => objects.sort_by_key(|o| o.time_range().0),
-        }
-        for object in &objects {
-            let (min_ts, max_ts) = object.time_range();
-            if !collector.needs(min_ts, max_ts) {
-                break;
-            }
-            match querier.read_object(object, &q.expr.matchers, &filter).await {
-                Ok(streams) => {
-                    for (labels, entries) in streams {
-                        collector.add(&labels, entries);
-                    }
-                }
-                // Compacted or expired meanwhile: start over from a fresh manifest; entries
-                // already collected are recognised as duplicates.
-                Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
-                    attempt += 1;
-                    continue 'manifest;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        return Ok(collector.finish());
-    }
+    querier
+        .scan(&q.tenant, &q.expr.matchers, &filter, q.direction, &mut collector)
+        .await?;
+    Ok(collector.finish())
 }

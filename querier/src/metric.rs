@@ -3,12 +3,12 @@
 //! vector aggregations group by `by`/`without`; binary operators match series by labels
 //! (`on`/`ignoring`), comparisons filter unless `bool`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use logq_storage::{LabelSet, MatchOp, ScanStats, TenantId};
+use logq_storage::{Entry, LabelSet, MatchOp, ScanStats, TenantId};
 
-use crate::engine::{row_filter, Querier};
+use crate::engine::{row_filter, Querier, Visitor};
 use crate::error::QueryError;
 use crate::logql::{
     BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp,
@@ -197,39 +197,29 @@ fn grouped(labels: &LabelSet, grouping: &Option<Grouping>) -> LabelSet {
     }
 }
 
-async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryError> {
-    let (q, tenant, steps, stats) = (ctx.q, ctx.tenant, ctx.steps, ctx.stats);
-    let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
-        return Ok(Value::Vector(Vec::new()));
-    };
-    // Samples in (first - offset - range, last - offset], i.e. [from, to).
-    let from = first - r.offset_ns - r.range_ns + 1;
-    let to = last - r.offset_ns + 1;
-    // Counting through line filters alone needs neither the text nor the pipeline: the filters
-    // already ran while decoding.
-    let counts_only = r.log.is_filter_only()
-        && r.unwrap.is_none()
-        && matches!(
-            r.op,
-            RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime
-        );
-    let mut filter = row_filter(&r.log, from, to, stats);
-    filter.keep_lines = !counts_only;
-    let streams = q.streams_in(tenant, &r.log.matchers, &filter).await?;
-    let mut samples: HashMap<LabelSet, Vec<(i64, f64)>> = HashMap::new();
-    for (labels, entries) in &streams {
-        if counts_only {
-            let points: Vec<(i64, f64)> = entries
-                .iter()
-                .filter(|e| e.ts >= from && e.ts < to)
-                .map(|e| (e.ts, 1.0))
-                .collect();
-            if !points.is_empty() {
-                samples.entry(labels.clone()).or_default().extend(points);
+/// Turns entries into (series, timestamp, value) samples as sources are read, dropping
+/// duplicates (the same entry from memory and storage, or from overlapping objects).
+struct SampleCollector<'a> {
+    r: &'a RangeAggregation,
+    from: i64,
+    to: i64,
+    counts_only: bool,
+    seen: HashSet<(u64, i64, u64)>,
+    samples: HashMap<LabelSet, Vec<(i64, f64)>>,
+}
+
+impl Visitor for SampleCollector<'_> {
+    fn add(&mut self, labels: &LabelSet, entries: Vec<Entry>) {
+        let r = self.r;
+        let fp = labels.fingerprint();
+        for e in entries {
+            if e.ts < self.from || e.ts >= self.to || !self.seen.insert((fp, e.ts, e.id)) {
+                continue;
             }
-            continue;
-        }
-        for e in entries.iter().filter(|e| e.ts >= from && e.ts < to) {
+            if self.counts_only {
+                self.samples.entry(labels.clone()).or_default().push((e.ts, 1.0));
+                continue;
+            }
             let Some(processed) = process(&r.log, labels, e.ts, &e.line) else {
                 continue;
             };
@@ -262,9 +252,47 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
                 series = LabelSet::from_pairs(series.pairs().iter().filter(|(k, _)| *k != u.label).cloned());
             }
             let series = grouped(&series, &r.grouping);
-            samples.entry(series).or_default().push((e.ts, value));
+            self.samples.entry(series).or_default().push((e.ts, value));
         }
     }
+}
+
+async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryError> {
+    let (q, tenant, steps, stats) = (ctx.q, ctx.tenant, ctx.steps, ctx.stats);
+    let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
+        return Ok(Value::Vector(Vec::new()));
+    };
+    // Samples in (first - offset - range, last - offset], i.e. [from, to).
+    let from = first - r.offset_ns - r.range_ns + 1;
+    let to = last - r.offset_ns + 1;
+    // Counting through line filters alone needs neither the text nor the pipeline: the filters
+    // already ran while decoding.
+    let counts_only = r.log.is_filter_only()
+        && r.unwrap.is_none()
+        && matches!(
+            r.op,
+            RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime
+        );
+    let mut filter = row_filter(&r.log, from, to, stats);
+    filter.keep_lines = !counts_only;
+    // Samples are taken as each source is read, so lines never accumulate.
+    let mut collector = SampleCollector {
+        r,
+        from,
+        to,
+        counts_only,
+        seen: HashSet::new(),
+        samples: HashMap::new(),
+    };
+    q.scan(
+        tenant,
+        &r.log.matchers,
+        &filter,
+        crate::engine::Direction::Forward,
+        &mut collector,
+    )
+    .await?;
+    let samples = collector.samples;
     if let Some(bad) = samples.keys().find(|l| l.get(ERROR_LABEL).is_some()) {
         let kind = bad.get(ERROR_LABEL).unwrap_or_default();
         let shown = LabelSet::from_pairs(
