@@ -212,12 +212,22 @@ impl Visitor for SampleCollector<'_> {
     fn add(&mut self, labels: &LabelSet, entries: Vec<Entry>) {
         let r = self.r;
         let fp = labels.fingerprint();
+        if self.counts_only {
+            // Every entry of the batch lands in the stream's own series.
+            let (from, to, seen) = (self.from, self.to, &mut self.seen);
+            let points = entries
+                .iter()
+                .filter(|e| e.ts >= from && e.ts < to && seen.insert((fp, e.ts, e.id)))
+                .map(|e| (e.ts, 1.0));
+            let slot = self.samples.entry(labels.clone()).or_default();
+            slot.extend(points);
+            if slot.is_empty() {
+                self.samples.remove(labels);
+            }
+            return;
+        }
         for e in entries {
             if e.ts < self.from || e.ts >= self.to || !self.seen.insert((fp, e.ts, e.id)) {
-                continue;
-            }
-            if self.counts_only {
-                self.samples.entry(labels.clone()).or_default().push((e.ts, 1.0));
                 continue;
             }
             let Some(processed) = process(&r.log, labels, e.ts, &e.line) else {
