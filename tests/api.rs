@@ -7,16 +7,6 @@ use std::process::Command;
 
 use util::*;
 
-fn stream(labels: &[(&str, &str)], entries: Vec<(i64, String)>) -> TestStream {
-    TestStream {
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        entries,
-    }
-}
-
 fn lines(n: i64, base: i64, tag: &str) -> Vec<(i64, String)> {
     (0..n)
         .map(|i| (base + i * 1_000_000, format!("{tag} line {i} status=200")))

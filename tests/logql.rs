@@ -16,16 +16,6 @@ struct Fixture {
     web: Vec<TestStream>,
 }
 
-fn stream(labels: &[(&str, &str)], entries: Vec<(i64, String)>) -> TestStream {
-    TestStream {
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        entries,
-    }
-}
-
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);

@@ -140,13 +140,8 @@ impl Reply {
     }
 }
 
-fn finish(req: ureq::RequestBuilder<ureq::typestate::WithBody>, body: &[u8]) -> Reply {
-    let mut resp = req
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send(body)
-        .expect("request");
+fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut resp = result.expect("request");
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -163,7 +158,7 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    finish(req, body)
+    reply(req.config().http_status_as_error(false).build().send(body))
 }
 
 /// GETs with query parameters and headers.
@@ -175,20 +170,18 @@ pub fn get(url: &str, params: &[(&str, &str)], headers: &[(&str, &str)]) -> Repl
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut resp = req
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .expect("request");
-    let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_string()
-        .unwrap_or_default();
-    Reply { status, body }
+    reply(req.config().http_status_as_error(false).build().call())
+}
+
+/// A stream with `labels` and (ts, line) entries.
+pub fn stream(labels: &[(&str, &str)], entries: Vec<(i64, String)>) -> TestStream {
+    TestStream {
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        entries,
+    }
 }
 
 /// A stream to push: labels and (ts, line) entries.
