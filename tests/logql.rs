@@ -17,9 +17,13 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(&[], (now_ns() / (60 * S) - 30) * 60 * S)
+}
+
+/// The fixture's data pushed to a server started with `flags`, starting at `base`.
+fn fixture_with(flags: &[&str], base: i64) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
-    let base = (now_ns() / (60 * S) - 30) * 60 * S;
+    let server = Server::start(dir.path(), flags);
     // host a: a line every 10 s for 5 minutes; host b: every 20 s, offset by 5 s.
     let web = vec![
         stream(
@@ -482,4 +486,126 @@ fn instant_queries_and_grafana_health_check() {
     );
     assert_eq!(r.status, 400);
     assert!(r.body.contains("11,000 points"), "{}", r.body);
+}
+
+/// Every query of the suite gives the same answer whether the data is in the ingester's memory,
+/// in flushed chunks or in compacted blocks.
+#[test]
+fn same_answers_from_memory_chunks_and_blocks() {
+    let hour = 3600 * S;
+    // Two closed hours before the current one, so compaction takes everything.
+    let base = (now_ns() / hour) * hour - 2 * hour;
+    let idle = [
+        "--flush-check-interval",
+        "1000h",
+        "--window-grace",
+        "0s",
+        "--compact-interval",
+        "1000h",
+    ];
+    let mut f = fixture_with(&idle, base);
+    let (start, end) = (base, base + 10 * 60 * S);
+    let queries: Vec<(&str, &str)> = vec![
+        ("range", r#"{app="web"}"#),
+        ("range", r#"{app=~"web|api"} |= "GET" != "/a/3""#),
+        (
+            "range",
+            r#"{app="api"} | logfmt | status >= 500 | line_format "{{.status}} {{.latency}}""#,
+        ),
+        ("range", r#"{app="worker"} | json | __error__="" | level="error""#),
+        ("range", r#"count_over_time({app="web"}[1m])"#),
+        ("range", r#"sum by (host) (rate({app="web"} |= "GET" [2m]))"#),
+        ("range", r#"sum(bytes_over_time({app=~".+"}[5m]))"#),
+        (
+            "range",
+            r#"max_over_time({app="api"} | logfmt | unwrap duration(latency) [5m]) by (status)"#,
+        ),
+        (
+            "range",
+            r#"topk(1, sum by (host) (count_over_time({app="web"}[3m])))"#,
+        ),
+        (
+            "instant",
+            r#"sum by (level) (count_over_time({app="worker"} | json | __error__="" [10m]))"#,
+        ),
+        (
+            "instant",
+            r#"sum by (host) (count_over_time({app="web"}[10m])) / on () group_left sum(count_over_time({app="web"}[10m]))"#,
+        ),
+    ];
+    let run = |server: &Server| -> Vec<serde_json::Value> {
+        queries
+            .iter()
+            .map(|(kind, q)| {
+                let r = if *kind == "range" {
+                    get(
+                        &server.url("/loki/api/v1/query_range"),
+                        &[
+                            ("query", q),
+                            ("start", &start.to_string()),
+                            ("end", &end.to_string()),
+                            ("step", "60s"),
+                            ("limit", "1000"),
+                            ("direction", "forward"),
+                        ],
+                        &[],
+                    )
+                } else {
+                    get(
+                        &server.url("/loki/api/v1/query"),
+                        &[("query", q), ("time", &end.to_string())],
+                        &[],
+                    )
+                };
+                assert_eq!(r.status, 200, "{q}: {}", r.body);
+                let v = r.json();
+                assert!(
+                    !v["data"]["result"].as_array().unwrap().is_empty(),
+                    "{q}: empty result"
+                );
+                v["data"]["result"].clone()
+            })
+            .collect()
+    };
+    let store = f.server.data_dir.join("store");
+    let in_memory = run(&f.server);
+    assert!(
+        files_with_suffix(&store, ".chunk").is_empty(),
+        "nothing flushed yet"
+    );
+
+    f.server.terminate(); // flushes everything to chunks
+    f.server.restart();
+    assert!(!files_with_suffix(&store, ".chunk").is_empty());
+    let in_chunks = run(&f.server);
+    f.server.terminate();
+
+    let data_dir = f.server.data_dir.to_str().unwrap().to_string();
+    let out = std::process::Command::new(logq_bin())
+        .args([
+            "compact",
+            "--once",
+            "--data-dir",
+            &data_dir,
+            "--hour-grace",
+            "0s",
+            "--delete-grace",
+            "0s",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        files_with_suffix(&store, ".chunk").is_empty(),
+        "all compacted: {} left {:?}",
+        String::from_utf8_lossy(&out.stdout),
+        files_with_suffix(&store, ".chunk")
+    );
+    f.server.restart();
+    let in_blocks = run(&f.server);
+
+    for (i, (kind, q)) in queries.iter().enumerate() {
+        assert_eq!(in_memory[i], in_chunks[i], "{kind} {q}: memory vs chunks");
+        assert_eq!(in_memory[i], in_blocks[i], "{kind} {q}: memory vs blocks");
+    }
 }

@@ -101,7 +101,12 @@ impl Compactor {
 
     /// Runs passes every interval until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(self.config.interval);
+        // The first pass comes one interval after start, not at once: a server started with a
+        // long interval (compaction left to `logq compact`) must not compact on startup.
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.config.interval,
+            self.config.interval,
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
