@@ -609,3 +609,70 @@ fn same_answers_from_memory_chunks_and_blocks() {
         assert_eq!(in_memory[i], in_blocks[i], "{kind} {q}: memory vs blocks");
     }
 }
+
+#[test]
+fn drilldown_detected_labels_and_fields() {
+    let f = fixture();
+    let (start, end) = (f.base.to_string(), now_ns().to_string());
+    let range = [("start", start.as_str()), ("end", end.as_str())];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        range.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    let v = get(
+        &f.server.url("/loki/api/v1/detected_labels"),
+        &with(&[("query", r#"{app=~".+"}"#)]),
+        &[],
+    )
+    .json();
+    assert_eq!(
+        v["detectedLabels"],
+        json!([{"label": "app", "cardinality": 3}, {"label": "host", "cardinality": 2}])
+    );
+    let v = get(
+        &f.server.url("/loki/api/v1/detected_fields"),
+        &with(&[("query", r#"{app="api"}"#)]),
+        &[],
+    )
+    .json();
+    let fields = v["fields"].as_array().unwrap();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|x| x["label"] == name)
+            .unwrap_or_else(|| panic!("no field {name} in {v}"))
+            .clone()
+    };
+    assert_eq!(
+        field("status"),
+        json!({"label": "status", "type": "int", "cardinality": 2, "parsers": ["logfmt"]})
+    );
+    assert_eq!(field("latency")["type"], "duration");
+    assert_eq!(field("latency")["cardinality"], 20);
+    let v = get(
+        &f.server.url("/loki/api/v1/detected_fields"),
+        &with(&[("query", r#"{app="worker"}"#)]),
+        &[],
+    )
+    .json();
+    let names: Vec<&str> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["job_id", "level"], "json fields, nested keys flattened");
+    assert_eq!(v["fields"][1]["parsers"], json!(["json"]));
+    let v = get(
+        &f.server.url("/loki/api/v1/detected_field/status/values"),
+        &with(&[("query", r#"{app="api"}"#)]),
+        &[],
+    )
+    .json();
+    assert_eq!(v["values"], json!(["200", "503"]));
+    let r = get(
+        &f.server.url("/loki/api/v1/detected_fields"),
+        &with(&[("query", r#"{app="api"}"#), ("line_limit", "0")]),
+        &[],
+    );
+    assert_eq!(r.status, 400);
+}

@@ -87,6 +87,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/tail", get(crate::tail::tail))
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(detected_labels).post(detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(detected_fields).post(detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(detected_field_values).post(detected_field_values),
+        )
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
         .route("/loki/api/v1/index/volume", get(index_volume).post(index_volume))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
@@ -438,4 +450,76 @@ async fn index_volume(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Re
     Ok(Json(
         json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
     ))
+}
+
+/// Lines sampled for detected fields (`line_limit`, default 1000).
+fn line_limit(p: &Params) -> Result<usize, ApiError> {
+    match p.get("line_limit") {
+        None => Ok(1000),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=5000).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("invalid line_limit {v:?}: must be 1 to 5000"))),
+    }
+}
+
+/// `detected_labels`: stream labels with their number of distinct values.
+async fn detected_labels(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (start, end) = p.range(now_ns())?;
+    let expr = match p.get("query").map(str::trim) {
+        None | Some("{}") => None,
+        Some(q) => Some(parse_log_selector(q).map_err(logq_querier::QueryError::from)?),
+    };
+    let labels = logq_querier::detected_labels(&s.querier, &tenant, expr.as_ref(), start, end).await?;
+    let out: Vec<Value> = labels
+        .into_iter()
+        .map(|(label, n)| json!({"label": label, "cardinality": n}))
+        .collect();
+    Ok(Json(json!({ "detectedLabels": out })))
+}
+
+/// `detected_fields`: fields the json or logfmt parser finds in the newest lines.
+async fn detected_fields(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (start, end) = p.range(now_ns())?;
+    let expr = parse_log_selector(p.required("query")?).map_err(logq_querier::QueryError::from)?;
+    let limit = p.limit(1000)?;
+    let mut fields =
+        logq_querier::detected_fields(&s.querier, &tenant, &expr, start, end, line_limit(&p)?).await?;
+    fields.truncate(limit);
+    let out: Vec<Value> = fields
+        .iter()
+        .map(
+            |f| json!({"label": f.label, "type": f.kind, "cardinality": f.cardinality, "parsers": f.parsers}),
+        )
+        .collect();
+    Ok(Json(json!({"fields": out, "limit": limit})))
+}
+
+/// `detected_field/<name>/values`: the distinct values of one detected field.
+async fn detected_field_values(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    Path(name): Path<String>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (start, end) = p.range(now_ns())?;
+    let expr = parse_log_selector(p.required("query")?).map_err(logq_querier::QueryError::from)?;
+    let limit = p.limit(1000)?;
+    let fields =
+        logq_querier::detected_fields(&s.querier, &tenant, &expr, start, end, line_limit(&p)?).await?;
+    let values: Vec<&String> = fields
+        .iter()
+        .find(|f| f.label == name)
+        .map(|f| f.values.iter().take(limit).collect())
+        .unwrap_or_default();
+    Ok(Json(json!({"values": values, "limit": limit})))
 }

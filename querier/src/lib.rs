@@ -2,6 +2,7 @@
 //! object store's chunks and blocks, returning the same answer whichever holds the data.
 #![warn(missing_docs)]
 
+mod detected;
 mod engine;
 mod error;
 mod log_select;
@@ -9,6 +10,7 @@ pub mod logql;
 mod metric;
 mod pipeline;
 
+pub use detected::{detected_fields, detected_labels, DetectedField};
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
 pub use error::QueryError;
 pub use metric::{evaluate, MetricResult, Series, MAX_SERIES};
