@@ -54,11 +54,12 @@ pub fn run(args: CompactArgs) -> anyhow::Result<()> {
         );
         let report = compactor.run_once().await.context("compacting")?;
         println!(
-            "compacted {} chunks into {} blocks ({} entries); expired {} objects; deleted {} objects",
+            "compacted {} chunks into {} blocks ({} entries); expired {} objects; rewrote {} blocks for delete requests; deleted {} objects",
             report.chunks_compacted,
             report.blocks_written,
             report.entries,
             report.objects_expired,
+            report.blocks_rewritten,
             report.objects_deleted
         );
         Ok(())

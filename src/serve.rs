@@ -129,7 +129,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let distributor = Arc::new(WalDistributor::new(wal_writer, ingester.applied()));
     let state = Arc::new(AppState {
         distributor: distributor.clone(),
-        querier: Arc::new(Querier::new(ingester.clone(), manifests, QueryLimits::default())),
+        querier: Arc::new(Querier::new(
+            ingester.clone(),
+            manifests.clone(),
+            QueryLimits::default(),
+        )),
+        manifests,
         ingester: ingester.clone(),
         limits: Limits {
             max_line_bytes: args.max_line_bytes,

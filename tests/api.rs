@@ -435,3 +435,116 @@ fn index_stats_and_volume_come_from_indexes() {
     let r = get(&server.url("/loki/api/v1/index/stats"), &[], &[]);
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn delete_requests_hide_at_once_and_are_applied_by_the_compactor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), FAST_FLAGS);
+    let base = now_ns() - 2 * 3_600_000_000_000;
+    let entries: Vec<(i64, String)> = (0..100)
+        .map(|i| {
+            (
+                base + i * 1_000_000_000,
+                if i % 4 == 0 {
+                    format!("secret token {i}")
+                } else {
+                    format!("public line {i}")
+                },
+            )
+        })
+        .collect();
+    let other = stream(
+        &[("app", "other")],
+        vec![(base, "secret but another app".to_string())],
+    );
+    push_streams(
+        &server,
+        None,
+        &[stream(&[("app", "del")], entries.clone()), other],
+        false,
+        100,
+    );
+    let store = dir.path().join("store");
+    wait_for(30, "blocks", || {
+        !files_with_suffix(&store, ".parquet").is_empty() && files_with_suffix(&store, ".chunk").is_empty()
+    });
+
+    let (start, end) = (base.to_string(), (base + 50_000_000_000).to_string());
+    let del = server.url("/loki/api/v1/delete");
+    let r = post(
+        &format!("{del}?query=%7Bapp%3D%22del%22%7D%20%7C%3D%20%22secret%22&start={start}&end={end}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    // Hidden at once: secrets in the first 50 s are gone, the later ones and other apps remain.
+    let lines = |server: &Server, q: &str| -> Vec<String> {
+        read_all(server, None, q, base, now_ns(), "forward")
+            .into_iter()
+            .map(|g| g.2)
+            .collect()
+    };
+    let want: Vec<String> = entries
+        .iter()
+        .filter(|(ts, l)| !(l.starts_with("secret") && *ts <= base + 50_000_000_000))
+        .map(|(_, l)| l.clone())
+        .collect();
+    assert_eq!(lines(&server, r#"{app="del"}"#), want);
+    assert_eq!(lines(&server, r#"{app="other"}"#).len(), 1);
+    let count = get(
+        &server.url("/loki/api/v1/query"),
+        &[("query", r#"sum(count_over_time({app="del"} |= "secret" [3h]))"#)],
+        &[],
+    )
+    .json();
+    assert_eq!(
+        count["data"]["result"][0]["value"][1], "12",
+        "metric queries see the deletion too"
+    );
+
+    // The compactor rewrites the block: the index no longer counts the deleted entries.
+    let stats = |server: &Server| -> u64 {
+        get(
+            &server.url("/loki/api/v1/index/stats"),
+            &[("query", r#"{app="del"}"#), ("since", "3h")],
+            &[],
+        )
+        .json()["entries"]
+            .as_u64()
+            .unwrap()
+    };
+    wait_for(30, "processed request", || {
+        get(&del, &[], &[])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["status"] == "processed")
+    });
+    assert_eq!(stats(&server), want.len() as u64);
+    let listed = get(&del, &[], &[]).json();
+    assert_eq!(listed[0]["query"], r#"{app="del"} |= "secret""#);
+    let id = listed[0]["request_id"].as_str().unwrap().to_string();
+    let r = ureq::delete(format!("{del}?request_id={id}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400, "processed requests cannot be cancelled");
+
+    server.kill9();
+    server.restart();
+    assert_eq!(lines(&server, r#"{app="del"}"#), want, "after restart");
+
+    // Bad requests.
+    let del = server.url("/loki/api/v1/delete");
+    let r = post(
+        &format!("{del}?query=%7Bapp%3D%22del%22%7D%20%7C%20json&start=1"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post(&format!("{del}?query=%7Bapp%3D%22del%22%7D"), &[], b"");
+    assert_eq!(r.status, 400, "start is required: {}", r.body);
+}

@@ -64,3 +64,12 @@ impl From<IngestError> for ApiError {
         }
     }
 }
+
+impl From<logq_storage::StorageError> for ApiError {
+    fn from(e: logq_storage::StorageError) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! Grafana's Loki datasource, logcli-style tools and Loki push clients work unchanged.
 #![warn(missing_docs)]
 
+mod deletes;
 mod error;
 mod metrics;
 mod params;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: ApiMetrics,
     /// Queries running longer are cancelled with 504.
     pub query_timeout: std::time::Duration,
+    /// Where delete requests are recorded.
+    pub manifests: logq_storage::ManifestStore,
 }
 
 /// Runs a query future under the query timeout: 504 when it expires, as Loki. A query that
@@ -66,7 +68,7 @@ async fn with_timeout<T>(
     }
 }
 
-type Shared = State<Arc<AppState>>;
+pub(crate) type Shared = State<Arc<AppState>>;
 
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -87,6 +89,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/tail", get(crate::tail::tail))
+        .route(
+            "/loki/api/v1/delete",
+            post(crate::deletes::create)
+                .put(crate::deletes::create)
+                .get(crate::deletes::list)
+                .delete(crate::deletes::cancel),
+        )
         .route(
             "/loki/api/v1/detected_labels",
             get(detected_labels).post(detected_labels),
@@ -141,7 +150,7 @@ async fn buildinfo() -> Json<Value> {
     }))
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)

@@ -68,6 +68,8 @@ pub struct CompactionReport {
     pub objects_deleted: usize,
     /// Blocks and chunks (objects) dropped by retention.
     pub objects_expired: usize,
+    /// Blocks rewritten without the entries of delete requests.
+    pub blocks_rewritten: usize,
 }
 
 /// Compacts every tenant in a store.
@@ -94,6 +96,10 @@ impl Compactor {
         for tenant in self.manifests.tenants().await? {
             report.objects_expired += self.apply_retention(&tenant).await?;
             self.compact_tenant(&tenant, &mut report).await?;
+            let now = now_ns();
+            let after = now + self.config.delete_grace.as_nanos() as i64;
+            report.blocks_rewritten +=
+                crate::deletes::apply_deletes(&self.manifests, &tenant, now, after).await?;
             report.objects_deleted += self.delete_expired(&tenant).await?;
         }
         Ok(report)

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod compactor;
+mod deletes;
 mod retention;
 
 pub use compactor::{CompactionReport, Compactor, CompactorConfig, CompactorError};

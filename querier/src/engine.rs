@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use logq_ingester::Ingester;
 use logq_storage::{
-    matches_all, read_block_streams_filtered, read_chunk_footer, read_chunk_streams, BlockIndex, Entry,
-    LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, ScanStats, StorageErrorKind, TenantId,
+    matches_all, read_block_streams_filtered, read_chunk_footer, read_chunk_streams, BlockIndex,
+    CompiledDelete, Entry, LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, ScanStats,
+    StorageErrorKind, TenantId,
 };
 
 use crate::error::QueryError;
@@ -206,14 +207,39 @@ impl Querier {
         order: Direction,
         visitor: &mut (dyn Visitor + Send),
     ) -> Result<(), QueryError> {
+        // Delete requests hide their entries at once (the compactor removes them later). They
+        // may test line text, so rows keep it until the requests have looked.
+        let deletes: Vec<CompiledDelete> = self
+            .manifests
+            .load(tenant)
+            .await?
+            .delete_requests
+            .iter()
+            .filter_map(|d| d.compile())
+            .collect();
+        let blank_after_deletes = !filter.keep_lines && deletes.iter().any(CompiledDelete::tests_lines);
+        let read_filter = if blank_after_deletes {
+            RowFilter {
+                keep_lines: true,
+                ..filter.clone()
+            }
+        } else {
+            filter.clone()
+        };
+        let deliver = |visitor: &mut (dyn Visitor + Send), labels: &LabelSet, mut entries: Vec<Entry>| {
+            if !deletes.is_empty() {
+                entries.retain(|e| !deletes.iter().any(|d| d.deletes(labels, e.ts, &e.line)));
+            }
+            if !filter.keep_lines {
+                entries.iter_mut().for_each(|e| e.line = String::new());
+            }
+            visitor.add(labels, entries);
+        };
         // Memory first, then storage: data only moves from the head to storage, and leaves the
         // head after the manifest lists it, so this order never misses an entry in transit.
         for (labels, mut entries) in self.ingester.select(tenant, matchers, filter.start, filter.end) {
             entries.retain(|e| filter.keeps(e.ts, &e.line));
-            if !filter.keep_lines {
-                entries.iter_mut().for_each(|e| e.line = String::new());
-            }
-            visitor.add(&labels, entries);
+            deliver(visitor, &labels, entries);
         }
         let mut attempt = 0;
         'manifest: loop {
@@ -228,10 +254,10 @@ impl Querier {
                 if !visitor.needs(min_ts, max_ts) {
                     break;
                 }
-                match self.read_object(object, matchers, filter).await {
+                match self.read_object(object, matchers, &read_filter).await {
                     Ok(streams) => {
                         for (labels, entries) in streams {
-                            visitor.add(&labels, entries);
+                            deliver(visitor, &labels, entries);
                         }
                     }
                     Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {

@@ -8,6 +8,7 @@
 mod block;
 mod chunk;
 pub mod codec;
+mod delete_request;
 mod entry;
 mod error;
 mod label_index;
@@ -25,6 +26,7 @@ pub use block::{
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
 };
+pub use delete_request::{CompiledDelete, DeleteRequest, LineTest};
 pub use entry::{derive_message_id, Entry, PushBatch, StreamEntries};
 pub use error::{Result, StorageError, StorageErrorKind};
 pub use label_index::{BlockIndex, IndexedStream};

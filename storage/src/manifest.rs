@@ -72,6 +72,9 @@ pub struct Manifest {
     pub blocks: Vec<BlockRef>,
     /// Unreferenced objects awaiting deletion.
     pub pending_deletes: Vec<PendingDelete>,
+    /// Delete requests (absent in manifests written before they existed).
+    #[serde(default)]
+    pub delete_requests: Vec<crate::delete_request::DeleteRequest>,
 }
 
 impl Manifest {
