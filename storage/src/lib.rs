@@ -32,7 +32,7 @@ pub use error::{Result, StorageError, StorageErrorKind};
 pub use label_index::{BlockIndex, IndexedStream};
 pub use labels::{is_valid_label_name, LabelSet, LabelsError};
 pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
-pub use matcher::{matches_all, LabelMatcher, MatchOp, MatcherError};
+pub use matcher::{matches_all, regex_error_line, LabelMatcher, MatchOp, MatcherError};
 pub use merge::merge_streams;
 pub use store::{ObjectInfo, Store};
 pub use tenant::{TenantError, TenantId, DEFAULT_TENANT};

@@ -66,11 +66,14 @@ impl LabelMatcher {
         let value = value.into();
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => {
-                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| MatcherError {
+                // Validate the pattern as written, so errors speak of it and not of the anchors.
+                let bad = |e: regex::Error| MatcherError {
                     name: name.clone(),
                     pattern: value.clone(),
-                    reason: e.to_string(),
-                })?)
+                    reason: regex_error_line(&e),
+                };
+                Regex::new(&value).map_err(bad)?;
+                Some(Regex::new(&format!("^(?s:{value})$")).map_err(bad)?)
             }
             _ => None,
         };
@@ -109,6 +112,16 @@ impl fmt::Display for LabelMatcher {
     }
 }
 
+/// The regex engine's error on one line (its syntax errors draw a multi-line caret diagram).
+pub fn regex_error_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("error:"))
+        .map(|l| l.trim_start().trim_start_matches("error:").trim().to_string())
+        .unwrap_or_else(|| text.lines().next().unwrap_or_default().to_string())
+}
+
 /// Whether `labels` satisfies every matcher.
 pub fn matches_all(matchers: &[LabelMatcher], labels: &LabelSet) -> bool {
     matchers.iter().all(|m| m.matches(labels))
@@ -145,5 +158,7 @@ mod tests {
     fn bad_regex_names_the_pattern() {
         let err = LabelMatcher::new("app", MatchOp::Regex, "(").unwrap_err();
         assert!(err.to_string().contains("\"(\""), "{err}");
+        assert_eq!(err.reason, "unclosed group");
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
     }
 }

@@ -244,7 +244,7 @@ impl LineFilter {
                 .iter()
                 .map(|a| Regex::new(a))
                 .collect::<Result<_, _>>()
-                .map_err(|e| format!("error parsing regexp: {e}"))?,
+                .map_err(|e| format!("error parsing regexp: {}", logq_storage::regex_error_line(&e)))?,
             _ => Vec::new(),
         };
         let patterns = match op {

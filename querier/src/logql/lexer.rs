@@ -148,9 +148,10 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> 
                             _ => 8,
                         };
                         let hex: String = (0..n).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
+                        // `\xNN` is a raw byte in Go: only ASCII keeps the string valid UTF-8.
                         let ch = u32::from_str_radix(&hex, 16)
                             .ok()
-                            .filter(|_| hex.len() == n)
+                            .filter(|v| hex.len() == n && (e != 'x' || *v < 0x80))
                             .and_then(char::from_u32)
                             .ok_or_else(|| {
                                 ParseError::at(input, esc_pos, "invalid syntax: bad escape in string")
@@ -295,5 +296,10 @@ mod tests {
         assert_eq!((e.line, e.col), (1, 9));
         assert!(tokenize(r#""\q""#).is_err());
         assert!(tokenize(r#""\u12""#).is_err());
+        assert!(
+            tokenize(r#""\xff""#).is_err(),
+            "a raw non-ASCII byte is not UTF-8"
+        );
+        assert_eq!(toks(r#""\x41""#), vec![Tok::Str("A".into()), Tok::Eof]);
     }
 }

@@ -343,8 +343,13 @@ impl<'a> Parser<'a> {
             Tok::Ident(n) if n == "regexp" => {
                 self.advance();
                 let (text, pos) = self.string()?;
-                let re = regex::Regex::new(&text)
-                    .map_err(|e| ParseError::at(self.input, pos, format!("error parsing regexp: {e}")))?;
+                let re = regex::Regex::new(&text).map_err(|e| {
+                    ParseError::at(
+                        self.input,
+                        pos,
+                        format!("error parsing regexp: {}", logq_storage::regex_error_line(&e)),
+                    )
+                })?;
                 if re.capture_names().flatten().next().is_none() {
                     return Err(ParseError::at(
                         self.input,
@@ -498,7 +503,11 @@ impl<'a> Parser<'a> {
                 let regex = match op {
                     CmpOp::Re | CmpOp::NotRe => {
                         Some(regex::Regex::new(&format!("^(?s:{s})$")).map_err(|e| {
-                            ParseError::at(self.input, pos, format!("error parsing regexp: {e}"))
+                            ParseError::at(
+                                self.input,
+                                pos,
+                                format!("error parsing regexp: {}", logq_storage::regex_error_line(&e)),
+                            )
                         })?)
                     }
                     _ => None,
@@ -705,8 +714,13 @@ impl<'a> Parser<'a> {
                 }
                 self.expect_op(")")?;
                 let (regex_text, pos) = args[3].clone();
-                let regex = regex::Regex::new(&format!("^(?s:{regex_text})$"))
-                    .map_err(|e| ParseError::at(self.input, pos, format!("error parsing regexp: {e}")))?;
+                let regex = regex::Regex::new(&format!("^(?s:{regex_text})$")).map_err(|e| {
+                    ParseError::at(
+                        self.input,
+                        pos,
+                        format!("error parsing regexp: {}", logq_storage::regex_error_line(&e)),
+                    )
+                })?;
                 if !args[0].0.is_empty() && !logq_storage::is_valid_label_name(&args[0].0) {
                     return Err(ParseError::at(
                         self.input,
