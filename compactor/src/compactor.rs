@@ -100,6 +100,9 @@ impl Compactor {
             let after = now + self.config.delete_grace.as_nanos() as i64;
             report.blocks_rewritten +=
                 crate::deletes::apply_deletes(&self.manifests, &tenant, now, after).await?;
+            let rules = &self.config.retention.streams;
+            report.blocks_rewritten +=
+                crate::deletes::apply_stream_retention(&self.manifests, &tenant, rules, now, after).await?;
             report.objects_deleted += self.delete_expired(&tenant).await?;
         }
         Ok(report)
@@ -320,6 +323,7 @@ mod tests {
                 retention: RetentionPolicy {
                     default: Some(Duration::from_secs(3600)),
                     tenants: Default::default(),
+                    streams: Vec::new(),
                 },
                 ..Default::default()
             },

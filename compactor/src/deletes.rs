@@ -57,6 +57,32 @@ pub(crate) async fn apply_deletes(
     Ok(rewritten)
 }
 
+/// Applies per-stream retention rules: blocks holding matching streams' entries older than the
+/// rule's cutoff are rewritten without them. Returns how many blocks were rewritten.
+pub(crate) async fn apply_stream_retention(
+    manifests: &ManifestStore,
+    tenant: &TenantId,
+    rules: &[crate::retention::StreamRetention],
+    now: i64,
+    delete_after: i64,
+) -> Result<usize, CompactorError> {
+    let mut rewritten = 0;
+    for rule in rules {
+        let request = rule.as_delete(now);
+        let Some(compiled) = request.compile() else {
+            tracing::warn!(selector = %rule.selector, "stream retention rule does not compile; skipped");
+            continue;
+        };
+        let manifest = manifests.load(tenant).await?;
+        for block in manifest.blocks.iter().filter(|b| b.min_ts <= request.end) {
+            rewritten += usize::from(
+                rewrite_block(manifests, tenant, block, &request, &compiled, now, delete_after).await?,
+            );
+        }
+    }
+    Ok(rewritten)
+}
+
 /// Rewrites one block without the entries `request` deletes; `false` when it held none.
 async fn rewrite_block(
     manifests: &ManifestStore,

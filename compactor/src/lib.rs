@@ -8,4 +8,4 @@ mod deletes;
 mod retention;
 
 pub use compactor::{CompactionReport, Compactor, CompactorConfig, CompactorError};
-pub use retention::{expire, RetentionPolicy};
+pub use retention::{expire, RetentionPolicy, StreamRetention};

@@ -6,13 +6,43 @@ use std::time::Duration;
 
 use logq_storage::{Manifest, PendingDelete, TenantId};
 
-/// Retention periods: a default and per-tenant overrides (`None` keeps data forever).
+/// Retention periods: a default, per-tenant overrides (`None` keeps data forever), and shorter
+/// periods for the streams a selector matches.
 #[derive(Debug, Clone, Default)]
 pub struct RetentionPolicy {
     /// Applies to tenants without an override.
     pub default: Option<Duration>,
     /// Per-tenant periods.
     pub tenants: HashMap<String, Duration>,
+    /// Per-stream periods: matchers as (name, operator, value), applied to every tenant.
+    pub streams: Vec<StreamRetention>,
+}
+
+/// A retention period for the streams some matchers select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRetention {
+    /// The selector as written.
+    pub selector: String,
+    /// Its matchers: (name, operator as written, value).
+    pub matchers: Vec<(String, String, String)>,
+    /// How long those streams are kept.
+    pub period: Duration,
+}
+
+impl StreamRetention {
+    /// The rule as a delete request for everything older than `now - period`.
+    pub fn as_delete(&self, now: i64) -> logq_storage::DeleteRequest {
+        logq_storage::DeleteRequest {
+            id: format!("retention {}", self.selector),
+            query: self.selector.clone(),
+            matchers: self.matchers.clone(),
+            line_tests: Vec::new(),
+            start: i64::MIN,
+            end: now - self.period.as_nanos() as i64,
+            created: now,
+            processed: false,
+        }
+    }
 }
 
 impl RetentionPolicy {
@@ -101,6 +131,7 @@ mod tests {
         let p = RetentionPolicy {
             default: Some(Duration::from_secs(10)),
             tenants: [("a".to_string(), Duration::from_secs(1))].into_iter().collect(),
+            streams: Vec::new(),
         };
         assert_eq!(
             p.period(&TenantId::new("a").unwrap()),
