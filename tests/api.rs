@@ -548,3 +548,55 @@ fn delete_requests_hide_at_once_and_are_applied_by_the_compactor() {
     let r = post(&format!("{del}?query=%7Bapp%3D%22del%22%7D"), &[], b"");
     assert_eq!(r.status, 400, "start is required: {}", r.body);
 }
+
+#[test]
+fn a_corrupt_block_is_an_error_naming_it_and_other_data_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), FAST_FLAGS);
+    let hour = 3_600_000_000_000;
+    let base = (now_ns() / hour) * hour - 3 * hour;
+    // Two streams in two different hours, so they land in different blocks.
+    let early = stream(&[("app", "early")], lines(50, base, "early"));
+    let late = stream(&[("app", "late")], lines(50, base + hour, "late"));
+    push_streams(&server, None, &[early, late.clone()], false, 100);
+    let store = dir.path().join("store");
+    wait_for(30, "two blocks", || {
+        files_with_suffix(&store, ".parquet").len() == 2 && files_with_suffix(&store, ".chunk").is_empty()
+    });
+    let mut blocks = files_with_suffix(&store, ".parquet");
+    blocks.sort();
+    // Corrupt the early hour's block: keep its size, scramble its middle.
+    let mut bytes = std::fs::read(&blocks[0]).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid / 2..mid] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&blocks[0], bytes).unwrap();
+    let name = blocks[0].file_name().unwrap().to_string_lossy().into_owned();
+
+    let r = get(
+        &server.url("/loki/api/v1/query_range"),
+        &[
+            ("query", r#"{app="early"}"#),
+            ("start", &base.to_string()),
+            ("end", &(base + hour).to_string()),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains(&name), "the error names the object: {}", r.body);
+    let got = read_all(
+        &server,
+        None,
+        r#"{app="late"}"#,
+        base + hour,
+        base + 2 * hour,
+        "forward",
+    );
+    assert_same(&got, &expected(&[late], "forward"), "other blocks still answer");
+    assert_eq!(
+        get(&server.url("/ready"), &[], &[]).status,
+        200,
+        "the server is still up"
+    );
+}

@@ -320,7 +320,13 @@ impl Querier {
                     read_block_streams_filtered(&key, data, &refs, &row_filter)
                 })
                 .await
-                .map_err(|e| QueryError::BadRequest(format!("block reader failed: {e}")))??;
+                // A reader that panicked on corrupt bytes is a corrupt object, not a bad request.
+                .map_err(|e| {
+                    QueryError::Storage(logq_storage::StorageError::corrupt(
+                        format!("reading block {}", b.key),
+                        e,
+                    ))
+                })??;
                 out.extend(selected.into_iter().map(|s| s.labels).zip(read));
             }
         }
