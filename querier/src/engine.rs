@@ -207,12 +207,22 @@ impl Querier {
         order: Direction,
         visitor: &mut (dyn Visitor + Send),
     ) -> Result<(), QueryError> {
+        // Memory first, then storage: data only moves from the head to storage, and leaves the
+        // head after the manifest lists it, so reading the head before the manifest never misses
+        // an entry in transit.
+        let head: Vec<(LabelSet, Vec<Entry>)> = self
+            .ingester
+            .select(tenant, matchers, filter.start, filter.end)
+            .into_iter()
+            .map(|(labels, mut entries)| {
+                entries.retain(|e| filter.keeps(e.ts, &e.line));
+                (labels, entries)
+            })
+            .collect();
+        let mut manifest = self.manifests.load(tenant).await?;
         // Delete requests hide their entries at once (the compactor removes them later). They
         // may test line text, so rows keep it until the requests have looked.
-        let deletes: Vec<CompiledDelete> = self
-            .manifests
-            .load(tenant)
-            .await?
+        let deletes: Vec<CompiledDelete> = manifest
             .delete_requests
             .iter()
             .filter_map(|d| d.compile())
@@ -235,15 +245,11 @@ impl Querier {
             }
             visitor.add(labels, entries);
         };
-        // Memory first, then storage: data only moves from the head to storage, and leaves the
-        // head after the manifest lists it, so this order never misses an entry in transit.
-        for (labels, mut entries) in self.ingester.select(tenant, matchers, filter.start, filter.end) {
-            entries.retain(|e| filter.keeps(e.ts, &e.line));
+        for (labels, entries) in head {
             deliver(visitor, &labels, entries);
         }
         let mut attempt = 0;
         'manifest: loop {
-            let manifest = self.manifests.load(tenant).await?;
             let mut objects = stored_objects(&manifest, filter.start, filter.end);
             match order {
                 Direction::Backward => objects.sort_by_key(|o| std::cmp::Reverse(o.time_range().1)),
@@ -263,6 +269,7 @@ impl Querier {
                     Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
                         attempt += 1;
                         tracing::debug!(error = %e, attempt, "object vanished during a query; re-reading the manifest");
+                        manifest = self.manifests.load(tenant).await?;
                         continue 'manifest;
                     }
                     Err(e) => return Err(e),
