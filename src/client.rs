@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Where and as whom to connect.
 #[derive(Debug, Args)]
@@ -57,6 +57,24 @@ pub struct QueryArgs {
     /// Oldest first (default: newest first).
     #[arg(long)]
     forward: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Default)]
+    output: Output,
+}
+
+/// `logq tail` flags.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The LogQL query (a selector with an optional pipeline).
+    query: String,
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// Start this far back (logcli's --since for tail).
+    #[arg(long, default_value = "0s")]
+    since: String,
+    /// Stay this many seconds behind now (0-5), so late entries are not missed.
+    #[arg(long, default_value_t = 0)]
+    delay_for: u32,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Default)]
     output: Output,
@@ -271,4 +289,63 @@ pub fn labels(args: LabelsArgs) -> anyhow::Result<()> {
         println!("{}", v.as_str().unwrap_or_default());
     }
     Ok(())
+}
+
+/// Runs `logq tail`: follows the query over the server's WebSocket and prints each entry.
+pub fn tail(args: TailArgs) -> anyhow::Result<()> {
+    let start = now_ns() - since_ns(&args.since)?;
+    let base = args.conn.addr.trim_end_matches('/');
+    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        format!("ws://{}", base.strip_prefix("http://").unwrap_or(base))
+    };
+    let query: String = form_urlencoded::byte_serialize(args.query.as_bytes()).collect();
+    let url = format!(
+        "{ws_base}/loki/api/v1/tail?query={query}&start={start}&delay_for={}",
+        args.delay_for
+    );
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
+        .with_context(|| format!("invalid address {base:?}"))?;
+    if let Some(org) = &args.conn.org_id {
+        request
+            .headers_mut()
+            .insert("X-Scope-OrgID", org.parse().context("invalid --org-id")?);
+    }
+    let (mut socket, _) = match tungstenite::connect(request) {
+        Ok(s) => s,
+        Err(tungstenite::Error::Http(resp)) => {
+            let body = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                .unwrap_or_default();
+            bail!("server answered {}: {body}", resp.status());
+        }
+        Err(e) => return Err(anyhow!("connecting to {ws_base}: {e}")),
+    };
+    let stdout = std::io::stdout();
+    loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Text(text)) => {
+                let frame: Value = serde_json::from_str(text.as_str()).context("parsing a tail frame")?;
+                let mut lines = entries_of(&json!({"data": {"result": frame["streams"].clone()}}))?;
+                lines.sort_by_key(|l| l.ts);
+                let mut out = stdout.lock();
+                for l in &lines {
+                    print_line(&mut out, args.output, l)?;
+                }
+                out.flush()?;
+            }
+            Ok(tungstenite::Message::Close(frame)) => {
+                if let Some(f) = frame.filter(|f| u16::from(f.code) != 1000) {
+                    bail!("server closed the tail: {}", f.reason);
+                }
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(anyhow!("tail connection failed: {e}")),
+        }
+    }
 }

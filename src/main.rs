@@ -27,6 +27,8 @@ enum Command {
     Query(client::QueryArgs),
     /// List label names, or the values of one label.
     Labels(client::LabelsArgs),
+    /// Follow a query live (the tail WebSocket) and print entries as they arrive.
+    Tail(client::TailArgs),
     /// Generate realistic log lines to stdout, files or a push endpoint.
     Gen(gen::GenArgs),
     /// Run the end-to-end benchmark (ingest, compaction, queries, baselines).
@@ -41,6 +43,7 @@ fn main() {
         Command::Serve(args) => serve::run(args),
         Command::Query(args) => client::query(args),
         Command::Labels(args) => client::labels(args),
+        Command::Tail(args) => client::tail(args),
         Command::Gen(args) => gen::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compact(args) => compact::run(args),

@@ -83,3 +83,63 @@ fn tail_streams_new_lines_once() {
         matches!(tungstenite::connect(bad.as_str()), Err(tungstenite::Error::Http(r)) if r.status().as_u16() == 400)
     );
 }
+
+#[test]
+fn cli_tail_prints_lines_as_they_arrive() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut child = std::process::Command::new(logq_bin())
+        .args([
+            "tail",
+            r#"{app="live"} |= "tail""#,
+            "--addr",
+            &server.addr,
+            "-o",
+            "raw",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Give the client a moment to connect, then push.
+    std::thread::sleep(Duration::from_millis(500));
+    push_lines(
+        &server,
+        &[
+            (now_ns(), "tail me 1".into()),
+            (now_ns() + 1, "skip me".into()),
+            (now_ns() + 2, "tail me 2".into()),
+        ],
+    );
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.len() < 2 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got, ["tail me 1", "tail me 2"]);
+
+    let out = std::process::Command::new(logq_bin())
+        .args(["tail", "{app=", "--addr", &server.addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("400"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
