@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// Queries running longer are cancelled with 504.
     #[arg(long, default_value = "5m", value_parser = duration)]
     query_timeout: Duration,
+    /// Per-tenant ingestion rate in MB of line bytes per second (0 = unlimited); 429 above it.
+    #[arg(long, default_value_t = 0.0)]
+    ingestion_rate_mb: f64,
+    /// Per-tenant ingestion burst in MB (default: one second at the rate, at least 1 MB).
+    #[arg(long)]
+    ingestion_burst_mb: Option<f64>,
     #[command(flatten)]
     retention: crate::retention_args::RetentionArgs,
 }
@@ -143,6 +149,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         metrics: ApiMetrics::default(),
         query_timeout: args.query_timeout,
+        rate_limiter: logq_api::RateLimiter::new((args.ingestion_rate_mb > 0.0).then(|| {
+            let rate = args.ingestion_rate_mb * 1e6;
+            (rate, args.ingestion_burst_mb.map_or(rate.max(1e6), |b| b * 1e6))
+        })),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -600,3 +600,39 @@ fn a_corrupt_block_is_an_error_naming_it_and_other_data_still_answers() {
         "the server is still up"
     );
 }
+
+#[test]
+fn ingestion_rate_limit_answers_429_and_keeps_accepted_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--ingestion-rate-mb", "0.001", "--ingestion-burst-mb", "0.01"],
+    );
+    let base = now_ns() - 60_000_000_000;
+    // 10 KB burst: a 6 KB push passes, a second one is refused with Loki's message.
+    let line = "x".repeat(600);
+    let batch = |from: i64| {
+        stream(
+            &[("app", "rl")],
+            (0..10).map(|i| (base + from + i, line.clone())).collect(),
+        )
+    };
+    push_streams(&server, None, &[batch(0)], false, 100);
+    let r = post(
+        &server.url("/loki/api/v1/push"),
+        &[("Content-Type", "application/json")],
+        &json_body(&[batch(100)]),
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(
+        r.body.contains("Ingestion rate limit exceeded for user fake"),
+        "{}",
+        r.body
+    );
+    // Another tenant has its own budget; the first push's lines are all there.
+    push_streams(&server, Some("other"), &[batch(200)], false, 100);
+    assert_eq!(
+        read_all(&server, None, r#"{app="rl"}"#, base, now_ns(), "forward").len(),
+        10
+    );
+}

@@ -47,6 +47,8 @@ pub struct AppState {
     pub query_timeout: std::time::Duration,
     /// Where delete requests are recorded.
     pub manifests: logq_storage::ManifestStore,
+    /// Per-tenant ingestion rate limit.
+    pub rate_limiter: crate::rate_limit::RateLimiter,
 }
 
 /// Runs a query future under the query timeout: 504 when it expires, as Loki. A query that
@@ -180,6 +182,15 @@ async fn push(
     s.limits
         .check(&batch, now_ns())
         .map_err(|e| rejected(e.to_string()))?;
+    s.rate_limiter
+        .admit(&batch.tenant, batch.line_bytes())
+        .map_err(|message| {
+            s.metrics.push_rejected.fetch_add(1, Ordering::Relaxed);
+            ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message,
+            }
+        })?;
     s.metrics
         .invalid_utf8_lines
         .fetch_add(stats.invalid_utf8, Ordering::Relaxed);
