@@ -11,12 +11,13 @@ use util::*;
 
 const HOUR: i64 = 3_600_000_000_000;
 
-/// Timestamps for `n` lines spread over the two hours before now: closed windows get flushed
-/// and closed hours compacted while the test runs, while the current window stays in memory
-/// and in the write-ahead log, so a restart must replay it.
+/// Timestamps for `n` lines spread over two hours ending one minute from now (the push API
+/// accepts 10 minutes ahead): closed windows get flushed and closed hours compacted while the
+/// test runs, while the newest lines sit in a window that cannot close during the test, so a
+/// restart must replay them from the write-ahead log whatever the time of day.
 fn spread(n: i64) -> (i64, i64) {
     let step = 2 * HOUR / n;
-    (now_ns() - 2 * HOUR - 5_000_000_000, step)
+    (now_ns() - 2 * HOUR + 60_000_000_000, step)
 }
 
 /// 16 streams x 2,000 generated lines.
