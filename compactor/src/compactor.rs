@@ -72,6 +72,38 @@ pub struct CompactionReport {
     pub blocks_rewritten: usize,
 }
 
+/// Encodes `streams` as a Parquet block off the async runtime, writes it and its label index
+/// under `block_id`, and returns the reference to list in the manifest (`None` when there are no
+/// entries left to write).
+pub(crate) async fn store_block(
+    store: &logq_storage::Store,
+    tenant: &TenantId,
+    streams: Vec<(logq_storage::LabelSet, Vec<logq_storage::Entry>)>,
+    block_id: &str,
+) -> Result<Option<BlockRef>, CompactorError> {
+    let (bytes, index) = tokio::task::spawn_blocking(move || write_block(streams))
+        .await
+        .map_err(|e| CompactorError::Task(e.to_string()))??;
+    let entries: u64 = index.streams.iter().map(|s| s.rows).sum();
+    if entries == 0 {
+        return Ok(None);
+    }
+    let min_ts = index.streams.iter().map(|s| s.min_ts).min().unwrap_or_default();
+    let max_ts = index.streams.iter().map(|s| s.max_ts).max().unwrap_or_default();
+    let (key, index_key) = block_keys(tenant, min_ts, block_id);
+    let size = bytes.len() as u64;
+    store.put(&key, Bytes::from(bytes)).await?;
+    store.put(&index_key, Bytes::from(index.encode()?)).await?;
+    Ok(Some(BlockRef {
+        key,
+        index_key,
+        size,
+        min_ts,
+        max_ts,
+        entries,
+    }))
+}
+
 /// Compacts every tenant in a store.
 pub struct Compactor {
     manifests: ManifestStore,
@@ -170,25 +202,11 @@ impl Compactor {
                 inputs.push((meta.labels, entries));
             }
         }
-        let (bytes, index) = tokio::task::spawn_blocking(move || write_block(merge_streams(inputs)))
-            .await
-            .map_err(|e| CompactorError::Task(e.to_string()))??;
-        let entries: u64 = index.streams.iter().map(|s| s.rows).sum();
-        let min_ts = index.streams.iter().map(|s| s.min_ts).min().unwrap_or(hour);
-        let max_ts = index.streams.iter().map(|s| s.max_ts).max().unwrap_or(hour);
-        let block_id = format!("{hour}-{}", now_ns());
-        let (key, index_key) = block_keys(tenant, min_ts, &block_id);
-        let size = bytes.len() as u64;
-        store.put(&key, Bytes::from(bytes)).await?;
-        store.put(&index_key, Bytes::from(index.encode()?)).await?;
-        let block = BlockRef {
-            key,
-            index_key,
-            size,
-            min_ts,
-            max_ts,
-            entries,
+        let merged = merge_streams(inputs);
+        let Some(block) = store_block(store, tenant, merged, &format!("{hour}-{}", now_ns())).await? else {
+            return Ok(0);
         };
+        let entries = block.entries;
         let after = now_ns() + self.config.delete_grace.as_nanos() as i64;
         let replaced: Vec<String> = chunks.iter().map(|c| c.key.clone()).collect();
         self.manifests

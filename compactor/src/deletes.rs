@@ -4,14 +4,11 @@
 //! processed. Queries hide the entries from the moment the request is recorded, so the rewrite
 //! only changes what storage holds, never what queries answer.
 
-use bytes::Bytes;
-use logq_storage::layout::block_keys;
 use logq_storage::{
-    read_block_streams, write_block, BlockIndex, BlockRef, DeleteRequest, ManifestStore, PendingDelete,
-    TenantId,
+    read_block_streams, BlockIndex, BlockRef, DeleteRequest, ManifestStore, PendingDelete, TenantId,
 };
 
-use crate::compactor::CompactorError;
+use crate::compactor::{store_block, CompactorError};
 
 /// Processes the tenant's pending delete requests; returns how many blocks were rewritten.
 pub(crate) async fn apply_deletes(
@@ -127,39 +124,8 @@ async fn rewrite_block(
     if removed == 0 {
         return Ok(false);
     }
-    let (bytes, new_index) = tokio::task::spawn_blocking(move || write_block(kept))
-        .await
-        .map_err(|e| CompactorError::Task(e.to_string()))??;
-    let entries: u64 = new_index.streams.iter().map(|s| s.rows).sum();
     let old = block.clone();
-    let replacement = if entries == 0 {
-        None
-    } else {
-        let min_ts = new_index
-            .streams
-            .iter()
-            .map(|s| s.min_ts)
-            .min()
-            .unwrap_or(old.min_ts);
-        let max_ts = new_index
-            .streams
-            .iter()
-            .map(|s| s.max_ts)
-            .max()
-            .unwrap_or(old.max_ts);
-        let (key, index_key) = block_keys(tenant, min_ts, &format!("{min_ts}-{now}-d"));
-        let size = bytes.len() as u64;
-        store.put(&key, Bytes::from(bytes)).await?;
-        store.put(&index_key, Bytes::from(new_index.encode()?)).await?;
-        Some(BlockRef {
-            key,
-            index_key,
-            size,
-            min_ts,
-            max_ts,
-            entries,
-        })
-    };
+    let replacement = store_block(store, tenant, kept, &format!("{}-{now}-d", old.min_ts)).await?;
     manifests
         .update(tenant, |m| {
             if m.blocks.iter().any(|b| b.key == old.key) {
