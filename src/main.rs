@@ -6,6 +6,7 @@ mod client;
 mod compact;
 mod demo;
 mod gen;
+mod kafka_mock;
 mod retention_args;
 mod serve;
 
@@ -35,6 +36,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Compact flushed chunks into Parquet blocks once and exit.
     Compact(compact::CompactArgs),
+    /// Run an in-memory mock Kafka cluster (librdkafka's) on loopback, for tests and trials.
+    #[command(hide = true)]
+    KafkaMock(kafka_mock::KafkaMockArgs),
 }
 
 fn main() {
@@ -47,6 +51,7 @@ fn main() {
         Command::Gen(args) => gen::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compact(args) => compact::run(args),
+        Command::KafkaMock(args) => kafka_mock::run(args),
     };
     if let Err(e) = result {
         eprintln!("logq: error: {e:#}");
