@@ -615,28 +615,26 @@ fn kafka_ingest(
     let mut settings = logq_ingester::KafkaSettings::new(brokers, "h-", &environment);
     settings.partitions = 8;
     let started = Instant::now();
-    runtime.block_on(async {
-        let distributor = logq_ingester::KafkaDistributor::connect(&settings).await?;
-        let tenant = logq_storage::TenantId::default_tenant();
-        for body in bodies {
-            let mut stats = logq_storage::push::DecodeStats::default();
-            let batch = logq_storage::push::decode_protobuf(tenant.clone(), body, &mut stats)
-                .map_err(|e| anyhow!("re-decoding a push body: {e}"))?;
-            logq_ingester::Distributor::push(&distributor, batch).await?;
-        }
-        let records = distributor
-            .metrics
-            .records_produced
-            .load(Ordering::Relaxed);
-        anyhow::Ok(records)
-    })
-    .map(|records| {
-        eprintln!(
-            "logq bench: produced {records} records to {} in {:.1} s",
-            settings.topic,
-            started.elapsed().as_secs_f64()
-        )
-    })?;
+    runtime
+        .block_on(async {
+            let distributor = logq_ingester::KafkaDistributor::connect(&settings).await?;
+            let tenant = logq_storage::TenantId::default_tenant();
+            for body in bodies {
+                let mut stats = logq_storage::push::DecodeStats::default();
+                let batch = logq_storage::push::decode_protobuf(tenant.clone(), body, &mut stats)
+                    .map_err(|e| anyhow!("re-decoding a push body: {e}"))?;
+                logq_ingester::Distributor::push(&distributor, batch).await?;
+            }
+            let records = distributor.metrics.records_produced.load(Ordering::Relaxed);
+            anyhow::Ok(records)
+        })
+        .map(|records| {
+            eprintln!(
+                "logq bench: produced {records} records to {} in {:.1} s",
+                settings.topic,
+                started.elapsed().as_secs_f64()
+            )
+        })?;
     let data_dir = dir.join("data-kafka");
     let extra: Vec<String> = [
         "--kafka",
@@ -682,10 +680,26 @@ fn kafka_ingest(
     let cpu = cpu_before_stop - cpu0 + (durable_s - consumed_s);
     let chunks = count_files(&data_dir.join("store"), ".chunk");
     Ok(vec![
-        ("lines/s", format!("{:.0}", lines as f64 / durable_s), format!("consumed {consumed_s:.1} s, durable {durable_s:.1} s")),
-        ("MB/s", format!("{:.1}", mb(raw_bytes) / durable_s), "raw line bytes, to durable chunks".into()),
-        ("MB/s per CPU s", format!("{:.1}", mb(raw_bytes) / cpu.max(0.001)), format!("{cpu:.1} ingester CPU s")),
-        ("ingester peak RSS MiB", format!("{rss:.0}"), format!("{chunks} chunk objects")),
+        (
+            "lines/s",
+            format!("{:.0}", lines as f64 / durable_s),
+            format!("consumed {consumed_s:.1} s, durable {durable_s:.1} s"),
+        ),
+        (
+            "MB/s",
+            format!("{:.1}", mb(raw_bytes) / durable_s),
+            "raw line bytes, to durable chunks".into(),
+        ),
+        (
+            "MB/s per CPU s",
+            format!("{:.1}", mb(raw_bytes) / cpu.max(0.001)),
+            format!("{cpu:.1} ingester CPU s"),
+        ),
+        (
+            "ingester peak RSS MiB",
+            format!("{rss:.0}"),
+            format!("{chunks} chunk objects"),
+        ),
     ])
 }
 

@@ -4,6 +4,7 @@
 mod bench;
 mod client;
 mod compact;
+mod config_file;
 mod demo;
 mod gen;
 mod kafka_mock;
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 /// logq: a Loki-compatible log storage engine and query server.
 #[derive(Debug, Parser)]
-#[command(name = "logq", version, about)]
+#[command(name = "logq", version, about, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +43,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args =
+        match config_file::expand::<Cli>(std::env::args_os().collect(), std::env::var_os("LOGQ_CONFIG")) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("logq: error: {e:#}");
+                std::process::exit(2);
+            }
+        };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Query(args) => client::query(args),

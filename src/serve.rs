@@ -21,6 +21,10 @@ use tokio::sync::watch;
 /// `logq serve` flags.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file whose keys are these flags (`data_dir = "/var/lib/logq"`); flags on the
+    /// command line override it.
+    #[arg(long, env = "LOGQ_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3100", env = "LOGQ_LISTEN")]
     listen: SocketAddr,
@@ -66,6 +70,9 @@ pub struct ServeArgs {
     /// Per-tenant ingestion burst in MB (default: one second at the rate, at least 1 MB).
     #[arg(long)]
     ingestion_burst_mb: Option<f64>,
+    /// A chunk that received no entries for this long is flushed even if its window is open.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    chunk_idle_period: Duration,
     /// A chunk holding this many bytes of lines is flushed even if its window is open.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     max_chunk_bytes: usize,
@@ -236,6 +243,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             flush_check_interval: args.flush_check_interval,
             window_grace: args.window_grace,
             max_chunk_bytes: args.max_chunk_bytes,
+            chunk_idle: args.chunk_idle_period,
             source_name: match kafka {
                 None => "wal".into(),
                 // Unique per process: two ingesters never write the same chunk key.
@@ -314,7 +322,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %args.data_dir.display(), store = %store_url, "logq is ready");
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), store = %store_url, config = ?args.config, "logq is ready");
     let demo_task = if args.demo {
         let distributor = state.distributor.clone();
         let start = crate::demo::backfill(distributor.as_ref(), args.demo_rate).await;

@@ -213,7 +213,7 @@ fn push_in_background(
                 a.entries.extend(p.entries);
             }
             progress.store(b + 1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(30));
+            std::thread::sleep(Duration::from_millis(60));
         }
         done.store(true, Ordering::SeqCst);
         all
@@ -285,7 +285,6 @@ fn rebalance_two_ingesters_one_killed_mid_stream() {
     let store = dir.path().join("store");
     let distributor = start(dir.path(), "distributor", &broker.flags("distributor", &store));
     let mut first = start(dir.path(), "ingester-1", &broker.flags("ingester", &store));
-    let mut second = start(dir.path(), "ingester-2", &broker.flags("ingester", &store));
     let t0 = now_ns() - 30 * 60 * 1_000_000_000;
     let done = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicUsize::new(0));
@@ -298,14 +297,16 @@ fn rebalance_two_ingesters_one_killed_mid_stream() {
         done.clone(),
         progress.clone(),
     );
-    // Both ingesters own partitions once the group settled; kill one mid-stream.
+    // A second ingester joins mid-stream and takes over part of the partitions (the first
+    // flushes and commits before giving them up)...
+    wait_for(60, "the first pushes", || progress.load(Ordering::SeqCst) >= 20);
+    let mut second = start(dir.path(), "ingester-2", &broker.flags("ingester", &store));
     wait_for(60, "both ingesters to consume", || {
-        metric(&first, "logq_ingester_records_consumed_total") > 0.0
-            && metric(&second, "logq_ingester_records_consumed_total") > 0.0
+        metric(&second, "logq_ingester_records_consumed_total") > 0.0
     });
-    wait_for(60, "a third of the pushes", || {
-        progress.load(Ordering::SeqCst) >= 40
-    });
+    // ...then the first one dies without a chance to flush: the second replays its partitions
+    // from their committed offsets.
+    wait_for(60, "half of the pushes", || progress.load(Ordering::SeqCst) >= 60);
     first.kill9();
     let streams = pusher.join().unwrap();
     // The survivor takes over the dead one's partitions and replays from its committed offsets.

@@ -29,6 +29,8 @@ pub struct IngesterConfig {
     pub max_chunk_bytes: usize,
     /// Names this ingester's chunk objects (`<source>-<seq>.chunk`).
     pub source_name: String,
+    /// A chunk that received no entries for this long is flushed even if its window is open.
+    pub chunk_idle: Duration,
 }
 
 impl Default for IngesterConfig {
@@ -38,6 +40,7 @@ impl Default for IngesterConfig {
             window_grace: Duration::from_secs(60),
             max_chunk_bytes: 16 * 1024 * 1024,
             source_name: "wal".into(),
+            chunk_idle: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -162,6 +165,7 @@ impl Ingester {
             now: now_ns(),
             grace_ns: self.config.window_grace.as_nanos() as i64,
             max_chunk_bytes: self.config.max_chunk_bytes,
+            idle: Some(self.config.chunk_idle),
             force,
         };
         let sets = {

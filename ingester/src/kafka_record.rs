@@ -306,7 +306,9 @@ fn parse_json_time(v: &Value) -> Option<i64> {
 fn scale_epoch(f: f64, i: i64) -> i64 {
     let a = f.abs();
     if a < 1e11 {
-        (f * 1e9) as i64
+        // Float seconds carry about microsecond precision at today's epoch: keep exactly that.
+        let secs = f.trunc();
+        (secs as i64).saturating_mul(1_000_000_000) + ((f - secs) * 1e6).round() as i64 * 1_000
     } else if a < 1e14 {
         i.saturating_mul(1_000_000)
     } else if a < 1e17 {
