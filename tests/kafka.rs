@@ -444,3 +444,47 @@ fn kcat_plain_text_and_json_records_get_their_labels() {
     assert_eq!(json[0].0, json_ts);
     assert_eq!(json[0].2, "GET /health 200");
 }
+
+#[test]
+fn bench_measures_kafka_ingest_on_a_tiny_corpus() {
+    let broker = Broker::start("bench", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    let out = Command::new(logq_bin())
+        .args([
+            "bench",
+            "--size",
+            "300KB",
+            "--streams",
+            "4",
+            "--no-baselines",
+            "--kafka",
+            &broker.bootstrap,
+            "--dir",
+        ])
+        .arg(&work)
+        .env("LOGQ_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("results.json")).unwrap()).unwrap();
+    let kafka_rows: Vec<&serde_json::Value> = results["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["phase"] == "kafka")
+        .collect();
+    let value = |m: &str| -> f64 {
+        kafka_rows
+            .iter()
+            .find(|r| r["measure"] == m)
+            .unwrap_or_else(|| panic!("no kafka row {m}"))["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("lines/s") > 0.0);
+    assert!(value("ingester peak RSS MiB") > 0.0);
+}
