@@ -189,7 +189,11 @@ pub struct KafkaSource {
     limits: Limits,
     max_memory_bytes: usize,
     paused: bool,
+    last_error_log: Option<std::time::Instant>,
 }
+
+/// Consumer errors are logged at most this often.
+const ERROR_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl KafkaSource {
     /// Joins `settings.group` and subscribes to `settings.topic` (created when missing). Must be
@@ -218,6 +222,8 @@ impl KafkaSource {
                 ("heartbeat.interval.ms", "1000"),
                 ("statistics.interval.ms", "5000"),
                 ("topic.metadata.refresh.interval.ms", "5000"),
+                // Bounds what sits fetched but unapplied while consumption is paused.
+                ("queued.max.messages.kbytes", "16384"),
             ])
             .create_with_context(context)
             .map_err(|e| kafka_err(format!("creating a consumer for {}", settings.brokers), e))?;
@@ -240,6 +246,7 @@ impl KafkaSource {
             limits: limits.sizes_only(),
             max_memory_bytes,
             paused: false,
+            last_error_log: None,
         })
     }
 
@@ -321,7 +328,14 @@ impl Source for KafkaSource {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "Kafka consumer error");
+                        // The client retries by itself; say so once per interval, not per poll.
+                        if self
+                            .last_error_log
+                            .is_none_or(|t| t.elapsed() > ERROR_LOG_INTERVAL)
+                        {
+                            tracing::warn!(error = %e, "Kafka consumer error (retrying)");
+                            self.last_error_log = Some(std::time::Instant::now());
+                        }
                         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     }
                 }
