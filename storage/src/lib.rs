@@ -19,6 +19,8 @@ mod matcher;
 mod merge;
 mod store;
 mod tenant;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
 
 pub use block::{
     read_block_streams, read_block_streams_filtered, write_block, LinePredicate, RowFilter, ScanStats,
