@@ -9,19 +9,67 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::entry::Entry;
-use crate::error::{Result, StorageError};
+use crate::error::{Result, StorageError, StorageErrorKind};
 use crate::label_index::{BlockIndex, IndexedStream};
 use crate::labels::LabelSet;
+use crate::store::Store;
 
-/// Rows per row group: large enough for good compression, small enough to prune by time.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// How a block is encoded: the compactor writes hour blocks fast and day blocks small.
+/// Every choice here is a writer's choice; readers need none of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// zstd level of every column (1-22).
+    pub zstd_level: i32,
+    /// Rows per row group: large enough for good compression, small enough to prune by time.
+    pub row_group_rows: usize,
+    /// Target size of a data page before compression (bytes): larger pages give zstd more
+    /// context, smaller ones let page pruning skip more.
+    pub data_page_bytes: usize,
+    /// Dictionary-encode the `line` column (pays only when lines repeat exactly).
+    pub line_dictionary: bool,
+}
+
+impl BlockOptions {
+    /// Hour blocks: written at compaction speed.
+    pub fn hour() -> Self {
+        BlockOptions {
+            zstd_level: 3,
+            row_group_rows: 128 * 1024,
+            data_page_bytes: 1024 * 1024,
+            line_dictionary: true,
+        }
+    }
+
+    /// Day blocks: written once a day is closed, smaller at the cost of CPU.
+    pub fn day() -> Self {
+        BlockOptions {
+            zstd_level: 19,
+            row_group_rows: 512 * 1024,
+            data_page_bytes: 8 * 1024 * 1024,
+            line_dictionary: false,
+        }
+    }
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        Self::hour()
+    }
+}
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -37,21 +85,32 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-fn writer_properties() -> Result<WriterProperties> {
-    let zstd = ZstdLevel::try_new(3).map_err(|e| StorageError::corrupt("zstd level", e))?;
+fn writer_properties(opts: &BlockOptions) -> Result<WriterProperties> {
+    let zstd = ZstdLevel::try_new(opts.zstd_level)
+        .map_err(|e| StorageError::new(StorageErrorKind::Config, "block zstd level", e))?;
     Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(opts.row_group_rows))
+        .set_data_page_size_limit(opts.data_page_bytes)
         .set_column_dictionary_enabled(ColumnPath::from("ts"), false)
         .set_column_encoding(ColumnPath::from("ts"), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(ColumnPath::from("id"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("line"), opts.line_dictionary)
         .build())
 }
 
-/// Writes a block from streams whose entries are sorted by timestamp and de-duplicated.
-/// Returns the Parquet bytes and the block's label index.
-pub fn write_block(mut streams: Vec<(LabelSet, Vec<Entry>)>) -> Result<(Vec<u8>, BlockIndex)> {
+/// Writes a block (with [`BlockOptions::hour`]) from streams whose entries are sorted by
+/// timestamp and de-duplicated. Returns the Parquet bytes and the block's label index.
+pub fn write_block(streams: Vec<(LabelSet, Vec<Entry>)>) -> Result<(Vec<u8>, BlockIndex)> {
+    write_block_with(streams, &BlockOptions::hour())
+}
+
+/// Like [`write_block`], encoded with `opts`.
+pub fn write_block_with(
+    mut streams: Vec<(LabelSet, Vec<Entry>)>,
+    opts: &BlockOptions,
+) -> Result<(Vec<u8>, BlockIndex)> {
     streams.sort_by_key(|(l, _)| l.fingerprint());
     let total: usize = streams.iter().map(|(_, e)| e.len()).sum();
     let mut fps = Vec::with_capacity(total);
@@ -98,7 +157,7 @@ pub fn write_block(mut streams: Vec<(LabelSet, Vec<Entry>)>) -> Result<(Vec<u8>,
     ];
     let batch = RecordBatch::try_new(schema(), columns)
         .map_err(|e| StorageError::corrupt("building block batch", e))?;
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties()?))
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties(opts)?))
         .map_err(|e| StorageError::corrupt("creating parquet writer", e))?;
     writer
         .write(&batch)
@@ -212,63 +271,181 @@ pub fn read_block_streams_filtered(
     streams: &[&IndexedStream],
     filter: &RowFilter,
 ) -> Result<Vec<Vec<Entry>>> {
-    let ctx = |what: &str| format!("{what} block {key}");
-    let mut sorted: Vec<(usize, &IndexedStream)> = streams.iter().copied().enumerate().collect();
-    sorted.sort_by_key(|(_, s)| s.row_start);
-    let ranges = sorted
-        .iter()
-        .map(|(_, s)| s.row_start as usize..(s.row_start + s.rows) as usize);
+    let mut rows = RowCollector::new(key, streams, filter);
     let builder = ParquetRecordBatchReaderBuilder::try_new(data)
-        .map_err(|e| StorageError::corrupt(ctx("opening"), e))?;
+        .map_err(|e| StorageError::corrupt(rows.ctx("opening"), e))?;
     let total_rows = builder.metadata().file_metadata().num_rows() as usize;
-    let selection = RowSelection::from_consecutive_ranges(ranges, total_rows);
     let reader = builder
-        .with_row_selection(selection)
+        .with_row_selection(rows.selection(total_rows))
         .with_batch_size(8192)
         .build()
-        .map_err(|e| StorageError::corrupt(ctx("reading"), e))?;
-    let mut out: Vec<Vec<Entry>> = vec![Vec::new(); streams.len()];
-    // Rows arrive in `sorted` order: walk the streams as their row counts are used up.
-    let mut current = 0usize;
-    let mut left = sorted.first().map_or(0, |(_, s)| s.rows);
+        .map_err(|e| StorageError::corrupt(rows.ctx("reading"), e))?;
     for batch in reader {
-        let batch = batch.map_err(|e| StorageError::corrupt(ctx("decoding"), e))?;
-        let col = |i: usize| batch.column(i).clone();
-        let ts = col(1);
-        let ts = ts
+        let batch = batch.map_err(|e| StorageError::corrupt(rows.ctx("decoding"), e))?;
+        rows.push(&batch)?;
+    }
+    rows.finish()
+}
+
+/// Like [`read_block_streams_filtered`], reading the block from `store` with ranged reads: the
+/// footer and page index first, then only the pages that hold the selected streams' rows.
+/// `size` is the block's size as the manifest lists it.
+pub async fn read_block_streams_ranged(
+    store: &Store,
+    key: &str,
+    size: u64,
+    streams: &[&IndexedStream],
+    filter: &RowFilter,
+) -> Result<Vec<Vec<Entry>>> {
+    let mut rows = RowCollector::new(key, streams, filter);
+    let reader = BlockReader {
+        store: store.object_store(),
+        path: ObjectPath::from(key),
+        size,
+    };
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let map = |what: &str, e: parquet::errors::ParquetError| match e {
+        parquet::errors::ParquetError::External(inner) => match inner.downcast::<object_store::Error>() {
+            Ok(os) => StorageError::from_object_store(format!("{what} block {key}"), *os),
+            Err(other) => StorageError::new(StorageErrorKind::Io, format!("{what} block {key}"), other),
+        },
+        other => StorageError::corrupt(format!("{what} block {key}"), other),
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
+        .await
+        .map_err(|e| map("opening", e))?;
+    let total_rows = builder.metadata().file_metadata().num_rows() as usize;
+    let mut stream = builder
+        .with_row_selection(rows.selection(total_rows))
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| map("reading", e))?;
+    while let Some(batch) = stream.next().await {
+        rows.push(&batch.map_err(|e| map("decoding", e))?)?;
+    }
+    rows.finish()
+}
+
+/// Ranged reads of one block for the async Parquet reader (the footer is at a known offset: the
+/// manifest lists the block's size, so no suffix request is needed).
+struct BlockReader {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    path: ObjectPath,
+    size: u64,
+}
+
+fn external(e: object_store::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for BlockReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(external) }.boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(external) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<std::sync::Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(std::sync::Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Distributes decoded rows (which arrive in row order, restricted to the selected streams'
+/// row ranges) to their streams, applying the filter.
+struct RowCollector<'a> {
+    key: &'a str,
+    filter: &'a RowFilter,
+    /// (position in the caller's list, stream), by `row_start`.
+    sorted: Vec<(usize, &'a IndexedStream)>,
+    out: Vec<Vec<Entry>>,
+    current: usize,
+    left: u64,
+}
+
+impl<'a> RowCollector<'a> {
+    fn new(key: &'a str, streams: &[&'a IndexedStream], filter: &'a RowFilter) -> Self {
+        let mut sorted: Vec<(usize, &IndexedStream)> = streams.iter().copied().enumerate().collect();
+        sorted.sort_by_key(|(_, s)| s.row_start);
+        let left = sorted.first().map_or(0, |(_, s)| s.rows);
+        RowCollector {
+            key,
+            filter,
+            sorted,
+            out: vec![Vec::new(); streams.len()],
+            current: 0,
+            left,
+        }
+    }
+
+    fn ctx(&self, what: &str) -> String {
+        format!("{what} block {}", self.key)
+    }
+
+    fn selection(&self, total_rows: usize) -> RowSelection {
+        let ranges = self
+            .sorted
+            .iter()
+            .map(|(_, s)| s.row_start as usize..(s.row_start + s.rows) as usize);
+        RowSelection::from_consecutive_ranges(ranges, total_rows)
+    }
+
+    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let wrong = |name: &str| StorageError::corrupt(self.ctx("decoding"), format!("{name} column has the wrong type"));
+        let ts = batch
+            .column(1)
             .as_any()
             .downcast_ref::<TimestampNanosecondArray>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "ts column has the wrong type"))?;
-        let id = col(2);
-        let id = id
+            .ok_or_else(|| wrong("ts"))?;
+        let id = batch
+            .column(2)
             .as_any()
             .downcast_ref::<UInt64Array>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "id column has the wrong type"))?;
-        let line = col(3);
-        let line = line
+            .ok_or_else(|| wrong("id"))?;
+        let line = batch
+            .column(3)
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "line column has the wrong type"))?;
-        let meta = col(4);
-        let meta = meta
+            .ok_or_else(|| wrong("line"))?;
+        let meta = batch
+            .column(4)
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "metadata column has the wrong type"))?;
+            .ok_or_else(|| wrong("metadata"))?;
         for i in 0..batch.num_rows() {
-            while left == 0 {
-                current += 1;
-                left = sorted
-                    .get(current)
-                    .ok_or_else(|| StorageError::corrupt(ctx("reading"), "more rows than the index lists"))?
-                    .1
-                    .rows;
+            while self.left == 0 {
+                self.current += 1;
+                self.left = match self.sorted.get(self.current) {
+                    Some((_, s)) => s.rows,
+                    None => {
+                        return Err(StorageError::corrupt(
+                            self.ctx("reading"),
+                            "more rows than the index lists",
+                        ))
+                    }
+                };
             }
-            left -= 1;
+            self.left -= 1;
             let (t, text) = (ts.value(i), line.value(i));
-            if !filter.keeps(t, text) {
+            if !self.filter.keeps(t, text) {
                 continue;
             }
-            out[sorted[current].0].push(Entry {
+            self.out[self.sorted[self.current].0].push(Entry {
                 ts: t,
                 id: id.value(i),
                 line: text.to_string(),
@@ -279,14 +456,18 @@ pub fn read_block_streams_filtered(
                 },
             });
         }
+        Ok(())
     }
-    if left != 0 || current + 1 < sorted.len() {
-        return Err(StorageError::corrupt(
-            ctx("reading"),
-            "fewer rows than the index lists",
-        ));
+
+    fn finish(self) -> Result<Vec<Vec<Entry>>> {
+        if self.left != 0 || self.current + 1 < self.sorted.len() {
+            return Err(StorageError::corrupt(
+                self.ctx("reading"),
+                "fewer rows than the index lists",
+            ));
+        }
+        Ok(self.out)
     }
-    Ok(out)
 }
 
 #[cfg(test)]

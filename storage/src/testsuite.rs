@@ -78,6 +78,7 @@ struct FaultState {
     plan: FaultPlan,
     count: AtomicU64,
     crashed: AtomicBool,
+    bytes_read: AtomicU64,
     log: Mutex<Vec<String>>,
 }
 
@@ -110,6 +111,7 @@ impl FaultyStore {
                 plan,
                 count: AtomicU64::new(0),
                 crashed: AtomicBool::new(false),
+                bytes_read: AtomicU64::new(0),
                 log: Mutex::new(Vec::new()),
             }),
         }
@@ -123,6 +125,11 @@ impl FaultyStore {
     /// How many watched operations were counted so far.
     pub fn count(&self) -> u64 {
         self.state.count.load(Ordering::SeqCst)
+    }
+
+    /// Bytes returned by reads so far (whole and ranged), watched or not.
+    pub fn bytes_read(&self) -> u64 {
+        self.state.bytes_read.load(Ordering::SeqCst)
     }
 
     /// Whether the fault has struck.
@@ -211,14 +218,24 @@ impl ObjectStore for FaultyStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         match self.decide(Op::Get, location) {
-            Decision::Proceed => self.inner.get_opts(location, options).await,
+            Decision::Proceed => {
+                let r = self.inner.get_opts(location, options).await?;
+                let len = r.range.end - r.range.start;
+                self.state.bytes_read.fetch_add(len, Ordering::SeqCst);
+                Ok(r)
+            }
             _ => Err(injected("get failed (injected)")),
         }
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
         match self.decide(Op::Get, location) {
-            Decision::Proceed => self.inner.get_ranges(location, ranges).await,
+            Decision::Proceed => {
+                let r = self.inner.get_ranges(location, ranges).await?;
+                let len: usize = r.iter().map(Bytes::len).sum();
+                self.state.bytes_read.fetch_add(len as u64, Ordering::SeqCst);
+                Ok(r)
+            }
             _ => Err(injected("get failed (injected)")),
         }
     }
