@@ -1,6 +1,7 @@
 //! The Parquet block format: what the compactor writes. See `storage/FORMAT.md`.
 //!
-//! Columns: `fingerprint` u64, `ts` timestamp(ns, UTC), `id` u64, `line` utf8, `metadata` utf8
+//! Columns: `fingerprint` u64, `ts` timestamp(ns, UTC), `id` u64 (null when it equals the id
+//! derived from fingerprint, ts and line: format version 2), `line` utf8, `metadata` utf8
 //! (JSON object, null when empty). Rows are sorted by (fingerprint, ts); each stream's rows are
 //! contiguous and listed in the block's [`BlockIndex`]. zstd compression, page statistics on.
 
@@ -24,7 +25,8 @@ use parquet::schema::types::ColumnPath;
 
 use crate::entry::Entry;
 use crate::error::{Result, StorageError, StorageErrorKind};
-use crate::label_index::{BlockIndex, IndexedStream};
+use crate::entry::derive_message_id;
+use crate::label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 use crate::labels::LabelSet;
 use crate::store::Store;
 
@@ -41,6 +43,9 @@ pub struct BlockOptions {
     pub data_page_bytes: usize,
     /// Dictionary-encode the `line` column (pays only when lines repeat exactly).
     pub line_dictionary: bool,
+    /// Encode the `line` column with DELTA_LENGTH_BYTE_ARRAY (lengths apart from the text, so
+    /// zstd sees the lines back to back) instead of PLAIN; ignored when the dictionary is on.
+    pub line_delta_length: bool,
 }
 
 impl BlockOptions {
@@ -51,6 +56,7 @@ impl BlockOptions {
             row_group_rows: 128 * 1024,
             data_page_bytes: 1024 * 1024,
             line_dictionary: true,
+            line_delta_length: false,
         }
     }
 
@@ -61,6 +67,7 @@ impl BlockOptions {
             row_group_rows: 512 * 1024,
             data_page_bytes: 8 * 1024 * 1024,
             line_dictionary: false,
+            line_delta_length: false,
         }
     }
 }
@@ -79,7 +86,7 @@ fn schema() -> Arc<Schema> {
             DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
             false,
         ),
-        Field::new("id", DataType::UInt64, false),
+        Field::new("id", DataType::UInt64, true),
         Field::new("line", DataType::Utf8, false),
         Field::new("metadata", DataType::Utf8, true),
     ]))
@@ -88,7 +95,11 @@ fn schema() -> Arc<Schema> {
 fn writer_properties(opts: &BlockOptions) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(opts.zstd_level)
         .map_err(|e| StorageError::new(StorageErrorKind::Config, "block zstd level", e))?;
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    if opts.line_delta_length && !opts.line_dictionary {
+        builder = builder.set_column_encoding(ColumnPath::from("line"), Encoding::DELTA_LENGTH_BYTE_ARRAY);
+    }
+    Ok(builder
         .set_compression(Compression::ZSTD(zstd))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(opts.row_group_rows))
@@ -119,7 +130,7 @@ pub fn write_block_with(
     let mut lines = Vec::with_capacity(total);
     let mut metas: Vec<Option<String>> = Vec::with_capacity(total);
     let mut index = BlockIndex {
-        version: 1,
+        version: BLOCK_FORMAT_VERSION,
         streams: Vec::with_capacity(streams.len()),
     };
     for (labels, entries) in &streams {
@@ -139,7 +150,9 @@ pub fn write_block_with(
         for e in entries {
             fps.push(fp);
             tss.push(e.ts);
-            ids.push(e.id);
+            // Derived ids are recomputed on read: storing them would cost 8 incompressible
+            // bytes a row.
+            ids.push((e.id != derive_message_id(fp, e.ts, &e.line)).then_some(e.id));
             lines.push(e.line.as_str());
             metas.push(if e.metadata.is_empty() {
                 None
@@ -445,9 +458,14 @@ impl<'a> RowCollector<'a> {
             if !self.filter.keeps(t, text) {
                 continue;
             }
-            self.out[self.sorted[self.current].0].push(Entry {
+            let (pos, stream) = self.sorted[self.current];
+            self.out[pos].push(Entry {
                 ts: t,
-                id: id.value(i),
+                id: if id.is_null(i) {
+                    derive_message_id(stream.fingerprint, t, text)
+                } else {
+                    id.value(i)
+                },
                 line: text.to_string(),
                 metadata: if meta.is_null(i) {
                     Vec::new()
@@ -489,6 +507,28 @@ mod tests {
             })
             .collect();
         (labels, entries)
+    }
+
+    #[test]
+    fn derived_ids_are_not_stored_but_read_back() {
+        let labels = LabelSet::parse("{app=\"a\"}").unwrap();
+        let fp = labels.fingerprint();
+        let entries: Vec<Entry> = (0..1000)
+            .map(|i| {
+                let line = format!("line {i}");
+                // Every tenth entry carries an agent-assigned id.
+                let id = if i % 10 == 0 { 7 + i as u64 } else { derive_message_id(fp, i, &line) };
+                Entry { ts: i, id, line, metadata: vec![] }
+            })
+            .collect();
+        let (bytes, index) = write_block(vec![(labels, entries.clone())]).unwrap();
+        assert_eq!(index.version, BLOCK_FORMAT_VERSION);
+        let got = read_block_streams("k", Bytes::from(bytes.clone()), &[&index.streams[0]]).unwrap();
+        assert_eq!(got[0], entries);
+        // 900 of the 1000 ids are null in the file.
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let nulls: usize = reader.build().unwrap().map(|b| b.unwrap().column(2).null_count()).sum();
+        assert_eq!(nulls, 900);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub use chunk::{
 pub use delete_request::{CompiledDelete, DeleteRequest, LineTest};
 pub use entry::{derive_message_id, Entry, PushBatch, StreamEntries};
 pub use error::{Result, StorageError, StorageErrorKind};
-pub use label_index::{BlockIndex, IndexedStream};
+pub use label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 pub use labels::{is_valid_label_name, LabelSet, LabelsError};
 pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
 pub use matcher::{matches_all, regex_error_line, LabelMatcher, MatchOp, MatcherError};
