@@ -14,14 +14,15 @@
 //! block, never both and never neither, and every object a manifest lists exists until a
 //! manifest without it has been current for the grace period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
 use logq_storage::layout::{block_keys, day_of};
 use logq_storage::{
     merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, write_block_with, BlockIndex,
-    BlockOptions, BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete, StorageError, TenantId,
+    BlockOptions, BlockRef, BlockWriter, ChunkRef, IndexedStream, Manifest, ManifestStore, PendingDelete,
+    StorageError, TenantId,
 };
 use tokio::sync::watch;
 
@@ -96,10 +97,8 @@ pub struct CompactionReport {
     pub blocks_merged: usize,
 }
 
-/// Encodes `streams` as a Parquet block off the async runtime, records its keys in the
-/// manifest as pending deletes due at `orphan_after` (so a crash before the swap leaves nothing
-/// behind), writes it and its label index under `block_id`, and returns the reference to list
-/// in the manifest with [`adopt_block`] (`None` when there are no entries left to write).
+/// Encodes `streams` as a Parquet block off the async runtime and stores it with
+/// [`store_encoded`].
 pub(crate) async fn store_block(
     manifests: &ManifestStore,
     tenant: &TenantId,
@@ -112,6 +111,21 @@ pub(crate) async fn store_block(
     let (bytes, index) = tokio::task::spawn_blocking(move || write_block_with(streams, &opts))
         .await
         .map_err(|e| CompactorError::Task(e.to_string()))??;
+    store_encoded(manifests, tenant, bytes, index, block_id, orphan_after).await
+}
+
+/// Records an encoded block's keys in the manifest as pending deletes due at `orphan_after`
+/// (so a crash before the swap leaves nothing behind), writes it and its label index under
+/// `block_id`, and returns the reference to list in the manifest with [`adopt_block`] (`None`
+/// when the block holds no entries).
+pub(crate) async fn store_encoded(
+    manifests: &ManifestStore,
+    tenant: &TenantId,
+    bytes: Vec<u8>,
+    index: BlockIndex,
+    block_id: &str,
+    orphan_after: i64,
+) -> Result<Option<BlockRef>, CompactorError> {
     let entries: u64 = index.streams.iter().map(|s| s.rows).sum();
     if entries == 0 {
         return Ok(None);
@@ -141,6 +155,66 @@ pub(crate) async fn store_block(
         max_ts,
         entries,
     }))
+}
+
+/// Line bytes of the streams merged at once by [`merge_blocks`]: bounds a day compaction's
+/// memory whatever the day's size.
+const MERGE_GROUP_BYTES: u64 = 64 << 20;
+
+/// Merges blocks (key, bytes, index) into one block encoded with `opts` (sorted by (fingerprint,
+/// ts), de-duplicated by (ts, id)), a group of streams at a time in fingerprint order, so only the
+/// compressed inputs and one group's entries are in memory. CPU-heavy: call it off the runtime.
+pub fn merge_blocks(
+    sources: &[(String, Bytes, BlockIndex)],
+    opts: &BlockOptions,
+) -> Result<(Vec<u8>, BlockIndex), CompactorError> {
+    merge_blocks_grouped(sources, opts, MERGE_GROUP_BYTES)
+}
+
+fn merge_blocks_grouped(
+    sources: &[(String, Bytes, BlockIndex)],
+    opts: &BlockOptions,
+    group_limit: u64,
+) -> Result<(Vec<u8>, BlockIndex), CompactorError> {
+    let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+    for (_, _, index) in sources {
+        for s in &index.streams {
+            *sizes.entry(s.fingerprint).or_default() += s.bytes;
+        }
+    }
+    let mut writer = BlockWriter::new(opts)?;
+    let mut group: HashSet<u64> = HashSet::new();
+    let mut group_bytes = 0;
+    let flush = |group: &HashSet<u64>, writer: &mut BlockWriter| -> Result<(), CompactorError> {
+        let mut inputs = Vec::new();
+        for (key, data, index) in sources {
+            let want: Vec<&IndexedStream> = index
+                .streams
+                .iter()
+                .filter(|s| group.contains(&s.fingerprint))
+                .collect();
+            if want.is_empty() {
+                continue;
+            }
+            let read = read_block_streams(key, data.clone(), &want)?;
+            inputs.extend(want.iter().map(|s| s.labels.clone()).zip(read));
+        }
+        for (labels, entries) in merge_streams(inputs) {
+            writer.push_stream(&labels, &entries)?;
+        }
+        Ok(())
+    };
+    for (fp, bytes) in sizes {
+        group.insert(fp);
+        group_bytes += bytes;
+        if group_bytes >= group_limit {
+            flush(&group, &mut writer)?;
+            group.clear();
+            group_bytes = 0;
+        }
+    }
+    flush(&group, &mut writer)?;
+    Ok(writer.finish()?)
 }
 
 /// The manifest change that lists a block written by [`store_block`]: it stops being a
@@ -319,30 +393,18 @@ impl Compactor {
 
     async fn compact_day(&self, tenant: &TenantId, day: i64, blocks: &[BlockRef]) -> Result<(), CompactorError> {
         let store = self.manifests.store();
-        let mut inputs = Vec::new();
+        let mut sources = Vec::with_capacity(blocks.len());
         for b in blocks {
             let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
-            let data = store.get(&b.key).await?;
-            let key = b.key.clone();
-            let read = tokio::task::spawn_blocking(move || -> Result<_, CompactorError> {
-                let refs: Vec<_> = index.streams.iter().collect();
-                let entries = read_block_streams(&key, data, &refs)?;
-                Ok(index
-                    .streams
-                    .iter()
-                    .map(|s| s.labels.clone())
-                    .zip(entries)
-                    .collect::<Vec<_>>())
-            })
+            sources.push((b.key.clone(), store.get(&b.key).await?, index));
+        }
+        let opts = self.config.day_blocks.clone();
+        let (bytes, index) = tokio::task::spawn_blocking(move || merge_blocks(&sources, &opts))
             .await
             .map_err(|e| CompactorError::Task(e.to_string()))??;
-            inputs.extend(read);
-        }
-        let merged = merge_streams(inputs);
         let after = now_ns() + self.config.delete_grace.as_nanos() as i64;
         let block_id = format!("day-{}-{}", day_of(day), now_ns());
-        let block =
-            store_block(&self.manifests, tenant, merged, &block_id, &self.config.day_blocks, after).await?;
+        let block = store_encoded(&self.manifests, tenant, bytes, index, &block_id, after).await?;
         let inputs: Vec<BlockRef> = blocks.to_vec();
         self.manifests
             .update(tenant, |m| {
@@ -422,6 +484,40 @@ mod tests {
                 metadata: vec![],
             })
             .collect()
+    }
+
+    #[test]
+    fn merging_blocks_group_by_group_equals_merging_everything() {
+        use logq_storage::write_block;
+        // Five streams spread over three overlapping blocks (with duplicates between them).
+        let streams = |from: i64, id0: u64| -> Vec<(LabelSet, Vec<Entry>)> {
+            (0..5)
+                .map(|s| {
+                    let labels = LabelSet::parse(&format!("{{app=\"a{s}\"}}")).unwrap();
+                    (labels, entries(from + s, 50, id0 + s as u64 * 1000))
+                })
+                .collect()
+        };
+        let inputs = [streams(0, 0), streams(25 * 1_000_000, 25), streams(1_000_000_000, 10_000)];
+        let sources: Vec<(String, Bytes, BlockIndex)> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (bytes, index) = write_block(s.clone()).unwrap();
+                (format!("b{i}"), Bytes::from(bytes), index)
+            })
+            .collect();
+        let (want_bytes, want_index) =
+            write_block_with(merge_streams(inputs.concat()), &BlockOptions::day()).unwrap();
+        for limit in [1, 3_000, u64::MAX] {
+            let (bytes, index) = merge_blocks_grouped(&sources, &BlockOptions::day(), limit).unwrap();
+            assert_eq!(index, want_index, "group limit {limit}");
+            let refs: Vec<_> = index.streams.iter().collect();
+            let got = read_block_streams("m", Bytes::from(bytes), &refs).unwrap();
+            let want = read_block_streams("w", Bytes::from(want_bytes.clone()), &refs).unwrap();
+            assert_eq!(got, want, "group limit {limit}");
+            assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 5 * 75 + 5 * 50);
+        }
     }
 
     #[tokio::test]

@@ -43,9 +43,19 @@ pub struct BlockOptions {
     pub data_page_bytes: usize,
     /// Dictionary-encode the `line` column (pays only when lines repeat exactly).
     pub line_dictionary: bool,
-    /// Encode the `line` column with DELTA_LENGTH_BYTE_ARRAY (lengths apart from the text, so
-    /// zstd sees the lines back to back) instead of PLAIN; ignored when the dictionary is on.
-    pub line_delta_length: bool,
+    /// Encoding of the `line` column when the dictionary is off.
+    pub line_encoding: LineEncoding,
+}
+
+/// Parquet encodings tried for the `line` column (see BENCHMARKS.md for what each costs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEncoding {
+    /// PLAIN: each line behind its 4-byte length.
+    Plain,
+    /// DELTA_LENGTH_BYTE_ARRAY: the lengths apart, then the lines back to back.
+    DeltaLength,
+    /// DELTA_BYTE_ARRAY: the prefix shared with the previous line is not repeated.
+    DeltaPrefix,
 }
 
 impl BlockOptions {
@@ -56,7 +66,7 @@ impl BlockOptions {
             row_group_rows: 128 * 1024,
             data_page_bytes: 1024 * 1024,
             line_dictionary: true,
-            line_delta_length: false,
+            line_encoding: LineEncoding::Plain,
         }
     }
 
@@ -67,7 +77,7 @@ impl BlockOptions {
             row_group_rows: 512 * 1024,
             data_page_bytes: 8 * 1024 * 1024,
             line_dictionary: false,
-            line_delta_length: false,
+            line_encoding: LineEncoding::Plain,
         }
     }
 }
@@ -96,8 +106,13 @@ fn writer_properties(opts: &BlockOptions) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(opts.zstd_level)
         .map_err(|e| StorageError::new(StorageErrorKind::Config, "block zstd level", e))?;
     let mut builder = WriterProperties::builder();
-    if opts.line_delta_length && !opts.line_dictionary {
-        builder = builder.set_column_encoding(ColumnPath::from("line"), Encoding::DELTA_LENGTH_BYTE_ARRAY);
+    if !opts.line_dictionary {
+        let encoding = match opts.line_encoding {
+            LineEncoding::Plain => Encoding::PLAIN,
+            LineEncoding::DeltaLength => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            LineEncoding::DeltaPrefix => Encoding::DELTA_BYTE_ARRAY,
+        };
+        builder = builder.set_column_encoding(ColumnPath::from("line"), encoding);
     }
     Ok(builder
         .set_compression(Compression::ZSTD(zstd))
@@ -123,62 +138,90 @@ pub fn write_block_with(
     opts: &BlockOptions,
 ) -> Result<(Vec<u8>, BlockIndex)> {
     streams.sort_by_key(|(l, _)| l.fingerprint());
-    let total: usize = streams.iter().map(|(_, e)| e.len()).sum();
-    let mut fps = Vec::with_capacity(total);
-    let mut tss = Vec::with_capacity(total);
-    let mut ids = Vec::with_capacity(total);
-    let mut lines = Vec::with_capacity(total);
-    let mut metas: Vec<Option<String>> = Vec::with_capacity(total);
-    let mut index = BlockIndex {
-        version: BLOCK_FORMAT_VERSION,
-        streams: Vec::with_capacity(streams.len()),
-    };
+    let mut writer = BlockWriter::new(opts)?;
     for (labels, entries) in &streams {
-        if entries.is_empty() {
-            continue;
-        }
+        writer.push_stream(labels, entries)?;
+    }
+    writer.finish()
+}
+
+/// Writes a block one stream at a time, so that a large block (a day) never needs all its
+/// entries in memory: streams MUST come in increasing fingerprint order, each with its entries
+/// sorted by timestamp and de-duplicated.
+pub struct BlockWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    index: BlockIndex,
+    rows: u64,
+}
+
+impl BlockWriter {
+    /// A writer encoding with `opts`.
+    pub fn new(opts: &BlockOptions) -> Result<Self> {
+        let writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties(opts)?))
+            .map_err(|e| StorageError::corrupt("creating parquet writer", e))?;
+        Ok(BlockWriter {
+            writer,
+            index: BlockIndex {
+                version: BLOCK_FORMAT_VERSION,
+                streams: Vec::new(),
+            },
+            rows: 0,
+        })
+    }
+
+    /// Appends one stream's rows (nothing for an empty stream).
+    pub fn push_stream(&mut self, labels: &LabelSet, entries: &[Entry]) -> Result<()> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(());
+        };
         let fp = labels.fingerprint();
-        index.streams.push(IndexedStream {
+        if self.index.streams.last().is_some_and(|s| s.fingerprint >= fp) {
+            return Err(StorageError::new(
+                StorageErrorKind::Config,
+                "writing parquet block",
+                format!("stream {labels} out of fingerprint order"),
+            ));
+        }
+        self.index.streams.push(IndexedStream {
             labels: labels.clone(),
             fingerprint: fp,
-            row_start: fps.len() as u64,
+            row_start: self.rows,
             rows: entries.len() as u64,
-            min_ts: entries.first().map_or(0, |e| e.ts),
-            max_ts: entries.last().map_or(0, |e| e.ts),
+            min_ts: first.ts,
+            max_ts: last.ts,
             bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
         });
-        for e in entries {
-            fps.push(fp);
-            tss.push(e.ts);
+        self.rows += entries.len() as u64;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from(vec![fp; entries.len()])),
+            Arc::new(TimestampNanosecondArray::from_iter_values(entries.iter().map(|e| e.ts)).with_timezone("UTC")),
             // Derived ids are recomputed on read: storing them would cost 8 incompressible
             // bytes a row.
-            ids.push((e.id != derive_message_id(fp, e.ts, &e.line)).then_some(e.id));
-            lines.push(e.line.as_str());
-            metas.push(if e.metadata.is_empty() {
-                None
-            } else {
-                Some(metadata_json(&e.metadata))
-            });
-        }
+            Arc::new(UInt64Array::from_iter(
+                entries
+                    .iter()
+                    .map(|e| (e.id != derive_message_id(fp, e.ts, &e.line)).then_some(e.id)),
+            )),
+            Arc::new(StringArray::from_iter_values(entries.iter().map(|e| e.line.as_str()))),
+            Arc::new(StringArray::from_iter(entries.iter().map(|e| {
+                (!e.metadata.is_empty()).then(|| metadata_json(&e.metadata))
+            }))),
+        ];
+        let batch = RecordBatch::try_new(schema(), columns)
+            .map_err(|e| StorageError::corrupt("building block batch", e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| StorageError::corrupt("writing parquet block", e))
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt64Array::from(fps)),
-        Arc::new(TimestampNanosecondArray::from(tss).with_timezone("UTC")),
-        Arc::new(UInt64Array::from(ids)),
-        Arc::new(StringArray::from(lines)),
-        Arc::new(StringArray::from(metas)),
-    ];
-    let batch = RecordBatch::try_new(schema(), columns)
-        .map_err(|e| StorageError::corrupt("building block batch", e))?;
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties(opts)?))
-        .map_err(|e| StorageError::corrupt("creating parquet writer", e))?;
-    writer
-        .write(&batch)
-        .map_err(|e| StorageError::corrupt("writing parquet block", e))?;
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| StorageError::corrupt("finishing parquet block", e))?;
-    Ok((bytes, index))
+
+    /// Finishes the file: its bytes and its label index.
+    pub fn finish(self) -> Result<(Vec<u8>, BlockIndex)> {
+        let bytes = self
+            .writer
+            .into_inner()
+            .map_err(|e| StorageError::corrupt("finishing parquet block", e))?;
+        Ok((bytes, self.index))
+    }
 }
 
 fn metadata_json(pairs: &[(String, String)]) -> String {
@@ -507,6 +550,16 @@ mod tests {
             })
             .collect();
         (labels, entries)
+    }
+
+    #[test]
+    fn block_writer_rejects_streams_out_of_fingerprint_order() {
+        let mut streams = vec![stream("a", 3), stream("b", 3)];
+        streams.sort_by_key(|(l, _)| std::cmp::Reverse(l.fingerprint()));
+        let mut w = BlockWriter::new(&BlockOptions::hour()).unwrap();
+        w.push_stream(&streams[0].0, &streams[0].1).unwrap();
+        let err = w.push_stream(&streams[1].0, &streams[1].1).unwrap_err();
+        assert!(err.to_string().contains("out of fingerprint order"), "{err}");
     }
 
     #[test]

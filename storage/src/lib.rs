@@ -24,7 +24,7 @@ pub mod testsuite;
 
 pub use block::{
     read_block_streams, read_block_streams_filtered, read_block_streams_ranged, write_block, write_block_with,
-    BlockOptions, LinePredicate, RowFilter, ScanStats,
+    BlockOptions, BlockWriter, LineEncoding, LinePredicate, RowFilter, ScanStats,
 };
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
