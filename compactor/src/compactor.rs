@@ -22,7 +22,7 @@ use logq_storage::layout::{block_keys, day_of};
 use logq_storage::{
     merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, write_block_with, BlockIndex,
     BlockOptions, BlockRef, BlockWriter, ChunkRef, IndexedStream, Manifest, ManifestStore, PendingDelete,
-    StorageError, TenantId,
+    StorageError, TenantId, stream_order_key,
 };
 use tokio::sync::watch;
 
@@ -161,8 +161,8 @@ pub(crate) async fn store_encoded(
 /// memory whatever the day's size.
 const MERGE_GROUP_BYTES: u64 = 64 << 20;
 
-/// Merges blocks (key, bytes, index) into one block encoded with `opts` (sorted by (fingerprint,
-/// ts), de-duplicated by (ts, id)), a group of streams at a time in fingerprint order, so only the
+/// Merges blocks (key, bytes, index) into one block encoded with `opts` (streams in block order,
+/// rows by ts, de-duplicated by (ts, id)), a group of streams at a time in block order, so only the
 /// compressed inputs and one group's entries are in memory. CPU-heavy: call it off the runtime.
 pub fn merge_blocks(
     sources: &[(String, Bytes, BlockIndex)],
@@ -176,10 +176,11 @@ fn merge_blocks_grouped(
     opts: &BlockOptions,
     group_limit: u64,
 ) -> Result<(Vec<u8>, BlockIndex), CompactorError> {
-    let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+    // Streams in block order (see `stream_order_key`), with their line bytes over all inputs.
+    let mut sizes: BTreeMap<(String, String, u64), u64> = BTreeMap::new();
     for (_, _, index) in sources {
         for s in &index.streams {
-            *sizes.entry(s.fingerprint).or_default() += s.bytes;
+            *sizes.entry(stream_order_key(&s.labels)).or_default() += s.bytes;
         }
     }
     let mut writer = BlockWriter::new(opts)?;
@@ -199,12 +200,14 @@ fn merge_blocks_grouped(
             let read = read_block_streams(key, data.clone(), &want)?;
             inputs.extend(want.iter().map(|s| s.labels.clone()).zip(read));
         }
-        for (labels, entries) in merge_streams(inputs) {
+        let mut merged = merge_streams(inputs);
+        merged.sort_by_cached_key(|(l, _)| stream_order_key(l));
+        for (labels, entries) in merged {
             writer.push_stream(&labels, &entries)?;
         }
         Ok(())
     };
-    for (fp, bytes) in sizes {
+    for ((_, _, fp), bytes) in sizes {
         group.insert(fp);
         group_bytes += bytes;
         if group_bytes >= group_limit {

@@ -41,7 +41,7 @@ pub struct IndexedStream {
 pub struct BlockIndex {
     /// Format version (1).
     pub version: u32,
-    /// Streams in row order (sorted by fingerprint).
+    /// Streams in row order (version 1: by fingerprint; version 2: by `stream_order_key`).
     pub streams: Vec<IndexedStream>,
 }
 

@@ -23,7 +23,7 @@ mod tenant;
 pub mod testsuite;
 
 pub use block::{
-    read_block_streams, read_block_streams_filtered, read_block_streams_ranged, write_block, write_block_with,
+    read_block_streams, read_block_streams_filtered, read_block_streams_ranged, stream_order_key, write_block, write_block_with,
     BlockOptions, BlockWriter, LineEncoding, LinePredicate, RowFilter, ScanStats,
 };
 pub use chunk::{
