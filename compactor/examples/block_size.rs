@@ -12,7 +12,9 @@
 
 use bytes::Bytes;
 use logq_compactor::merge_blocks;
-use logq_storage::{derive_message_id, write_block_with, BlockIndex, BlockOptions, Entry, LabelSet, LineEncoding};
+use logq_storage::{
+    derive_message_id, write_block_with, BlockIndex, BlockOptions, Entry, LabelSet, LineEncoding,
+};
 
 const HOUR_NS: i64 = 3600 * 1_000_000_000;
 const DAY0: i64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
@@ -22,7 +24,9 @@ fn cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|x| x.parse::<f64>().ok()).sum());
+    let ticks: f64 = fields
+        .get(11..13)
+        .map_or(0.0, |f| f.iter().filter_map(|x| x.parse::<f64>().ok()).sum());
     ticks / 100.0
 }
 
@@ -41,8 +45,13 @@ impl Cpu {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = args.first().expect("usage: block_size DIR [--raw FILE] [--levers]");
-    let raw_file = args.iter().position(|a| a == "--raw").map(|i| args[i + 1].clone());
+    let dir = args
+        .first()
+        .expect("usage: block_size DIR [--raw FILE] [--levers]");
+    let raw_file = args
+        .iter()
+        .position(|a| a == "--raw")
+        .map(|i| args[i + 1].clone());
     let levers = args.iter().any(|a| a == "--levers");
 
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -82,9 +91,15 @@ fn main() {
         None => concatenated.clone(),
     };
     let lines: usize = streams.iter().map(|(_, e)| e.len()).sum();
-    let line_bytes: usize = streams.iter().flat_map(|(_, e)| e.iter().map(|x| x.line.len() + 1)).sum();
+    let line_bytes: usize = streams
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|x| x.line.len() + 1))
+        .sum();
     let mb = line_bytes as f64 / 1e6;
-    println!("{} streams, {lines} lines, {mb:.1} MB raw (lines + newlines)\n", streams.len());
+    println!(
+        "{} streams, {lines} lines, {mb:.1} MB raw (lines + newlines)\n",
+        streams.len()
+    );
     println!("| what | bytes | fraction of raw | MB/s of raw per CPU second |");
     println!("|---|---|---|---|");
     let row = |what: &str, bytes: usize, secs: f64| {
@@ -113,7 +128,12 @@ fn main() {
         let (from, to) = (DAY0 + h * HOUR_NS, DAY0 + (h + 1) * HOUR_NS);
         let hour: Vec<(LabelSet, Vec<Entry>)> = streams
             .iter()
-            .map(|(l, e)| (l.clone(), e.iter().filter(|x| x.ts >= from && x.ts < to).cloned().collect()))
+            .map(|(l, e)| {
+                (
+                    l.clone(),
+                    e.iter().filter(|x| x.ts >= from && x.ts < to).cloned().collect(),
+                )
+            })
             .collect();
         let (bytes, index) = write_block_with(hour, &BlockOptions::hour()).unwrap();
         hour_bytes += bytes.len() + index.encode().unwrap().len();
@@ -135,8 +155,8 @@ fn main() {
 
     if levers {
         println!("\nLevers (one day block written straight from the entries):\n");
-        println!("| zstd | page | row group | line dictionary | line encoding | bytes | fraction | MB/s |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("| zstd | page bytes | page rows | row group | line dictionary | line encoding | bytes | fraction | MB/s |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         let base = BlockOptions::day();
         let mut tries = vec![
             BlockOptions::hour(),
@@ -157,6 +177,10 @@ fn main() {
                 ..base.clone()
             });
         }
+        tries.push(BlockOptions {
+            data_page_rows: 20_000,
+            ..base.clone()
+        });
         tries.push(BlockOptions {
             row_group_rows: 128 * 1024,
             ..base.clone()
@@ -179,15 +203,20 @@ fn main() {
             let t = Cpu::start();
             let (bytes, _) = write_block_with(streams.clone(), &o).unwrap();
             let secs = t.elapsed();
+            let rows = if o.data_page_rows == usize::MAX {
+                "any".to_string()
+            } else {
+                o.data_page_rows.to_string()
+            };
+            let fraction = bytes.len() as f64 / raw.len() as f64;
             println!(
-                "| {} | {} KiB | {} | {} | {} | {} | {:.4} | {:.1} |",
+                "| {} | {} KiB | {rows} | {} | {} | {:?} | {} | {fraction:.4} | {:.1} |",
                 o.zstd_level,
                 o.data_page_bytes / 1024,
                 o.row_group_rows,
                 o.line_dictionary,
-                format!("{:?}", o.line_encoding),
+                o.line_encoding,
                 bytes.len(),
-                bytes.len() as f64 / raw.len() as f64,
                 mb / secs
             );
         }

@@ -20,9 +20,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use logq_storage::layout::{block_keys, day_of};
 use logq_storage::{
-    merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, write_block_with, BlockIndex,
-    BlockOptions, BlockRef, BlockWriter, ChunkRef, IndexedStream, Manifest, ManifestStore, PendingDelete,
-    StorageError, TenantId, stream_order_key,
+    merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, stream_order_key,
+    write_block_with, BlockIndex, BlockOptions, BlockRef, BlockWriter, ChunkRef, IndexedStream, Manifest,
+    ManifestStore, PendingDelete, StorageError, TenantId,
 };
 use tokio::sync::watch;
 
@@ -341,8 +341,15 @@ impl Compactor {
         let merged = merge_streams(inputs);
         let after = now_ns() + self.config.delete_grace.as_nanos() as i64;
         let block_id = format!("{hour}-{}", now_ns());
-        let Some(block) =
-            store_block(&self.manifests, tenant, merged, &block_id, &self.config.hour_blocks, after).await?
+        let Some(block) = store_block(
+            &self.manifests,
+            tenant,
+            merged,
+            &block_id,
+            &self.config.hour_blocks,
+            after,
+        )
+        .await?
         else {
             return Ok(0);
         };
@@ -364,7 +371,11 @@ impl Compactor {
 
     /// Merges the blocks of every closed day (ended more than `day_grace` ago, no chunk left)
     /// that has more than one block into one day block.
-    async fn compact_days(&self, tenant: &TenantId, report: &mut CompactionReport) -> Result<(), CompactorError> {
+    async fn compact_days(
+        &self,
+        tenant: &TenantId,
+        report: &mut CompactionReport,
+    ) -> Result<(), CompactorError> {
         let Some(grace) = self.config.day_grace else {
             return Ok(());
         };
@@ -394,7 +405,12 @@ impl Compactor {
         Ok(())
     }
 
-    async fn compact_day(&self, tenant: &TenantId, day: i64, blocks: &[BlockRef]) -> Result<(), CompactorError> {
+    async fn compact_day(
+        &self,
+        tenant: &TenantId,
+        day: i64,
+        blocks: &[BlockRef],
+    ) -> Result<(), CompactorError> {
         let store = self.manifests.store();
         let mut sources = Vec::with_capacity(blocks.len());
         for b in blocks {
@@ -501,7 +517,11 @@ mod tests {
                 })
                 .collect()
         };
-        let inputs = [streams(0, 0), streams(25 * 1_000_000, 25), streams(1_000_000_000, 10_000)];
+        let inputs = [
+            streams(0, 0),
+            streams(25 * 1_000_000, 25),
+            streams(1_000_000_000, 10_000),
+        ];
         let sources: Vec<(String, Bytes, BlockIndex)> = inputs
             .iter()
             .enumerate()

@@ -4,7 +4,9 @@
 //! processed. Queries hide the entries from the moment the request is recorded, so the rewrite
 //! only changes what storage holds, never what queries answer.
 
-use logq_storage::{read_block_streams, BlockIndex, BlockOptions, BlockRef, DeleteRequest, ManifestStore, TenantId};
+use logq_storage::{
+    read_block_streams, BlockIndex, BlockOptions, BlockRef, DeleteRequest, ManifestStore, TenantId,
+};
 
 use crate::compactor::{adopt_block, retire_block, store_block, CompactorError};
 
@@ -125,7 +127,10 @@ async fn rewrite_block(
     let old = block.clone();
     // A rewrite keeps the encoding of a day block (its name says so) or an hour block.
     let (opts, block_id) = if old.key.contains("/day-") {
-        (BlockOptions::day(), format!("day-{}-{now}-d", logq_storage::layout::day_of(old.min_ts)))
+        (
+            BlockOptions::day(),
+            format!("day-{}-{now}-d", logq_storage::layout::day_of(old.min_ts)),
+        )
     } else {
         (BlockOptions::hour(), format!("{}-{now}-d", old.min_ts))
     };

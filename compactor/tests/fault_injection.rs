@@ -119,10 +119,17 @@ async fn check_recovered(store: &Store, want: &BTreeMap<EntryKey, Entry>, what: 
     assert!(m.chunks.is_empty(), "{what}: chunks left in the manifest");
     assert_eq!(m.blocks.len(), 1, "{what}: the day is one block");
     assert!(m.pending_deletes.is_empty(), "{what}: {:?}", m.pending_deletes);
-    assert!(keys(store, "t/chunks").await.is_empty(), "{what}: chunk objects left");
+    assert!(
+        keys(store, "t/chunks").await.is_empty(),
+        "{what}: chunk objects left"
+    );
     let mut listed = vec![m.blocks[0].key.clone(), m.blocks[0].index_key.clone()];
     listed.sort();
-    assert_eq!(keys(store, "t/blocks").await, listed, "{what}: orphaned block objects");
+    assert_eq!(
+        keys(store, "t/blocks").await,
+        listed,
+        "{what}: orphaned block objects"
+    );
 }
 
 fn all_ops(at: u64, kind: FaultKind) -> FaultPlan {
@@ -164,7 +171,10 @@ async fn every_fault(with_delete: bool) {
 
     for kind in [FaultKind::Fail, FaultKind::Abort] {
         for at in 1..=total {
-            let what = format!("fault {kind:?} at operation {at} ({})", counter.log()[at as usize - 1]);
+            let what = format!(
+                "fault {kind:?} at operation {at} ({})",
+                counter.log()[at as usize - 1]
+            );
             let base = setup(day, with_delete).await;
             let faulty = FaultyStore::new(base.object_store(), all_ops(at, kind));
             let result = Compactor::new(ManifestStore::new(faulty.store()), config())
@@ -179,7 +189,10 @@ async fn every_fault(with_delete: bool) {
                 for (k, e) in &want_end {
                     assert_eq!(mid.get(k), Some(e), "{what}: entry lost mid-way");
                 }
-                assert!(mid.keys().all(|k| want_mid.contains_key(k)), "{what}: unknown entry");
+                assert!(
+                    mid.keys().all(|k| want_mid.contains_key(k)),
+                    "{what}: unknown entry"
+                );
             } else {
                 assert_eq!(mid, want_mid, "{what}: entries lost or changed mid-way");
             }

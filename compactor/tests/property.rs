@@ -70,13 +70,19 @@ fn config(day_blocks: bool) -> CompactorConfig {
 }
 
 /// Compacts `batches` of chunks one batch per pass, then reads everything back.
-async fn compact_and_read(batches: Vec<Vec<ChunkInput>>, day_blocks: bool) -> (Vec<(LabelSet, Entry)>, usize) {
+async fn compact_and_read(
+    batches: Vec<Vec<ChunkInput>>,
+    day_blocks: bool,
+) -> (Vec<(LabelSet, Entry)>, usize) {
     let store = Store::in_memory();
     let ms = ManifestStore::new(store.clone());
     let tenant = TenantId::new("p").unwrap();
     for batch in batches {
         put_chunks(&ms, &tenant, &batch).await;
-        Compactor::new(ms.clone(), config(day_blocks)).run_once().await.unwrap();
+        Compactor::new(ms.clone(), config(day_blocks))
+            .run_once()
+            .await
+            .unwrap();
     }
     let m = ms.load(&tenant).await.unwrap();
     assert!(m.chunks.is_empty());
@@ -97,17 +103,28 @@ fn model(day: i64, gens: &[(Gen, usize)]) -> BTreeMap<String, Vec<Entry>> {
     let mut out: BTreeMap<String, BTreeMap<(i64, u64), Entry>> = BTreeMap::new();
     for &(g, _) in gens {
         let e = entry(day, g);
-        out.entry(labels(g.0).to_string()).or_default().insert((e.ts, e.id), e);
+        out.entry(labels(g.0).to_string())
+            .or_default()
+            .insert((e.ts, e.id), e);
     }
-    out.into_iter().map(|(k, v)| (k, v.into_values().collect())).collect()
+    out.into_iter()
+        .map(|(k, v)| (k, v.into_values().collect()))
+        .collect()
 }
 
 /// Checks the stored streams against the model: every entry exactly once, timestamps in order
 /// (entries with equal timestamps may come in any order, so compare them sorted by id).
-fn check(stored: BTreeMap<String, Vec<Entry>>, want: &BTreeMap<String, Vec<Entry>>) -> Result<(), TestCaseError> {
+fn check(
+    stored: BTreeMap<String, Vec<Entry>>,
+    want: &BTreeMap<String, Vec<Entry>>,
+) -> Result<(), TestCaseError> {
     prop_assert_eq!(stored.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
     for (stream, mut entries) in stored {
-        prop_assert!(entries.windows(2).all(|w| w[0].ts <= w[1].ts), "{} is not sorted by time", stream);
+        prop_assert!(
+            entries.windows(2).all(|w| w[0].ts <= w[1].ts),
+            "{} is not sorted by time",
+            stream
+        );
         entries.sort_by_key(|e| (e.ts, e.id));
         prop_assert_eq!(&entries, &want[&stream]);
     }

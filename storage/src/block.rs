@@ -14,20 +14,20 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
+use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
 use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use crate::entry::derive_message_id;
 use crate::entry::Entry;
 use crate::error::{Result, StorageError, StorageErrorKind};
-use crate::entry::derive_message_id;
 use crate::label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 use crate::labels::LabelSet;
 use crate::store::Store;
@@ -41,8 +41,10 @@ pub struct BlockOptions {
     /// Rows per row group: large enough for good compression, small enough to prune by time.
     pub row_group_rows: usize,
     /// Target size of a data page before compression (bytes): larger pages give zstd more
-    /// context, smaller ones let page pruning skip more.
+    /// context (each page is compressed on its own), smaller ones let page pruning skip more.
     pub data_page_bytes: usize,
+    /// Most rows in a data page (the other bound on page size).
+    pub data_page_rows: usize,
     /// Dictionary-encode the `line` column (pays only when lines repeat exactly).
     pub line_dictionary: bool,
     /// Encoding of the `line` column when the dictionary is off.
@@ -67,6 +69,7 @@ impl BlockOptions {
             zstd_level: 3,
             row_group_rows: 128 * 1024,
             data_page_bytes: 1024 * 1024,
+            data_page_rows: 20_000,
             line_dictionary: true,
             line_encoding: LineEncoding::Plain,
         }
@@ -78,6 +81,7 @@ impl BlockOptions {
             zstd_level: 19,
             row_group_rows: 512 * 1024,
             data_page_bytes: 8 * 1024 * 1024,
+            data_page_rows: usize::MAX,
             line_dictionary: false,
             line_encoding: LineEncoding::Plain,
         }
@@ -146,6 +150,7 @@ fn writer_properties(opts: &BlockOptions) -> Result<WriterProperties> {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(opts.row_group_rows))
         .set_data_page_size_limit(opts.data_page_bytes)
+        .set_data_page_row_count_limit(opts.data_page_rows)
         .set_column_dictionary_enabled(ColumnPath::from("ts"), false)
         .set_column_encoding(ColumnPath::from("ts"), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(ColumnPath::from("id"), false)
@@ -225,18 +230,22 @@ impl BlockWriter {
         self.rows += entries.len() as u64;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(vec![fp; entries.len()])),
-            Arc::new(TimestampNanosecondArray::from_iter_values(entries.iter().map(|e| e.ts)).with_timezone("UTC")),
+            Arc::new(
+                TimestampNanosecondArray::from_iter_values(entries.iter().map(|e| e.ts)).with_timezone("UTC"),
+            ),
             // Derived ids are recomputed on read: storing them would cost 8 incompressible
             // bytes a row.
-            Arc::new(UInt64Array::from_iter(
+            Arc::new(UInt64Array::from_iter(entries.iter().map(|e| {
+                (e.id != derive_message_id(fp, e.ts, &e.line)).then_some(e.id)
+            }))),
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| e.line.as_str()),
+            )),
+            Arc::new(StringArray::from_iter(
                 entries
                     .iter()
-                    .map(|e| (e.id != derive_message_id(fp, e.ts, &e.line)).then_some(e.id)),
+                    .map(|e| (!e.metadata.is_empty()).then(|| metadata_json(&e.metadata))),
             )),
-            Arc::new(StringArray::from_iter_values(entries.iter().map(|e| e.line.as_str()))),
-            Arc::new(StringArray::from_iter(entries.iter().map(|e| {
-                (!e.metadata.is_empty()).then(|| metadata_json(&e.metadata))
-            }))),
         ];
         let batch = RecordBatch::try_new(schema(), columns)
             .map_err(|e| StorageError::corrupt("building block batch", e))?;
@@ -493,7 +502,9 @@ impl<'a> RowCollector<'a> {
     }
 
     fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        let wrong = |name: &str| StorageError::corrupt(self.ctx("decoding"), format!("{name} column has the wrong type"));
+        let wrong = |name: &str| {
+            StorageError::corrupt(self.ctx("decoding"), format!("{name} column has the wrong type"))
+        };
         let ts = batch
             .column(1)
             .as_any()
@@ -600,8 +611,17 @@ mod tests {
             .map(|i| {
                 let line = format!("line {i}");
                 // Every tenth entry carries an agent-assigned id.
-                let id = if i % 10 == 0 { 7 + i as u64 } else { derive_message_id(fp, i, &line) };
-                Entry { ts: i, id, line, metadata: vec![] }
+                let id = if i % 10 == 0 {
+                    7 + i as u64
+                } else {
+                    derive_message_id(fp, i, &line)
+                };
+                Entry {
+                    ts: i,
+                    id,
+                    line,
+                    metadata: vec![],
+                }
             })
             .collect();
         let (bytes, index) = write_block(vec![(labels, entries.clone())]).unwrap();
@@ -610,7 +630,11 @@ mod tests {
         assert_eq!(got[0], entries);
         // 900 of the 1000 ids are null in the file.
         let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
-        let nulls: usize = reader.build().unwrap().map(|b| b.unwrap().column(2).null_count()).sum();
+        let nulls: usize = reader
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap().column(2).null_count())
+            .sum();
         assert_eq!(nulls, 900);
     }
 

@@ -23,8 +23,9 @@ mod tenant;
 pub mod testsuite;
 
 pub use block::{
-    read_block_streams, read_block_streams_filtered, read_block_streams_ranged, stream_order_key, write_block, write_block_with,
-    BlockOptions, BlockWriter, LineEncoding, LinePredicate, RowFilter, ScanStats,
+    read_block_streams, read_block_streams_filtered, read_block_streams_ranged, stream_order_key,
+    write_block, write_block_with, BlockOptions, BlockWriter, LineEncoding, LinePredicate, RowFilter,
+    ScanStats,
 };
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,

@@ -106,7 +106,9 @@ impl Store {
                     let key = AmazonS3ConfigKey::from_str(k).map_err(|_| unknown_key(url, k))?;
                     b = b.with_config(key, v);
                 }
-                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| e.to_string())
+                b.build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                    .map_err(|e| e.to_string())
             }
             "gs" => {
                 let mut b = GoogleCloudStorageBuilder::from_env().with_url(&base);
@@ -114,7 +116,9 @@ impl Store {
                     let key = GoogleConfigKey::from_str(k).map_err(|_| unknown_key(url, k))?;
                     b = b.with_config(key, v);
                 }
-                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| e.to_string())
+                b.build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                    .map_err(|e| e.to_string())
             }
             _ => {
                 let mut b = MicrosoftAzureBuilder::from_env().with_url(&base);
@@ -122,7 +126,9 @@ impl Store {
                     let key = AzureConfigKey::from_str(k).map_err(|_| unknown_key(url, k))?;
                     b = b.with_config(key, v);
                 }
-                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| e.to_string())
+                b.build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                    .map_err(|e| e.to_string())
             }
         };
         let inner = built.map_err(|e| config_error(url, e))?;
@@ -360,7 +366,10 @@ mod tests {
         let err = Store::open("s3://b/p?colour=red&secret_access_key=hunter2").unwrap_err();
         assert_eq!(err.kind, StorageErrorKind::Config);
         let msg = err.to_string();
-        assert!(msg.contains("s3://b/p?colour=red") && msg.contains("colour"), "{msg}");
+        assert!(
+            msg.contains("s3://b/p?colour=red") && msg.contains("colour"),
+            "{msg}"
+        );
         assert!(!msg.contains("hunter2"), "secret leaked: {msg}");
     }
 

@@ -17,8 +17,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 
 use crate::store::Store;
@@ -194,7 +194,12 @@ impl fmt::Display for FaultyStore {
 
 #[async_trait::async_trait]
 impl ObjectStore for FaultyStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         match self.decide(Op::Put, location) {
             Decision::FailNow => Err(injected("put failed (injected)")),
             Decision::Proceed => self.inner.put_opts(location, payload, opts).await,
@@ -293,7 +298,9 @@ pub const S3_TEST_BUCKET: &str = "logq-test";
 /// process, or `None` (after printing why) when the variable is unset.
 pub fn s3_test_store(name: &str) -> Option<Store> {
     let Ok(endpoint) = std::env::var("LOGQ_TEST_S3_ENDPOINT") else {
-        println!("skipping the S3 part of {name}: LOGQ_TEST_S3_ENDPOINT is unset (scripts/s3-server.sh sets it)");
+        println!(
+            "skipping the S3 part of {name}: LOGQ_TEST_S3_ENDPOINT is unset (scripts/s3-server.sh sets it)"
+        );
         return None;
     };
     let endpoint = endpoint.trim_end_matches('/').to_string();

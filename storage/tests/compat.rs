@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use logq_storage::{
-    decode_chunk_block, derive_message_id, read_block_streams, read_chunk_footer, write_block, BlockIndex, Entry,
-    LabelSet, Store, BLOCK_FORMAT_VERSION,
+    decode_chunk_block, derive_message_id, read_block_streams, read_chunk_footer, write_block, BlockIndex,
+    Entry, LabelSet, Store, BLOCK_FORMAT_VERSION,
 };
 
 fn dir() -> PathBuf {
@@ -76,7 +76,10 @@ fn write_fixtures() {
         return;
     }
     // The chunk format is still version 1 (its fixture is kept); blocks are version 2.
-    assert_eq!(BLOCK_FORMAT_VERSION, 2, "write the new version's fixtures into a new directory");
+    assert_eq!(
+        BLOCK_FORMAT_VERSION, 2,
+        "write the new version's fixtures into a new directory"
+    );
     std::fs::create_dir_all(dir_v2()).unwrap();
     let (block, index) = write_block(input_v2()).unwrap();
     std::fs::write(dir_v2().join("block.parquet"), block).unwrap();
@@ -96,7 +99,11 @@ fn version_2_block_and_index_still_read() {
     let got = read_block_streams("block.parquet", data, &streams).unwrap();
     let want = input_v2();
     for (s, entries) in streams.iter().zip(got) {
-        let expected = &want.iter().find(|(l, _)| *l == s.labels).expect("stream in fixture input").1;
+        let expected = &want
+            .iter()
+            .find(|(l, _)| *l == s.labels)
+            .expect("stream in fixture input")
+            .1;
         assert_eq!(&entries, expected, "stream {}", s.labels);
     }
 }

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use logq_storage::testsuite::{s3_test_store, FaultPlan, FaultyStore};
 use logq_storage::{
     encode_chunk, read_block_streams, read_block_streams_ranged, read_chunk_footer, read_chunk_streams,
-    write_block, BlockIndex, ChunkRef, Entry, IndexedStream, LabelSet, ManifestStore, RowFilter, Store,
-    StorageErrorKind, TenantId,
+    write_block, BlockIndex, ChunkRef, Entry, IndexedStream, LabelSet, ManifestStore, RowFilter,
+    StorageErrorKind, Store, TenantId,
 };
 
 /// A backend under test; holds what must outlive the store (a temporary directory).
@@ -82,7 +82,10 @@ contract_suite!(
 async fn put_get_and_overwrite(store: Store) {
     store.put("t/x/a", Bytes::from_static(b"first")).await.unwrap();
     assert_eq!(&store.get("t/x/a").await.unwrap()[..], b"first");
-    store.put("t/x/a", Bytes::from_static(b"second, longer")).await.unwrap();
+    store
+        .put("t/x/a", Bytes::from_static(b"second, longer"))
+        .await
+        .unwrap();
     assert_eq!(&store.get("t/x/a").await.unwrap()[..], b"second, longer");
     // Empty and binary objects survive unchanged.
     store.put("t/x/empty", Bytes::new()).await.unwrap();
@@ -96,7 +99,10 @@ async fn ranged_get(store: Store) {
     let data: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
     store.put("t/r", Bytes::from(data.clone())).await.unwrap();
     for range in [0..1, 0..4, 3..17, 39_000..40_000, 12_345..23_456] {
-        let got = store.get_range("t/r", range.start as u64..range.end as u64).await.unwrap();
+        let got = store
+            .get_range("t/r", range.start as u64..range.end as u64)
+            .await
+            .unwrap();
         assert_eq!(got, data[range.clone()], "range {range:?}");
     }
     let err = store.get_range("t/missing", 0..4).await.unwrap_err();
@@ -109,7 +115,10 @@ async fn list_is_recursive_sorted_and_segment_wise(store: Store) {
         store.put(key, Bytes::from_static(b"x")).await.unwrap();
     }
     let keys = |v: Vec<logq_storage::ObjectInfo>| v.into_iter().map(|o| o.path).collect::<Vec<_>>();
-    assert_eq!(keys(store.list("t").await.unwrap()), ["t/a/1", "t/a/sub/3", "t/ab/4", "t/b/2"]);
+    assert_eq!(
+        keys(store.list("t").await.unwrap()),
+        ["t/a/1", "t/a/sub/3", "t/ab/4", "t/b/2"]
+    );
     // A prefix is a path segment: "t/a" does not list "t/ab".
     assert_eq!(keys(store.list("t/a").await.unwrap()), ["t/a/1", "t/a/sub/3"]);
     assert_eq!(store.list("t/a").await.unwrap()[0].size, 1);
@@ -131,12 +140,21 @@ async fn delete_is_idempotent_and_missing_is_not_found(store: Store) {
 }
 
 async fn create_only_put_never_overwrites(store: Store) {
-    assert!(store.put_if_absent("t/m/1", Bytes::from_static(b"one")).await.unwrap());
-    assert!(!store.put_if_absent("t/m/1", Bytes::from_static(b"two")).await.unwrap());
+    assert!(store
+        .put_if_absent("t/m/1", Bytes::from_static(b"one"))
+        .await
+        .unwrap());
+    assert!(!store
+        .put_if_absent("t/m/1", Bytes::from_static(b"two"))
+        .await
+        .unwrap());
     assert_eq!(&store.get("t/m/1").await.unwrap()[..], b"one");
     // After a delete the key is free again.
     store.delete("t/m/1").await.unwrap();
-    assert!(store.put_if_absent("t/m/1", Bytes::from_static(b"three")).await.unwrap());
+    assert!(store
+        .put_if_absent("t/m/1", Bytes::from_static(b"three"))
+        .await
+        .unwrap());
     assert_eq!(&store.get("t/m/1").await.unwrap()[..], b"three");
 }
 
@@ -147,7 +165,10 @@ async fn concurrent_create_only_puts_have_one_winner(store: Store) {
             .map(|i| {
                 let (store, key) = (store.clone(), key.clone());
                 tokio::spawn(async move {
-                    let won = store.put_if_absent(&key, Bytes::from(format!("writer {i}"))).await.unwrap();
+                    let won = store
+                        .put_if_absent(&key, Bytes::from(format!("writer {i}")))
+                        .await
+                        .unwrap();
                     (i, won)
                 })
             })
@@ -224,8 +245,13 @@ async fn chunk_round_trip_with_ranged_reads(store: Store) {
     let input = vec![stream("a", 500, 20), stream("b", 3, 5), stream("c", 200, 50)];
     let (bytes, footer) = encode_chunk(0, &input).unwrap();
     let size = bytes.len() as u64;
-    store.put("t/chunks/0/src-1.chunk", Bytes::from(bytes)).await.unwrap();
-    let read_footer = read_chunk_footer(&store, "t/chunks/0/src-1.chunk", size).await.unwrap();
+    store
+        .put("t/chunks/0/src-1.chunk", Bytes::from(bytes))
+        .await
+        .unwrap();
+    let read_footer = read_chunk_footer(&store, "t/chunks/0/src-1.chunk", size)
+        .await
+        .unwrap();
     assert_eq!(read_footer, footer);
     let got = read_chunk_streams(&store, "t/chunks/0/src-1.chunk", &read_footer, |m| {
         m.labels.get("app") != Some("b")
@@ -238,20 +264,35 @@ async fn chunk_round_trip_with_ranged_reads(store: Store) {
         assert_eq!(&entries, want);
     }
     // A wrong size is an error naming the object, not a panic.
-    let err = read_chunk_footer(&store, "t/chunks/0/src-1.chunk", size - 3).await.unwrap_err();
+    let err = read_chunk_footer(&store, "t/chunks/0/src-1.chunk", size - 3)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("t/chunks/0/src-1.chunk"), "{err}");
 }
 
 async fn block_round_trip_with_ranged_reads(store: Store) {
-    let input = vec![stream("big", 60_000, 100), stream("small", 50, 10), stream("mid", 5_000, 40)];
+    let input = vec![
+        stream("big", 60_000, 100),
+        stream("small", 50, 10),
+        stream("mid", 5_000, 40),
+    ];
     let (bytes, index) = write_block(input.clone()).unwrap();
     let size = bytes.len() as u64;
     store.put("t/blocks/b.parquet", Bytes::from(bytes)).await.unwrap();
-    store.put("t/blocks/b.index", Bytes::from(index.encode().unwrap())).await.unwrap();
-    let index = BlockIndex::decode("t/blocks/b.index", &store.get("t/blocks/b.index").await.unwrap()).unwrap();
+    store
+        .put("t/blocks/b.index", Bytes::from(index.encode().unwrap()))
+        .await
+        .unwrap();
+    let index =
+        BlockIndex::decode("t/blocks/b.index", &store.get("t/blocks/b.index").await.unwrap()).unwrap();
     let all: Vec<&IndexedStream> = index.streams.iter().collect();
     // Whole-object read and ranged read agree with the input.
-    let whole = read_block_streams("t/blocks/b.parquet", store.get("t/blocks/b.parquet").await.unwrap(), &all).unwrap();
+    let whole = read_block_streams(
+        "t/blocks/b.parquet",
+        store.get("t/blocks/b.parquet").await.unwrap(),
+        &all,
+    )
+    .unwrap();
     let ranged = read_block_streams_ranged(&store, "t/blocks/b.parquet", size, &all, &RowFilter::all())
         .await
         .unwrap();
@@ -267,7 +308,11 @@ async fn block_round_trip_with_ranged_reads(store: Store) {
             ..FaultPlan::count_writes()
         },
     );
-    let small: Vec<&IndexedStream> = index.streams.iter().filter(|s| s.labels.get("app") == Some("small")).collect();
+    let small: Vec<&IndexedStream> = index
+        .streams
+        .iter()
+        .filter(|s| s.labels.get("app") == Some("small"))
+        .collect();
     let filter = RowFilter {
         start: 1_700_000_000_000_000_000 + 10 * 1_000_000,
         end: 1_700_000_000_000_000_000 + 20 * 1_000_000,
@@ -278,7 +323,12 @@ async fn block_round_trip_with_ranged_reads(store: Store) {
     let got = read_block_streams_ranged(&counting.store(), "t/blocks/b.parquet", size, &small, &filter)
         .await
         .unwrap();
-    let want: Vec<Entry> = input[1].1.iter().filter(|e| filter.keeps(e.ts, &e.line)).cloned().collect();
+    let want: Vec<Entry> = input[1]
+        .1
+        .iter()
+        .filter(|e| filter.keeps(e.ts, &e.line))
+        .cloned()
+        .collect();
     assert_eq!(got, [want]);
     assert!(
         counting.bytes_read() * 4 < size,

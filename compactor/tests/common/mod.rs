@@ -75,7 +75,10 @@ pub async fn read_all(store: &Store, tenant: &TenantId) -> Vec<(LabelSet, Entry)
     let mut out = Vec::new();
     for c in &m.chunks {
         let footer = read_chunk_footer(store, &c.key, c.size).await.unwrap();
-        for (meta, entries) in read_chunk_streams(store, &c.key, &footer, |_| true).await.unwrap() {
+        for (meta, entries) in read_chunk_streams(store, &c.key, &footer, |_| true)
+            .await
+            .unwrap()
+        {
             out.extend(entries.into_iter().map(|e| (meta.labels.clone(), e)));
         }
     }
@@ -97,10 +100,11 @@ pub fn dedup(entries: impl IntoIterator<Item = (LabelSet, Entry)>) -> (BTreeMap<
     let mut extra = 0;
     for (l, e) in entries {
         let k = (l.to_string(), e.ts, e.id);
-        if map.contains_key(&k) {
-            extra += 1;
-        } else {
-            map.insert(k, e);
+        match map.entry(k) {
+            std::collections::btree_map::Entry::Occupied(_) => extra += 1,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(e);
+            }
         }
     }
     (map, extra)
@@ -114,8 +118,11 @@ pub fn entries(stream: &str, from: i64, n: i64, id0: u64) -> Vec<Entry> {
             Entry {
                 ts: from + i * 1_000_000,
                 id,
-                line: format!("{stream} line {id}{}", if id % 7 == 0 { " needle" } else { "" }),
-                metadata: if id % 4 == 0 {
+                line: format!(
+                    "{stream} line {id}{}",
+                    if id.is_multiple_of(7) { " needle" } else { "" }
+                ),
+                metadata: if id.is_multiple_of(4) {
                     vec![("trace_id".into(), format!("t{id}"))]
                 } else {
                     vec![]
@@ -127,5 +134,11 @@ pub fn entries(stream: &str, from: i64, n: i64, id0: u64) -> Vec<Entry> {
 
 /// Object keys the store holds.
 pub async fn keys(store: &Store, prefix: &str) -> Vec<String> {
-    store.list(prefix).await.unwrap().into_iter().map(|o| o.path).collect()
+    store
+        .list(prefix)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .collect()
 }
