@@ -43,7 +43,8 @@ pub struct CompactorConfig {
     /// How long data is kept.
     pub retention: RetentionPolicy,
     /// A day's hour blocks are merged into one day block once the day ended this long ago
-    /// (and no chunk of that day is left); `None` keeps hour blocks.
+    /// (and no chunk of that day is left); `None` keeps hour blocks. The default (one day)
+    /// leaves yesterday in hour blocks, whose smaller pages prune better for recent queries.
     pub day_grace: Option<Duration>,
     /// Encoding of hour blocks (and of blocks rewritten for delete requests).
     pub hour_blocks: BlockOptions,
@@ -58,7 +59,7 @@ impl Default for CompactorConfig {
             hour_grace: Duration::from_secs(15 * 60),
             delete_grace: Duration::from_secs(5 * 60),
             retention: RetentionPolicy::default(),
-            day_grace: Some(Duration::from_secs(2 * 3600)),
+            day_grace: Some(Duration::from_secs(24 * 3600)),
             hour_blocks: BlockOptions::hour(),
             day_blocks: BlockOptions::day(),
         }
