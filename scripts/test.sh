@@ -34,6 +34,13 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The object-store contract tests run against a real S3-compatible server (moto) too.
+if [ -z "${LOGQ_TEST_S3_ENDPOINT:-}" ]; then
+  eval "$(scripts/s3-server.sh start)"
+  trap 'scripts/s3-server.sh stop' EXIT
+fi
+export LOGQ_TEST_S3_ENDPOINT
+
 echo "== cargo test"
 log="${LOGQ_TEST_LOG:-$(mktemp)}"
 set +e

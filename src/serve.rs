@@ -296,6 +296,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 hour_grace: args.compact_hour_grace,
                 delete_grace: args.delete_grace,
                 retention: args.retention.policy(),
+                ..Default::default()
             },
         );
         tokio::spawn(compactor.run(shutdown_rx.clone()))
