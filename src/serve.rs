@@ -14,7 +14,7 @@ use logq_ingester::{
     open_wal, Distributor, Ingester, IngesterConfig, KafkaDistributor, KafkaSettings, KafkaSource, Limits,
     WalDistributor, WalSource,
 };
-use logq_querier::{Querier, QueryLimits};
+use logq_querier::{Querier, QueryLimits, RemoteHeads};
 use logq_storage::{ManifestStore, Store};
 use tokio::sync::watch;
 
@@ -139,6 +139,10 @@ pub struct KafkaArgs {
     /// Extra librdkafka properties (TLS, SASL, tuning), e.g. `-X security.protocol=SASL_SSL`.
     #[arg(short = 'X', long = "kafka-property", value_parser = key_value)]
     kafka_properties: Vec<(String, String)>,
+    /// Other processes' ingesters whose unflushed entries queries include (base URLs,
+    /// comma-separated), for `--target querier` or `distributor`.
+    #[arg(long, value_delimiter = ',')]
+    ingesters: Vec<String>,
     /// Kafka consumption pauses while the ingester holds more line bytes than this in memory.
     #[arg(long, default_value_t = 512)]
     ingester_max_memory_mb: usize,
@@ -304,11 +308,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let state = Arc::new(AppState {
         distributor,
-        querier: Arc::new(Querier::new(
-            ingester.clone(),
-            manifests.clone(),
-            QueryLimits::default(),
-        )),
+        querier: Arc::new(
+            Querier::new(ingester.clone(), manifests.clone(), QueryLimits::default())
+                .with_remote_heads(RemoteHeads::new(args.kafka.ingesters.clone())),
+        ),
         manifests,
         ingester: ingester.clone(),
         limits,

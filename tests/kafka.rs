@@ -541,3 +541,48 @@ fn store_outage_pauses_consumption_commits_nothing_unstored_and_recovers() {
     }
     assert_eventually_exact(&server, r#"{service="api"}"#, &all, t0, now_ns(), 120);
 }
+
+#[test]
+fn a_querier_reads_unflushed_lines_from_remote_ingesters() {
+    let broker = Broker::start("remoteheads", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let distributor = start(dir.path(), "distributor", &broker.flags("distributor", &store));
+    // Chunks stay in memory: open windows, no size cap, no idle flush within the test.
+    let mut ingester_flags = broker.flags("ingester", &store);
+    ingester_flags.extend(["--max-chunk-bytes", "100000000", "--window-grace", "1h"].map(String::from));
+    let mut ingester = start(dir.path(), "ingester", &ingester_flags);
+    let mut querier_flags = broker.flags("querier", &store);
+    querier_flags.extend(["--ingesters".to_string(), ingester.addr.clone()]);
+    let querier = start(dir.path(), "querier", &querier_flags);
+    let storage_only = start(dir.path(), "storage-only", &broker.flags("querier", &store));
+
+    let t0 = now_ns() - 60 * 1_000_000_000;
+    let streams = numbered_streams(3, 0, 200, t0);
+    push_streams(&distributor, None, &streams, true, 100);
+    assert_eventually_exact(&querier, r#"{service="api"}"#, &streams, t0, now_ns(), 60);
+    assert!(
+        read_all(&storage_only, None, r#"{service="api"}"#, t0, now_ns(), "forward").is_empty(),
+        "the lines were meant to be still unflushed"
+    );
+    let series = get(
+        &querier.url("/loki/api/v1/series"),
+        &[("match[]", r#"{service="api"}"#), ("start", &t0.to_string())],
+        &[],
+    );
+    assert_eq!(
+        series.json()["data"].as_array().unwrap().len(),
+        3,
+        "{}",
+        series.body
+    );
+    // An ingester that cannot be asked fails the query instead of answering partially.
+    ingester.kill9();
+    let r = get(
+        &querier.url("/loki/api/v1/query_range"),
+        &[("query", r#"{service="api"}"#), ("start", &t0.to_string())],
+        &[],
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("ingester http://"), "{}", r.body);
+}

@@ -43,6 +43,7 @@ impl From<QueryError> for ApiError {
         let status = match e {
             QueryError::Parse(_) | QueryError::BadRequest(_) => StatusCode::BAD_REQUEST,
             QueryError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            QueryError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError {
             status,

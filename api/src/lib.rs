@@ -5,6 +5,7 @@
 mod content_encoding;
 mod deletes;
 mod error;
+mod internal;
 mod metrics;
 mod params;
 mod rate_limit;

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use logq_ingester::Ingester;
+
+use crate::remote_heads::RemoteHeads;
 use logq_storage::{
     matches_all, read_block_streams_filtered, read_chunk_footer, read_chunk_streams, BlockIndex,
     CompiledDelete, Entry, LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, ScanStats,
@@ -165,6 +167,7 @@ pub struct StreamStat {
 /// Answers queries over the ingester's memory and the object store.
 pub struct Querier {
     ingester: Arc<Ingester>,
+    remote: RemoteHeads,
     manifests: ManifestStore,
     limits: QueryLimits,
 }
@@ -174,9 +177,37 @@ impl Querier {
     pub fn new(ingester: Arc<Ingester>, manifests: ManifestStore, limits: QueryLimits) -> Self {
         Querier {
             ingester,
+            remote: RemoteHeads::default(),
             manifests,
             limits,
         }
+    }
+
+    /// Also reads the unflushed entries of these other processes' ingesters (a querier of a
+    /// distributed deployment).
+    pub fn with_remote_heads(mut self, remote: RemoteHeads) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    /// Unflushed entries of matching streams: this process's head, then the remote ones.
+    async fn head_select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
+        let mut head = self.ingester.select(tenant, matchers, start, end);
+        if !self.remote.is_empty() {
+            head.extend(
+                self.remote
+                    .select(tenant, matchers, start, end)
+                    .await
+                    .map_err(QueryError::Unavailable)?,
+            );
+        }
+        Ok(head)
     }
 
     fn check_range(&self, start: i64, end: i64) -> Result<(), QueryError> {
@@ -211,8 +242,8 @@ impl Querier {
         // head after the manifest lists it, so reading the head before the manifest never misses
         // an entry in transit.
         let head: Vec<(LabelSet, Vec<Entry>)> = self
-            .ingester
-            .select(tenant, matchers, filter.start, filter.end)
+            .head_select(tenant, matchers, filter.start, filter.end)
+            .await?
             .into_iter()
             .map(|(labels, mut entries)| {
                 entries.retain(|e| filter.keeps(e.ts, &e.line));
@@ -416,6 +447,16 @@ impl Querier {
         // Memory first, then storage (see `scan`).
         for (labels, n, b) in self.ingester.stream_stats(tenant, matchers, start, end) {
             add(labels, n, b);
+        }
+        if !self.remote.is_empty() {
+            let remote = self
+                .remote
+                .stream_stats(tenant, matchers, start, end)
+                .await
+                .map_err(QueryError::Unavailable)?;
+            for (labels, n, b) in remote {
+                add(labels, n, b);
+            }
         }
         let stored = retry_vanished(|| self.stored_stream_stats(tenant, matchers, start, end)).await?;
         for (labels, n, b) in stored {

@@ -16,4 +16,7 @@ pub enum QueryError {
     /// Storage failed (HTTP 500).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Another process this query needs (a remote ingester) did not answer (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
 }

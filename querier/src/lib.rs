@@ -9,9 +9,11 @@ mod log_select;
 pub mod logql;
 mod metric;
 mod pipeline;
+mod remote_heads;
 
 pub use detected::{detected_fields, detected_labels, DetectedField};
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
 pub use error::QueryError;
 pub use metric::{evaluate, MetricResult, Series, MAX_SERIES};
 pub use pipeline::{process as run_pipeline, LineLabels, Processed};
+pub use remote_heads::{matchers_from_json, matchers_to_json, RemoteHeads};
