@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: push API, ingester, compactor, querier and UI in one process.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a LogQL query against a server and print the lines (logcli-style).
     Query(client::QueryArgs),
     /// List label names, or the values of one label.
@@ -53,7 +53,7 @@ fn main() {
         };
     let cli = Cli::parse_from(args);
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Query(args) => client::query(args),
         Command::Labels(args) => client::labels(args),
         Command::Tail(args) => client::tail(args),

@@ -101,13 +101,10 @@ impl KafkaSettings {
             match tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&topic], &opts)).await {
                 Err(_) => Err("timed out after 15s".to_string()),
                 Ok(Err(e)) => Err(e.to_string()),
-                Ok(Ok(results)) => results
-                    .into_iter()
-                    .map(|r| match r {
-                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => Ok(()),
-                        Err((_, code)) => Err(code.to_string()),
-                    })
-                    .collect(),
+                Ok(Ok(results)) => results.into_iter().try_for_each(|r| match r {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => Ok(()),
+                    Err((_, code)) => Err(code.to_string()),
+                }),
             };
         match outcome {
             Ok(()) => tracing::info!(topic = %self.topic, partitions = self.partitions, "Kafka topic ready"),
