@@ -20,9 +20,14 @@ pub const ERROR_LABEL: &str = "__error__";
 pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 
 /// Labels of a line while it moves through the pipeline.
+///
+/// Three layers, as Loki's labels builder: stream labels, structured metadata (a name that
+/// clashes with a stream label gets the suffix `_extracted`), and parsed labels (set by parsers
+/// and formatting stages). Parsed labels shadow structured metadata, which shadows stream labels.
 #[derive(Debug, Clone)]
 pub struct LineLabels<'a> {
     stream: &'a LabelSet,
+    metadata: Vec<(String, String)>,
     extracted: Vec<(String, String)>,
     removed: Vec<String>,
 }
@@ -31,14 +36,38 @@ impl<'a> LineLabels<'a> {
     fn new(stream: &'a LabelSet) -> Self {
         LineLabels {
             stream,
+            metadata: Vec::new(),
             extracted: Vec::new(),
             removed: Vec::new(),
         }
     }
 
-    /// The value of `name` (extracted labels shadow stream labels).
+    /// The labels of an entry of `stream` with structured metadata `metadata`, before any stage.
+    pub fn with_metadata(stream: &'a LabelSet, metadata: &[(String, String)]) -> Self {
+        let mut labels = LineLabels::new(stream);
+        for (k, v) in metadata {
+            let mut name = sanitize(k);
+            if stream.get(&name).is_some() {
+                name.push_str("_extracted");
+            }
+            if name == ERROR_LABEL || name == ERROR_DETAILS_LABEL {
+                continue;
+            }
+            match labels.metadata.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = v.clone(),
+                None => labels.metadata.push((name, v.clone())),
+            }
+        }
+        labels
+    }
+
+    /// The value of `name` (parsed labels shadow structured metadata, which shadows stream
+    /// labels).
     pub fn get(&self, name: &str) -> Option<&str> {
         if let Some((_, v)) = self.extracted.iter().rev().find(|(k, _)| k == name) {
+            return Some(v.as_str());
+        }
+        if let Some((_, v)) = self.metadata.iter().find(|(k, _)| k == name) {
             return Some(v.as_str());
         }
         if self.removed.iter().any(|r| r == name) {
@@ -47,7 +76,9 @@ impl<'a> LineLabels<'a> {
         self.stream.get(name)
     }
 
+    /// Sets a parsed label (it replaces structured metadata of the same name, as in Loki).
     fn set(&mut self, name: String, value: String) {
+        self.metadata.retain(|(k, _)| *k != name);
         if let Some(slot) = self.extracted.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
         } else {
@@ -57,6 +88,7 @@ impl<'a> LineLabels<'a> {
 
     fn remove(&mut self, name: &str) {
         self.extracted.retain(|(k, _)| k != name);
+        self.metadata.retain(|(k, _)| k != name);
         if self.stream.get(name).is_some() && !self.removed.iter().any(|r| r == name) {
             self.removed.push(name.to_string());
         }
@@ -71,10 +103,38 @@ impl<'a> LineLabels<'a> {
             .map(|(k, _)| k.clone())
             .filter(|k| !self.removed.contains(k))
             .collect();
+        names.extend(self.metadata.iter().map(|(k, _)| k.clone()));
         names.extend(self.extracted.iter().map(|(k, _)| k.clone()));
         names.sort();
         names.dedup();
         names
+    }
+
+    /// The labels by category, as Loki's `categorize-labels` encoding returns them: stream
+    /// labels (as modified by the pipeline), structured metadata, and parsed labels (with
+    /// `__error__` and `__error_details__`).
+    pub fn categorized(&self) -> (LabelSet, Vec<(String, String)>, Vec<(String, String)>) {
+        let shadowed = |k: &str| {
+            self.removed.iter().any(|r| r == k)
+                || self.metadata.iter().any(|(n, _)| n == k)
+                || self.extracted.iter().any(|(n, _)| n == k)
+        };
+        let stream = LabelSet::from_pairs(self.stream.pairs().iter().filter(|(k, _)| !shadowed(k)).cloned());
+        let mut metadata: Vec<(String, String)> = self
+            .metadata
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .cloned()
+            .collect();
+        metadata.sort();
+        let mut parsed: Vec<(String, String)> = self
+            .extracted
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .cloned()
+            .collect();
+        parsed.sort();
+        (stream, metadata, parsed)
     }
 
     fn add_extracted(&mut self, name: String, value: String) {
@@ -96,7 +156,7 @@ impl<'a> LineLabels<'a> {
 
     /// The final label set.
     pub fn into_labels(self) -> LabelSet {
-        if self.extracted.is_empty() && self.removed.is_empty() {
+        if self.extracted.is_empty() && self.removed.is_empty() && self.metadata.is_empty() {
             return self.stream.clone();
         }
         let mut pairs: Vec<(String, String)> = self
@@ -106,6 +166,7 @@ impl<'a> LineLabels<'a> {
             .filter(|(k, _)| !self.removed.contains(k))
             .cloned()
             .collect();
+        pairs.extend(self.metadata);
         pairs.extend(self.extracted);
         LabelSet::from_pairs(pairs)
     }
@@ -122,7 +183,18 @@ pub struct Processed<'a> {
 
 /// Runs `expr`'s pipeline over `line` (at `ts`) of `stream`; `None` when a filter drops it.
 pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, ts: i64, line: &str) -> Option<Processed<'a>> {
-    let mut labels = LineLabels::new(stream);
+    process_with_metadata(expr, stream, &[], ts, line)
+}
+
+/// [`process`] for an entry with structured metadata, which the pipeline sees as labels.
+pub fn process_with_metadata<'a>(
+    expr: &LogExpr,
+    stream: &'a LabelSet,
+    metadata: &[(String, String)],
+    ts: i64,
+    line: &str,
+) -> Option<Processed<'a>> {
+    let mut labels = LineLabels::with_metadata(stream, metadata);
     let mut rewritten: Option<String> = None;
     for stage in &expr.pipeline {
         let cur: &str = rewritten.as_deref().unwrap_or(line);
@@ -151,6 +223,11 @@ pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, ts: i64, line: &str) ->
             Stage::Unpack => {
                 if let Some(entry) = unpack(cur, &mut labels) {
                     rewritten = Some(entry);
+                }
+            }
+            Stage::Distinct(d) => {
+                if !d.keep(|k| labels.get(k).map(str::to_string)) {
+                    return None;
                 }
             }
             Stage::Decolorize => {
@@ -394,7 +471,8 @@ fn unquote_logfmt(s: &str) -> Option<(String, &str)> {
     None
 }
 
-fn eval_filter(f: &LabelFilterExpr, labels: &mut LineLabels<'_>) -> bool {
+/// Whether a line with `labels` passes the label filter `f` (which may set `__error__`).
+pub(crate) fn eval_filter(f: &LabelFilterExpr, labels: &mut LineLabels<'_>) -> bool {
     match f {
         LabelFilterExpr::And(a, b) => eval_filter(a, labels) && eval_filter(b, labels),
         LabelFilterExpr::Or(a, b) => eval_filter(a, labels) || eval_filter(b, labels),
