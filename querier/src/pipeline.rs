@@ -46,7 +46,7 @@ impl<'a> LineLabels<'a> {
     pub fn with_metadata(stream: &'a LabelSet, metadata: &[(String, String)]) -> Self {
         let mut labels = LineLabels::new(stream);
         for (k, v) in metadata {
-            let mut name = sanitize(k);
+            let mut name = normalize_label(k);
             if stream.get(&name).is_some() {
                 name.push_str("_extracted");
             }
@@ -332,6 +332,26 @@ fn decolorize(line: &str) -> String {
     out
 }
 
+/// Prometheus' OTLP `NormalizeLabel`, which Loki applies to structured metadata names: every
+/// rune that is not a letter or digit becomes `_`; a leading digit gets the prefix `key_`, a
+/// single leading `_` the prefix `key`.
+fn normalize_label(name: &str) -> String {
+    if name.is_empty() {
+        return String::new();
+    }
+    let out: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("key_{out}")
+    } else if out.starts_with('_') && !out.starts_with("__") {
+        format!("key{out}")
+    } else {
+        out
+    }
+}
+
 /// Replaces characters that are not valid in label names with `_`.
 fn sanitize(name: &str) -> String {
     let mut out: String = name
@@ -544,6 +564,25 @@ mod tests {
         let e = parse_log_selector(q).unwrap();
         let s = LabelSet::parse(stream).unwrap();
         process(&e, &s, 0, line).map(|p| p.labels.into_labels().to_string())
+    }
+
+    #[test]
+    fn structured_metadata_is_labels() {
+        let e = parse_log_selector(r#"{app="a"} | logfmt"#).unwrap();
+        let s = LabelSet::parse(r#"{app="a"}"#).unwrap();
+        let meta = vec![
+            ("app".to_string(), "m".to_string()),
+            ("k8s.pod".to_string(), "p".to_string()),
+            ("1x".to_string(), "d".to_string()),
+            ("_y".to_string(), "u".to_string()),
+            ("level".to_string(), "meta".to_string()),
+        ];
+        let got = process_with_metadata(&e, &s, &meta, 0, "level=parsed").unwrap();
+        // Parsed labels replace structured metadata of the same name.
+        assert_eq!(
+            got.labels.into_labels().to_string(),
+            r#"{app="a", app_extracted="m", k8s_pod="p", key_1x="d", key_y="u", level="parsed"}"#
+        );
     }
 
     #[test]
