@@ -284,6 +284,20 @@ fn cases() -> Vec<Case> {
             at: At::Instant(60),
             want: Want::Error(400, "JSONParserErr"),
         },
+        // label_filter.go: numeric filters let a line with an error through (only string
+        // matchers filter errors), so the JSON error still fails the query.
+        Case {
+            name: "numeric filter keeps lines with errors",
+            query: r#"count_over_time({app="shop", env="dev"} | json | counter > 2 [1m])"#,
+            at: At::Instant(60),
+            want: Want::Error(400, "JSONParserErr"),
+        },
+        Case {
+            name: "numeric filter then error filter",
+            query: r#"sum(count_over_time({app="shop", env="dev"} | json | counter > 2 | __error__="" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[]), Exact(2.0))]),
+        },
         Case {
             name: "json errors filtered",
             query: r#"sum(count_over_time({app="shop", env="dev"} | json | __error__="" [1m]))"#,

@@ -209,8 +209,8 @@ fn label_replace(l: &LabelReplace, series: SeriesVec) -> SeriesVec {
 /// Turns a label value into a sample value per the unwrap conversion.
 fn convert(conv: UnwrapConv, v: &str) -> Option<f64> {
     match conv {
-        UnwrapConv::Number => v.trim().parse().ok(),
-        UnwrapConv::Duration => crate::logql::parse_duration_ns(v).map(|ns| ns as f64 / 1e9),
+        UnwrapConv::Number => v.parse().ok(),
+        UnwrapConv::Duration => crate::logql::parse_duration_ns(v).map(duration_seconds),
         UnwrapConv::Bytes => crate::logql::parse_bytes(v),
     }
 }

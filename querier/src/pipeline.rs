@@ -146,12 +146,11 @@ impl<'a> LineLabels<'a> {
         self.set(name, value);
     }
 
-    /// Marks the line with a pipeline error (the first error wins).
+    /// Marks the line with a pipeline error (the latest error wins, as in Loki).
     pub fn set_error(&mut self, kind: &str, details: String) {
-        if self.get(ERROR_LABEL).is_none() {
-            self.set(ERROR_LABEL.into(), kind.into());
-            self.set(ERROR_DETAILS_LABEL.into(), details);
-        }
+        // Loki's `SetErr` / `SetErrorDetails`: a later error replaces an earlier one.
+        self.set(ERROR_LABEL.into(), kind.into());
+        self.set(ERROR_DETAILS_LABEL.into(), details);
     }
 
     /// The final label set.
@@ -525,6 +524,8 @@ fn eval_cmp(c: &LabelComparison, labels: &mut LineLabels<'_>) -> bool {
                 _ => false,
             }
         }
+        // Loki: with an error already set, only string matchers filter (the line passes).
+        _ if labels.get(ERROR_LABEL).is_some() => true,
         CmpValue::Ip(ip) => {
             let hit = value.as_deref().is_some_and(|v| ip.matches_value(v));
             if c.op == CmpOp::Eq {
@@ -536,7 +537,7 @@ fn eval_cmp(c: &LabelComparison, labels: &mut LineLabels<'_>) -> bool {
         numeric => {
             let Some(v) = value else { return false };
             let (parsed, want) = match numeric {
-                CmpValue::Number(n) => (v.trim().parse::<f64>().ok(), *n),
+                CmpValue::Number(n) => (v.parse::<f64>().ok(), *n),
                 CmpValue::Duration(secs) => (parse_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
                 CmpValue::Bytes(b) => (parse_bytes(&v), *b),
                 CmpValue::Str(..) | CmpValue::Ip(_) => (None, 0.0),
