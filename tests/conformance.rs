@@ -573,25 +573,66 @@ fn run(server: &Server, base: i64, c: &Case) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn loki_conformance_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
-    // A base on a 10-minute boundary, half an hour ago: every step in the cases is aligned.
-    let base = (now_ns() / (600 * S) - 3) * 600 * S;
-    load(&server, base);
-    let cases = cases();
+fn check_all(server: &Server, base: i64, cases: &[Case], source: &str) {
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|c| run(&server, base, c).err().map(|e| format!("{} ({}): {e}", c.name, c.query)))
+        .filter_map(|c| run(server, base, c).err().map(|e| format!("{} ({}): {e}", c.name, c.query)))
         .collect();
     assert!(
         failures.is_empty(),
-        "{} of {} cases differ from Loki:\n{}",
+        "{} of {} cases differ from Loki with the data in {source}:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Every case, with the data in the ingester's memory, then in flushed chunks, then in
+/// compacted blocks: the answers must not depend on where the data is.
+#[test]
+fn loki_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour = 3600 * S;
+    // Two closed hours ago (so compaction takes everything); every step in the cases is aligned.
+    let base = (now_ns() / hour) * hour - 2 * hour;
+    let idle = [
+        "--flush-check-interval",
+        "1000h",
+        "--window-grace",
+        "0s",
+        "--compact-interval",
+        "1000h",
+    ];
+    let mut server = Server::start(dir.path(), &idle);
+    load(&server, base);
+    let cases = cases();
+    check_all(&server, base, &cases, "memory");
+
+    let store = server.data_dir.join("store");
+    server.terminate(); // flushes everything to chunks
+    server.restart();
+    assert!(!files_with_suffix(&store, ".chunk").is_empty());
+    check_all(&server, base, &cases, "chunks");
+    server.terminate();
+
+    let data_dir = server.data_dir.to_str().unwrap().to_string();
+    let out = std::process::Command::new(logq_bin())
+        .args([
+            "compact",
+            "--once",
+            "--data-dir",
+            &data_dir,
+            "--hour-grace",
+            "0s",
+            "--delete-grace",
+            "0s",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(files_with_suffix(&store, ".chunk").is_empty(), "all compacted");
+    server.restart();
+    check_all(&server, base, &cases, "blocks");
 }
 
 /// engine.go JoinSampleVector: more than 500 result series is Loki's limit error; aggregating
