@@ -104,7 +104,11 @@ fn load(server: &Server, base: i64) {
                 "level=error status=500 latency=250ms size=20",
                 &[("trace_id", "t2"), ("pod", "p1")],
             ),
-            (30, "level=info status=200 latency=50ms size=oops", &[("pod", "p2")]),
+            (
+                30,
+                "level=info status=200 latency=50ms size=oops",
+                &[("pod", "p2")],
+            ),
             (40, "level=warn status=404 latency=1s size=40", &[("pod", "p2")]),
             (70, "level=info status=200 latency=10ms size=5", &[("pod", "p1")]),
         ],
@@ -258,13 +262,19 @@ fn cases() -> Vec<Case> {
             name: "rate is count per range second",
             query: r#"rate({app="shop", env="dev"}[1m])"#,
             at: At::Instant(60),
-            want: Want::Vector(vec![(labels(&[("app", "shop"), ("env", "dev")]), Exact(4.0 / 60.0))]),
+            want: Want::Vector(vec![(
+                labels(&[("app", "shop"), ("env", "dev")]),
+                Exact(4.0 / 60.0),
+            )]),
         },
         Case {
             name: "bytes_rate",
             query: r#"bytes_rate({app="db"} | drop env_extracted [2m])"#,
             at: At::Instant(120),
-            want: Want::Vector(vec![(labels(&[("app", "db"), ("env", "prod")]), Exact(26.0 / 120.0))]),
+            want: Want::Vector(vec![(
+                labels(&[("app", "db"), ("env", "prod")]),
+                Exact(26.0 / 120.0),
+            )]),
         },
         // range_vector.go extrapolatedRate as Loki calls it for rate_counter: the window is
         // anchored on the first sample, ns timestamps / 1000, the range in ms. Samples 3, 7, 2
@@ -439,7 +449,10 @@ fn cases() -> Vec<Case> {
             name: "range query steps aligned to the step",
             query: r#"count_over_time({app="shop", env="dev"}[1m])"#,
             at: At::Range(30, 90, "60s"),
-            want: Want::Matrix(vec![(labels(&[("app", "shop"), ("env", "dev")]), vec![(60, Exact(4.0))])]),
+            want: Want::Matrix(vec![(
+                labels(&[("app", "shop"), ("env", "dev")]),
+                vec![(60, Exact(4.0))],
+            )]),
         },
         // topk at each step; the matrix is sorted by labels (engine.go sort.Sort(Matrix)).
         Case {
@@ -464,7 +477,10 @@ fn cases() -> Vec<Case> {
             name: "scalar over a range",
             query: "1 + 1",
             at: At::Range(0, 120, "60s"),
-            want: Want::Matrix(vec![(labels(&[]), vec![(0, Exact(2.0)), (60, Exact(2.0)), (120, Exact(2.0))])]),
+            want: Want::Matrix(vec![(
+                labels(&[]),
+                vec![(0, Exact(2.0)), (60, Exact(2.0)), (120, Exact(2.0))],
+            )]),
         },
         Case {
             name: "distinct keeps the first line of each value",
@@ -479,7 +495,10 @@ fn cases() -> Vec<Case> {
             name: "zero step",
             query: r#"count_over_time({app="shop"}[1m])"#,
             at: At::Range(0, 60, "0"),
-            want: Want::Error(400, "zero or negative query resolution step widths are not accepted"),
+            want: Want::Error(
+                400,
+                "zero or negative query resolution step widths are not accepted",
+            ),
         },
         Case {
             name: "too many points",
@@ -520,7 +539,10 @@ fn run(server: &Server, base: i64, c: &Case) -> Result<(), String> {
     let secs = |t: i64| (base / S + t) as f64;
     if let Want::Error(status, text) = &c.want {
         if r.status != *status || !r.body.contains(text) {
-            return Err(format!("want {status} with {text:?}, got {}: {}", r.status, r.body));
+            return Err(format!(
+                "want {status} with {text:?}, got {}: {}",
+                r.status, r.body
+            ));
         }
         return Ok(());
     }
@@ -576,7 +598,11 @@ fn run(server: &Server, base: i64, c: &Case) -> Result<(), String> {
 fn check_all(server: &Server, base: i64, cases: &[Case], source: &str) {
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|c| run(server, base, c).err().map(|e| format!("{} ({}): {e}", c.name, c.query)))
+        .filter_map(|c| {
+            run(server, base, c)
+                .err()
+                .map(|e| format!("{} ({}): {e}", c.name, c.query))
+        })
         .collect();
     assert!(
         failures.is_empty(),
@@ -663,7 +689,8 @@ fn series_limit_counts_result_series() {
     let r = ask(r#"count_over_time({app="many"}[1m])"#);
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(
-        r.body.contains("maximum of series (500) reached for a single query"),
+        r.body
+            .contains("maximum of series (500) reached for a single query"),
         "{}",
         r.body
     );
@@ -686,7 +713,11 @@ fn log_queries_show_structured_metadata() {
         ("end", &(base + 120 * S).to_string()),
         ("direction", "forward"),
     ];
-    let r = get(&server.url("/loki/api/v1/query_range"), &params, &[("X-Scope-OrgID", TENANT)]);
+    let r = get(
+        &server.url("/loki/api/v1/query_range"),
+        &params,
+        &[("X-Scope-OrgID", TENANT)],
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     let streams = r.json()["data"]["result"].as_array().cloned().unwrap();
     let first = streams
@@ -711,8 +742,60 @@ fn log_queries_show_structured_metadata() {
     assert_eq!(streams.len(), 1, "{}", r.body);
     assert_eq!(streams[0]["stream"], json!({"app": "shop", "env": "prod"}));
     let entry = &streams[0]["values"][0];
-    assert_eq!(entry[2]["structuredMetadata"], json!({"pod": "p1", "trace_id": "t1"}));
+    assert_eq!(
+        entry[2]["structuredMetadata"],
+        json!({"pod": "p1", "trace_id": "t1"})
+    );
     assert_eq!(entry[2]["parsed"]["level"], "info");
+
+    // Pipeline errors are labels of log query results, with Loki's details.
+    let errors = [
+        ("query", r#"{app="shop"} | json | __error__!="" or counter > 2"#),
+        ("start", &base.to_string()),
+        ("end", &(base + 120 * S).to_string()),
+    ];
+    let r = get(
+        &server.url("/loki/api/v1/query_range"),
+        &errors,
+        &[("X-Scope-OrgID", TENANT)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let streams = v["data"]["result"].as_array().unwrap();
+    let bad: Vec<&Value> = streams
+        .iter()
+        .filter(|s| s["stream"]["__error__"] == "JSONParserErr")
+        .collect();
+    // Every prod line (logfmt) and the dev line "not json".
+    let lines: usize = bad.iter().map(|s| s["values"].as_array().unwrap().len()).sum();
+    assert_eq!(lines, 6, "{}", r.body);
+    assert!(bad
+        .iter()
+        .all(|s| s["stream"]["__error_details__"]
+            == "Value looks like object, but can't find closing '}' symbol"));
+    let filtered = [
+        ("query", r#"{app="shop", env="prod"} | logfmt | size > 5"#),
+        ("start", &base.to_string()),
+        ("end", &(base + 120 * S).to_string()),
+    ];
+    let r = get(
+        &server.url("/loki/api/v1/query_range"),
+        &filtered,
+        &[("X-Scope-OrgID", TENANT)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let with_error: Vec<&Value> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stream"]["__error__"] == "LabelFilterErr")
+        .collect();
+    assert_eq!(with_error.len(), 1, "{}", r.body);
+    assert_eq!(
+        with_error[0]["stream"]["__error_details__"],
+        r#"strconv.ParseFloat: parsing "oops": invalid syntax"#
+    );
 
     // distinct keeps the first line of each pod in the query's direction.
     let distinct = [
@@ -721,7 +804,11 @@ fn log_queries_show_structured_metadata() {
         ("end", &(base + 120 * S).to_string()),
         ("direction", "backward"),
     ];
-    let r = get(&server.url("/loki/api/v1/query_range"), &distinct, &[("X-Scope-OrgID", TENANT)]);
+    let r = get(
+        &server.url("/loki/api/v1/query_range"),
+        &distinct,
+        &[("X-Scope-OrgID", TENANT)],
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     let mut lines: Vec<String> = r.json()["data"]["result"]
         .as_array()

@@ -16,11 +16,14 @@ use crate::engine::{row_filter, Direction, LogQuery, Querier, StreamResult, Visi
 use crate::error::QueryError;
 use crate::pipeline::process_with_metadata;
 
+/// Label pairs (parsed labels of an entry).
+type Pairs = Vec<(String, String)>;
+
 /// Collects entries of a log query and knows when more reading cannot change the answer.
 struct Collector<'a> {
     q: &'a LogQuery,
     seen: HashSet<(u64, i64, u64)>,
-    out: HashMap<LabelSet, Vec<(Entry, Vec<(String, String)>)>>,
+    out: HashMap<LabelSet, Vec<(Entry, Pairs)>>,
     /// Group by stream labels only, with structured metadata and parsed labels per entry.
     categorize: bool,
     /// The pipeline depends on the order of lines (`distinct`): entries wait in `pending` and
@@ -133,7 +136,7 @@ impl<'a> Collector<'a> {
         for (stream, e) in pending {
             self.accept(&stream, e);
         }
-        let mut all: Vec<(i64, LabelSet, Entry, Vec<(String, String)>)> = Vec::new();
+        let mut all: Vec<(i64, LabelSet, Entry, Pairs)> = Vec::new();
         for (labels, entries) in self.out {
             all.extend(entries.into_iter().map(|(e, p)| (e.ts, labels.clone(), e, p)));
         }
@@ -142,7 +145,7 @@ impl<'a> Collector<'a> {
             Direction::Backward => all.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1))),
         }
         all.truncate(self.q.limit);
-        let mut grouped: HashMap<LabelSet, (Vec<Entry>, Vec<Vec<(String, String)>>)> = HashMap::new();
+        let mut grouped: HashMap<LabelSet, (Vec<Entry>, Vec<Pairs>)> = HashMap::new();
         for (_, labels, e, p) in all {
             let slot = grouped.entry(labels).or_default();
             slot.0.push(e);

@@ -206,12 +206,13 @@ fn label_replace(l: &LabelReplace, series: SeriesVec) -> SeriesVec {
     out
 }
 
-/// Turns a label value into a sample value per the unwrap conversion.
-fn convert(conv: UnwrapConv, v: &str) -> Option<f64> {
+/// Turns a label value into a sample value per the unwrap conversion, as Loki's `convertFloat`,
+/// `convertDuration` and `convertBytes` do (the error becomes `__error_details__`).
+fn convert(conv: UnwrapConv, v: &str) -> Result<f64, String> {
     match conv {
-        UnwrapConv::Number => v.parse().ok(),
-        UnwrapConv::Duration => crate::logql::parse_duration_ns(v).map(duration_seconds),
-        UnwrapConv::Bytes => crate::logql::parse_bytes(v),
+        UnwrapConv::Number => crate::pipeline::go_parse_float(v),
+        UnwrapConv::Duration => crate::logql::go_duration_ns(v).map(duration_seconds),
+        UnwrapConv::Bytes => crate::logql::humanize_bytes(v).map(|b| b as f64),
     }
 }
 
@@ -302,12 +303,9 @@ impl SampleCollector<'_> {
                     _ => return,
                 };
                 let value = match convert(u.conv, &raw) {
-                    Some(v) => v,
-                    None => {
-                        line_labels.set_error(
-                            "SampleExtractionErr",
-                            format!("cannot unwrap {raw:?} from label {}", u.label),
-                        );
+                    Ok(v) => v,
+                    Err(details) => {
+                        line_labels.set_error("SampleExtractionErr", details);
                         0.0
                     }
                 };
@@ -957,7 +955,7 @@ fn grouped_binary(
     rhs: SeriesVec,
 ) -> Result<SeriesVec, QueryError> {
     let (many, one) = if group.left { (lhs, rhs) } else { (rhs, lhs) };
-    let mut ones: HashMap<LabelSet, Vec<(LabelSet, Vec<Option<f64>>)>> = HashMap::new();
+    let mut ones: HashMap<LabelSet, SeriesVec> = HashMap::new();
     for (labels, vals) in one {
         let candidates = ones.entry(signature(&labels, b)).or_default();
         // Loki matches at each step: two "one" series with the signature at one step is an error.

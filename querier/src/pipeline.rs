@@ -10,12 +10,19 @@
 use logq_storage::LabelSet;
 
 use crate::logql::{
-    json_path, parse_bytes, parse_duration_ns, CmpOp, CmpValue, JsonPathStep, LabelComparison,
+    go_duration_ns, humanize_bytes, json_path, CmpOp, CmpValue, JsonPathStep, LabelComparison,
     LabelFilterExpr, LabelFormat, LogExpr, ParserKind, ParserStage, Stage,
 };
 
+/// Label name/value pairs.
+pub type Pairs = Vec<(String, String)>;
+
 /// The label naming a pipeline error.
 pub const ERROR_LABEL: &str = "__error__";
+/// `__error_details__` of a line the JSON parser cannot read (buger/jsonparser's
+/// `MalformedObjectError`, which Loki reports).
+const JSON_NOT_OBJECT: &str = "Value looks like object, but can't find closing '}' symbol";
+
 /// The label carrying the error's details.
 pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 
@@ -113,7 +120,7 @@ impl<'a> LineLabels<'a> {
     /// The labels by category, as Loki's `categorize-labels` encoding returns them: stream
     /// labels (as modified by the pipeline), structured metadata, and parsed labels (with
     /// `__error__` and `__error_details__`).
-    pub fn categorized(&self) -> (LabelSet, Vec<(String, String)>, Vec<(String, String)>) {
+    pub fn categorized(&self) -> (LabelSet, Pairs, Pairs) {
         let shadowed = |k: &str| {
             self.removed.iter().any(|r| r == k)
                 || self.metadata.iter().any(|(n, _)| n == k)
@@ -305,8 +312,8 @@ fn unpack(line: &str, labels: &mut LineLabels<'_>) -> Option<String> {
             }
             entry
         }
-        Err(e) => {
-            labels.set_error("JSONParserErr", e.to_string());
+        Err(_) => {
+            labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into());
             None
         }
     }
@@ -390,11 +397,9 @@ fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
             }
         }
         Ok(serde_json::Value::Object(map)) => flatten_json("", &map, labels),
-        Ok(_) => labels.set_error(
-            "JSONParserErr",
-            "Value looks like object, but can't find closing '}' symbol".into(),
-        ),
-        Err(e) => labels.set_error("JSONParserErr", e.to_string()),
+        // Loki's parser (buger/jsonparser `ObjectEach`) reports anything that is not an
+        // object this way.
+        Ok(_) | Err(_) => labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into()),
     }
 }
 
@@ -536,24 +541,29 @@ fn eval_cmp(c: &LabelComparison, labels: &mut LineLabels<'_>) -> bool {
         }
         numeric => {
             let Some(v) = value else { return false };
+            // Loki converts with Go's ParseFloat, time.ParseDuration and humanize.ParseBytes;
+            // their errors become `__error_details__`.
             let (parsed, want) = match numeric {
-                CmpValue::Number(n) => (v.parse::<f64>().ok(), *n),
-                CmpValue::Duration(secs) => (parse_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
-                CmpValue::Bytes(b) => (parse_bytes(&v), *b),
-                CmpValue::Str(..) | CmpValue::Ip(_) => (None, 0.0),
+                CmpValue::Number(n) => (go_parse_float(&v), *n),
+                CmpValue::Duration(secs) => (go_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
+                CmpValue::Bytes(b) => (humanize_bytes(&v).map(|b| b as f64), b.trunc()),
+                CmpValue::Str(..) | CmpValue::Ip(_) => (Err(String::new()), 0.0),
             };
             match parsed {
-                Some(x) => compare(c.op, x, want),
-                None => {
-                    labels.set_error(
-                        "LabelFilterErr",
-                        format!("cannot convert {v:?} for label filter on {}", c.name),
-                    );
+                Ok(x) => compare(c.op, x, want),
+                Err(details) => {
+                    labels.set_error("LabelFilterErr", details);
                     true
                 }
             }
         }
     }
+}
+
+/// Go's `strconv.ParseFloat(v, 64)`, with its error message.
+pub(crate) fn go_parse_float(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .map_err(|_| format!("strconv.ParseFloat: parsing {v:?}: invalid syntax"))
 }
 
 #[cfg(test)]

@@ -31,4 +31,4 @@ pub use sample::{
     UnwrapConv, VecOp, VectorAggregation, VectorMatching,
 };
 pub use template::Template;
-pub use units::{bytes_unit, parse_bytes, parse_duration_ns};
+pub use units::{bytes_unit, go_duration_ns, humanize_bytes, parse_bytes, parse_duration_ns};
