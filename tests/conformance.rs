@@ -491,6 +491,155 @@ fn cases() -> Vec<Case> {
                 (prod(&[("pod", "p2")]), Exact(1.0)),
             ]),
         },
+        // evaluator.go VectorAggEvaluator: running mean, Welford for stddev.
+        Case {
+            name: "avg by",
+            query: r#"avg by (env) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("env", "dev")]), Exact(4.0)),
+                (labels(&[("env", "prod")]), Exact(4.0 / 3.0)),
+            ]),
+        },
+        Case {
+            name: "max by",
+            query: r#"max by (env) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("env", "dev")]), Exact(4.0)),
+                (labels(&[("env", "prod")]), Exact(2.0)),
+            ]),
+        },
+        Case {
+            name: "min by",
+            query: r#"min by (env) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("env", "dev")]), Exact(4.0)),
+                (labels(&[("env", "prod")]), Exact(1.0)),
+            ]),
+        },
+        Case {
+            name: "count by",
+            query: r#"count by (env) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("env", "dev")]), Exact(1.0)),
+                (labels(&[("env", "prod")]), Exact(3.0)),
+            ]),
+        },
+        Case {
+            name: "stddev by",
+            query: r#"stddev by (env) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("env", "dev")]), Exact(0.0)),
+                (labels(&[("env", "prod")]), Near((2.0f64 / 9.0).sqrt())),
+            ]),
+        },
+        Case {
+            name: "bottomk",
+            query: r#"bottomk(1, sum by (env, pod) (count_over_time({app="shop"}[30s])))"#,
+            at: At::Instant(30),
+            want: Want::Vector(vec![(labels(&[("env", "prod"), ("pod", "p2")]), Exact(1.0))]),
+        },
+        Case {
+            name: "sum without",
+            query: r#"sum without (pod, trace_id) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("app", "shop"), ("env", "dev")]), Exact(4.0)),
+                (labels(&[("app", "shop"), ("env", "prod")]), Exact(4.0)),
+            ]),
+        },
+        Case {
+            name: "pattern parser",
+            query: r#"sum by (took) (count_over_time({app="db"} | pattern "query took <took>" [2m]))"#,
+            at: At::Instant(120),
+            want: Want::Vector(vec![
+                (labels(&[("took", "1s")]), Exact(1.0)),
+                (labels(&[("took", "3s")]), Exact(1.0)),
+            ]),
+        },
+        Case {
+            name: "regexp parser",
+            query: r#"sum by (d) (count_over_time({app="db"} | regexp `took (?P<d>\d+)s` [2m]))"#,
+            at: At::Instant(120),
+            want: Want::Vector(vec![
+                (labels(&[("d", "1")]), Exact(1.0)),
+                (labels(&[("d", "3")]), Exact(1.0)),
+            ]),
+        },
+        Case {
+            name: "bytes of the formatted line",
+            query: r#"sum(bytes_over_time({app="db"} | line_format "{{.app}}" [2m]))"#,
+            at: At::Instant(120),
+            want: Want::Vector(vec![(labels(&[]), Exact(4.0))]),
+        },
+        Case {
+            name: "keep",
+            query: r#"count_over_time({app="shop", env="prod"} | keep app, pod [1m])"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("app", "shop"), ("pod", "p1")]), Exact(2.0)),
+                (labels(&[("app", "shop"), ("pod", "p2")]), Exact(2.0)),
+            ]),
+        },
+        Case {
+            name: "unwrap bytes",
+            query: r#"max_over_time({app="shop", env="prod"} | logfmt | unwrap bytes(size) | __error__="" [1m]) by (app)"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[("app", "shop")]), Exact(40.0))]),
+        },
+        Case {
+            name: "line filter",
+            query: r#"sum(count_over_time({app="shop"} |= "level=info" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[]), Exact(2.0))]),
+        },
+        Case {
+            name: "vector arithmetic on rates",
+            query: r#"sum(rate({app="shop"}[1m])) * 60"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[]), Exact(8.0 / 60.0 * 60.0))]),
+        },
+        Case {
+            name: "or vector(0) fills empty steps",
+            query: r#"sum(count_over_time({app="shop", env="dev"}[30s])) or vector(0)"#,
+            at: At::Range(0, 90, "30s"),
+            want: Want::Matrix(vec![(
+                labels(&[]),
+                vec![(0, Exact(0.0)), (30, Exact(2.0)), (60, Exact(2.0)), (90, Exact(0.0))],
+            )]),
+        },
+        Case {
+            name: "absent_over_time over a range",
+            query: r#"absent_over_time({app="shop", env="dev"}[30s])"#,
+            at: At::Range(0, 120, "30s"),
+            want: Want::Matrix(vec![(
+                labels(&[("app", "shop"), ("env", "dev")]),
+                vec![(0, Exact(1.0)), (90, Exact(1.0)), (120, Exact(1.0))],
+            )]),
+        },
+        // rate_counter with one sample in the window answers 0 (extrapolatedRate's guard).
+        Case {
+            name: "rate_counter with one sample is 0",
+            query: r#"rate_counter({app="shop", env="dev"} | json counter="counter" | __error__="" | unwrap counter [10s])"#,
+            at: At::Instant(20),
+            want: Want::Vector(vec![(labels(&[("app", "shop"), ("env", "dev")]), Exact(0.0))]),
+        },
+        Case {
+            name: "step as a duration",
+            query: r#"count_over_time({app="db"}[1m])"#,
+            at: At::Range(60, 120, "1m"),
+            want: Want::Matrix(vec![
+                (labels(&[("app", "db"), ("env", "prod")]), vec![(120, Exact(1.0))]),
+                (
+                    labels(&[("app", "db"), ("env", "prod"), ("env_extracted", "staging")]),
+                    vec![(60, Exact(1.0))],
+                ),
+            ]),
+        },
         Case {
             name: "zero step",
             query: r#"count_over_time({app="shop"}[1m])"#,
