@@ -308,6 +308,20 @@ fn cases() -> Vec<Case> {
             at: At::Instant(60),
             want: Want::Vector(vec![(labels(&[]), Exact(2.0))]),
         },
+        // parser_hints.go: `sum` with no grouping labels over count_over_time needs no label,
+        // so the json parser does not run and the non-JSON line is no error.
+        Case {
+            name: "no labels needed: parsers skipped",
+            query: r#"sum(count_over_time({app="shop", env="dev"} | json [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[]), Exact(4.0))]),
+        },
+        Case {
+            name: "grouping labels needed: parser errors count",
+            query: r#"sum by (level) (count_over_time({app="shop", env="dev"} | json [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Error(400, "JSONParserErr"),
+        },
         Case {
             name: "json errors filtered",
             query: r#"sum(count_over_time({app="shop", env="dev"} | json | __error__="" [1m]))"#,
@@ -609,7 +623,12 @@ fn cases() -> Vec<Case> {
             at: At::Range(0, 90, "30s"),
             want: Want::Matrix(vec![(
                 labels(&[]),
-                vec![(0, Exact(0.0)), (30, Exact(2.0)), (60, Exact(2.0)), (90, Exact(0.0))],
+                vec![
+                    (0, Exact(0.0)),
+                    (30, Exact(2.0)),
+                    (60, Exact(2.0)),
+                    (90, Exact(0.0)),
+                ],
             )]),
         },
         Case {

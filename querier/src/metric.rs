@@ -11,8 +11,8 @@ use logq_storage::{Entry, LabelSet, MatchOp, ScanStats, TenantId};
 use crate::engine::{row_filter, Querier, Visitor};
 use crate::error::QueryError;
 use crate::logql::{
-    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp,
-    VectorAggregation,
+    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Stage, UnwrapConv,
+    VecOp, VectorAggregation,
 };
 use crate::pipeline::{process_with_metadata, LineLabels, ERROR_LABEL};
 
@@ -152,7 +152,10 @@ fn eval<'a>(
             )])),
             SampleExpr::Range(r) => eval_range(ctx, r).await,
             SampleExpr::Vector(v) => {
-                let inner = eval(ctx, &v.inner).await?;
+                let inner = match no_labels_needed(v) {
+                    Some(stripped) => eval_range(ctx, &stripped).await?,
+                    None => eval(ctx, &v.inner).await?,
+                };
                 Ok(aggregate(v, inner, steps.len()))
             }
             SampleExpr::LabelReplace(l) => Ok(match eval(ctx, &l.inner).await? {
@@ -166,6 +169,44 @@ fn eval<'a>(
             }
         }
     })
+}
+
+/// Loki's parser hints: `sum` (without grouping labels) over `count_over_time`, `rate`,
+/// `bytes_over_time`, `bytes_rate` or `sum_over_time` pushes "no labels" into the sample
+/// extractor, and when no stage needs a label the `json` and `logfmt` parsers do not run at all
+/// (so a line they cannot parse is no error). Returns the range aggregation to evaluate then:
+/// the same without those parsers.
+fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
+    let SampleExpr::Range(r) = &v.inner else {
+        return None;
+    };
+    let injectable = v.op == VecOp::Sum
+        && matches!(
+            r.op,
+            RangeOp::BytesOverTime
+                | RangeOp::BytesRate
+                | RangeOp::CountOverTime
+                | RangeOp::Rate
+                | RangeOp::SumOverTime
+        )
+        && r.grouping.is_none()
+        && v.grouping.as_ref().is_none_or(|g| g.labels.is_empty());
+    if !injectable || r.unwrap.is_some() {
+        return None;
+    }
+    let needs_labels = r.log.pipeline.iter().any(|s| {
+        matches!(
+            s,
+            Stage::LabelFilter(_) | Stage::LineFormat(_) | Stage::LabelFormat(_) | Stage::Distinct(_)
+        )
+    });
+    let has_parser = r.log.pipeline.iter().any(|s| matches!(s, Stage::Parser(_)));
+    if needs_labels || !has_parser {
+        return None;
+    }
+    let mut stripped = r.as_ref().clone();
+    stripped.log.pipeline.retain(|s| !matches!(s, Stage::Parser(_)));
+    Some(stripped)
 }
 
 /// Prometheus' `label_replace`: where `src` matches the (anchored) regex, `dst` becomes the
