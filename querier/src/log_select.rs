@@ -160,7 +160,8 @@ impl<'a> Collector<'a> {
                 parsed: if categorize { parsed } else { Vec::new() },
             })
             .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // Loki sorts result streams by their label string (`{a="1"}` after `{a="1", b="2"}`).
+        out.sort_by_cached_key(|s| s.labels.to_string());
         out
     }
 }
