@@ -590,6 +590,17 @@ fn cases() -> Vec<Case> {
             at: At::Instant(120),
             want: Want::Vector(vec![(labels(&[]), Exact(4.0))]),
         },
+        // Go templates in label_format: if/else, eq, pipes into printf.
+        Case {
+            name: "label_format template",
+            query: r#"sum by (x) (count_over_time({app="shop", env="prod"} | logfmt | label_format x="{{ if eq .status \"200\" }}ok{{ else }}{{ .status | printf \"e%s\" }}{{ end }}" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("x", "e404")]), Exact(1.0)),
+                (labels(&[("x", "e500")]), Exact(1.0)),
+                (labels(&[("x", "ok")]), Exact(2.0)),
+            ]),
+        },
         Case {
             name: "keep",
             query: r#"count_over_time({app="shop", env="prod"} | keep app, pod [1m])"#,

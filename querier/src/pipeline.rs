@@ -243,8 +243,11 @@ pub fn process_with_metadata<'a>(
                 }
             }
             Stage::LineFormat(t) => {
-                let out = t.render(|k| labels.get(k), cur, ts);
-                rewritten = Some(out);
+                match t.render(|k| labels.get(k), cur, ts) {
+                    Ok(out) => rewritten = Some(out),
+                    // Loki keeps the line and marks it.
+                    Err(details) => labels.set_error("TemplateFormatErr", details),
+                }
             }
             Stage::LabelFormat(items) => {
                 for item in items {
@@ -256,8 +259,10 @@ pub fn process_with_metadata<'a>(
                             }
                         }
                         LabelFormat::Template { to, template } => {
-                            let v = template.render(|k| labels.get(k), cur, ts);
-                            labels.set(to.clone(), v);
+                            match template.render(|k| labels.get(k), cur, ts) {
+                                Ok(v) => labels.set(to.clone(), v),
+                                Err(details) => labels.set_error("TemplateFormatErr", details),
+                            }
                         }
                     }
                 }

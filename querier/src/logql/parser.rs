@@ -1011,7 +1011,7 @@ mod tests {
             "parse error at line 1, col 21: syntax error: unexpected $end, expecting IDENTIFIER"
         );
         assert!(
-            err("{app=\"x\"} | line_format \"{{ printf .a }}\"").contains("unsupported template function")
+            err("{app=\"x\"} | line_format \"{{ nosuch .a }}\"").contains("function \"nosuch\" not defined")
         );
         assert!(err("{app=\"x\"} | regexp \"(a)\"").contains("named capture"));
         assert!(err("{app=~\"(\"}").starts_with("parse error at line 1, col 7: error parsing regexp"));
