@@ -250,16 +250,27 @@ pub fn process_with_metadata<'a>(
                 }
             }
             Stage::LabelFormat(items) => {
+                // Loki's LabelsFormatter: templates see the labels as they were at the first
+                // template of the stage; a rename sets the new name, then deletes the old one.
+                let mut snapshot: Option<Vec<(String, String)>> = None;
                 for item in items {
                     match item {
                         LabelFormat::Rename { to, from } => {
                             if let Some(v) = labels.get(from).map(str::to_string) {
-                                labels.remove(from);
                                 labels.set(to.clone(), v);
+                                labels.remove(from);
                             }
                         }
                         LabelFormat::Template { to, template } => {
-                            match template.render(|k| labels.get(k), cur, ts) {
+                            let seen = snapshot.get_or_insert_with(|| {
+                                labels
+                                    .names()
+                                    .into_iter()
+                                    .filter_map(|n| labels.get(&n).map(|v| (n.clone(), v.to_string())))
+                                    .collect()
+                            });
+                            let get = |k: &str| seen.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+                            match template.render(get, cur, ts) {
                                 Ok(v) => labels.set(to.clone(), v),
                                 Err(details) => labels.set_error("TemplateFormatErr", details),
                             }
