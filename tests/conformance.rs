@@ -322,6 +322,16 @@ fn cases() -> Vec<Case> {
             at: At::Instant(60),
             want: Want::Error(400, "JSONParserErr"),
         },
+        // parser_hints.go PreserveError: grouping by __error__ counts errors.
+        Case {
+            name: "sum by __error__ preserves errors",
+            query: r#"sum by (__error__) (count_over_time({app="shop", env="dev"} | json [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[]), Exact(3.0)),
+                (labels(&[("__error__", "JSONParserErr")]), Exact(1.0)),
+            ]),
+        },
         Case {
             name: "json errors filtered",
             query: r#"sum(count_over_time({app="shop", env="dev"} | json | __error__="" [1m]))"#,

@@ -150,11 +150,12 @@ fn eval<'a>(
                 LabelSet::default(),
                 vec![Some(*v); steps.len()],
             )])),
-            SampleExpr::Range(r) => eval_range(ctx, r).await,
+            SampleExpr::Range(r) => eval_range(ctx, r, false).await,
             SampleExpr::Vector(v) => {
-                let inner = match no_labels_needed(v) {
-                    Some(stripped) => eval_range(ctx, &stripped).await?,
-                    None => eval(ctx, &v.inner).await?,
+                let inner = match (no_labels_needed(v), &v.inner) {
+                    (Some(stripped), _) => eval_range(ctx, &stripped, false).await?,
+                    (None, SampleExpr::Range(r)) => eval_range(ctx, r, preserves_errors(v)).await?,
+                    (None, inner) => eval(ctx, inner).await?,
                 };
                 Ok(aggregate(v, inner, steps.len()))
             }
@@ -169,6 +170,28 @@ fn eval<'a>(
             }
         }
     })
+}
+
+/// Loki's parser hints preserve errors (`__preserve_error__`) when the grouping pushed into
+/// the sample extractor asks for `__error__`: `sum by (__error__) (count_over_time(...))`
+/// counts lines per error instead of failing.
+fn preserves_errors(v: &VectorAggregation) -> bool {
+    let SampleExpr::Range(r) = &v.inner else {
+        return false;
+    };
+    v.op == VecOp::Sum
+        && matches!(
+            r.op,
+            RangeOp::BytesOverTime
+                | RangeOp::BytesRate
+                | RangeOp::CountOverTime
+                | RangeOp::Rate
+                | RangeOp::SumOverTime
+        )
+        && r.grouping.is_none()
+        && v.grouping
+            .as_ref()
+            .is_some_and(|g| !g.without && g.labels.iter().any(|l| l == ERROR_LABEL))
 }
 
 /// Loki's parser hints: `sum` (without grouping labels) over `count_over_time`, `rate`,
@@ -398,7 +421,7 @@ fn series_labels(r: &RangeAggregation, labels: &LabelSet) -> LabelSet {
     }
 }
 
-async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryError> {
+async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) -> Result<Value, QueryError> {
     let (q, tenant, steps, stats) = (ctx.q, ctx.tenant, ctx.steps, ctx.stats);
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
         return Ok(Value::Vector(Vec::new()));
@@ -453,7 +476,7 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
             }
         }
     }
-    if let Some((_, bad)) = first_error {
+    if let Some((_, bad)) = first_error.filter(|_| !preserve_errors) {
         return Err(pipeline_error(bad));
     }
     if r.op == RangeOp::AbsentOverTime {
@@ -461,7 +484,7 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
     }
     let mut out = Vec::with_capacity(samples.len());
     for (labels, mut points) in samples {
-        if labels.get(ERROR_LABEL).is_some() {
+        if labels.get(ERROR_LABEL).is_some() && !preserve_errors {
             continue;
         }
         points.sort_by_key(|p| p.0);

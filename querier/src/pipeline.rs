@@ -153,6 +153,12 @@ impl<'a> LineLabels<'a> {
         self.set(name, value);
     }
 
+    /// Marks the line with a pipeline error without details (Loki's `addErrLabel` with no
+    /// error value).
+    fn set_error_kind(&mut self, kind: &str) {
+        self.set(ERROR_LABEL.into(), kind.into());
+    }
+
     /// Marks the line with a pipeline error (the latest error wins, as in Loki).
     pub fn set_error(&mut self, kind: &str, details: String) {
         // Loki's `SetErr` / `SetErrorDetails`: a later error replaces an earlier one.
@@ -393,6 +399,18 @@ fn sanitize(name: &str) -> String {
 }
 
 fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
+    if !stage.params.is_empty() {
+        // Loki's JSONExpressionParser: an empty line passes; a line that cannot start JSON is
+        // an error without details.
+        match line.as_bytes().first() {
+            None => return,
+            Some(b'"' | b'{' | b'[') => {}
+            Some(_) => {
+                labels.set_error_kind("JSONParserErr");
+                return;
+            }
+        }
+    }
     match serde_json::from_str::<serde_json::Value>(line) {
         Ok(v @ serde_json::Value::Object(_)) if !stage.params.is_empty() => {
             for (label, expr) in &stage.params {
