@@ -333,6 +333,12 @@ fn cases() -> Vec<Case> {
             ]),
         },
         Case {
+            name: "keep never drops the error",
+            query: r#"count_over_time({app="shop", env="dev"} | json | keep app [1m])"#,
+            at: At::Instant(60),
+            want: Want::Error(400, "JSONParserErr"),
+        },
+        Case {
             name: "json errors filtered",
             query: r#"sum(count_over_time({app="shop", env="dev"} | json | __error__="" [1m]))"#,
             at: At::Instant(60),

@@ -296,7 +296,12 @@ pub fn process_with_metadata<'a>(
                 }
             }
             Stage::Keep(items) => {
-                for name in labels.names() {
+                // Loki's `keep` never removes the error labels.
+                for name in labels
+                    .names()
+                    .into_iter()
+                    .filter(|n| n != ERROR_LABEL && n != ERROR_DETAILS_LABEL)
+                {
                     let kept = items.iter().any(|i| {
                         i.name == name && i.value.as_deref().is_none_or(|v| labels.get(&name) == Some(v))
                     });
@@ -335,7 +340,13 @@ fn unpack(line: &str, labels: &mut LineLabels<'_>) -> Option<String> {
             entry
         }
         Err(_) => {
-            labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into());
+            // Loki's unpack: `errUnexpectedJSONObject` when the line is not an object.
+            let details = if line.starts_with('{') {
+                JSON_NOT_OBJECT
+            } else {
+                "expecting json object(6), but it is not"
+            };
+            labels.set_error("JSONParserErr", details.into());
             None
         }
     }
