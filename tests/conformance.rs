@@ -618,6 +618,15 @@ fn cases() -> Vec<Case> {
             ]),
         },
         Case {
+            name: "drop with a regex matcher",
+            query: r#"count_over_time({app="shop", env="prod"} | drop pod=~"p1|p3", trace_id [1m])"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (prod(&[]), Exact(2.0)),
+                (prod(&[("pod", "p2")]), Exact(2.0)),
+            ]),
+        },
+        Case {
             name: "keep",
             query: r#"count_over_time({app="shop", env="prod"} | keep app, pod [1m])"#,
             at: At::Instant(60),

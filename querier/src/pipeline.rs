@@ -286,11 +286,7 @@ pub fn process_with_metadata<'a>(
             }
             Stage::Drop(items) => {
                 for item in items {
-                    let hit = match &item.value {
-                        None => true,
-                        Some(v) => labels.get(&item.name) == Some(v.as_str()),
-                    };
-                    if hit {
+                    if item.selects(labels.get(&item.name)) {
                         labels.remove(&item.name);
                     }
                 }
@@ -302,9 +298,9 @@ pub fn process_with_metadata<'a>(
                     .into_iter()
                     .filter(|n| n != ERROR_LABEL && n != ERROR_DETAILS_LABEL)
                 {
-                    let kept = items.iter().any(|i| {
-                        i.name == name && i.value.as_deref().is_none_or(|v| labels.get(&name) == Some(v))
-                    });
+                    let kept = items
+                        .iter()
+                        .any(|i| i.name == name && i.selects(labels.get(&name)));
                     if !kept {
                         labels.remove(&name);
                     }

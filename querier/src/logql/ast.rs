@@ -98,13 +98,24 @@ impl Distinct {
     }
 }
 
-/// A label named by `drop` or `keep`, optionally only with a given value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A label named by `drop` or `keep`, optionally only when its value matches.
+#[derive(Debug, Clone)]
 pub struct LabelSelect {
     /// The label.
     pub name: String,
-    /// Only when it has this value.
-    pub value: Option<String>,
+    /// Only when its value matches (`level="debug"`, `level=~"debug|trace"`).
+    pub matcher: Option<LabelMatcher>,
+}
+
+impl LabelSelect {
+    /// Whether the label, with `value`, is selected (Loki: a matcher needs the label present).
+    pub fn selects(&self, value: Option<&str>) -> bool {
+        match (&self.matcher, value) {
+            (None, _) => true,
+            (Some(m), Some(v)) => m.matches_value(v),
+            (Some(_), None) => false,
+        }
+    }
 }
 
 /// One assignment of `label_format`.
@@ -493,9 +504,9 @@ impl fmt::Display for LogExpr {
                             f.write_str(", ")?;
                         }
                         f.write_str(&item.name)?;
-                        if let Some(v) = &item.value {
-                            f.write_str("=")?;
-                            quote(f, v)?;
+                        if let Some(m) = &item.matcher {
+                            f.write_str(m.op.as_str())?;
+                            quote(f, &m.value)?;
                         }
                     }
                 }

@@ -429,13 +429,25 @@ impl<'a> Parser<'a> {
                 let mut items = Vec::new();
                 loop {
                     let name = self.ident()?;
-                    let value = if self.peek().tok == Tok::Op("=") {
-                        self.advance();
-                        Some(self.string()?.0)
-                    } else {
-                        None
+                    // A bare name, or a matcher (`=`, `!=`, `=~`, `!~`) on the label's value.
+                    let op = match self.peek().tok {
+                        Tok::Op("=") => Some(MatchOp::Equal),
+                        Tok::Op("!=") => Some(MatchOp::NotEqual),
+                        Tok::Op("=~") => Some(MatchOp::Regex),
+                        Tok::Op("!~") => Some(MatchOp::NotRegex),
+                        _ => None,
                     };
-                    items.push(LabelSelect { name, value });
+                    let matcher = match op {
+                        Some(op) => {
+                            self.advance();
+                            let (value, pos) = self.string()?;
+                            Some(LabelMatcher::new(name.clone(), op, value).map_err(|e| {
+                                ParseError::at(self.input, pos, format!("error parsing regexp: {}", e.reason))
+                            })?)
+                        }
+                        None => None,
+                    };
+                    items.push(LabelSelect { name, matcher });
                     if self.peek().tok == Tok::Op(",") && matches!(self.peek_at(1).tok, Tok::Ident(_)) {
                         self.advance();
                     } else {
