@@ -387,6 +387,19 @@ fn normalize_label(name: &str) -> String {
     }
 }
 
+/// Replaces characters that are not valid in label names with `_` (no prefix).
+fn map_label_chars(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == '_' || c.is_ascii_alphanumeric() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Replaces characters that are not valid in label names with `_`.
 fn sanitize(name: &str) -> String {
     let mut out: String = name
@@ -446,11 +459,24 @@ fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
 
 fn flatten_json(prefix: &str, map: &serde_json::Map<String, serde_json::Value>, labels: &mut LineLabels<'_>) {
     for (k, v) in map {
-        let key = if prefix.is_empty() {
-            sanitize(k)
-        } else {
-            format!("{prefix}_{}", sanitize(k))
+        // Loki: a top-level field is `sanitizeLabelKey(key, true)` (trimmed, `_` before a
+        // leading digit); an object's prefix gets `_` before any leading non-letter; nested keys
+        // only have invalid characters replaced.
+        let key = match (prefix.is_empty(), v) {
+            (true, serde_json::Value::Object(_)) => {
+                let mapped = map_label_chars(k);
+                if mapped.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                    mapped
+                } else {
+                    format!("_{mapped}")
+                }
+            }
+            (true, _) => sanitize(k.trim()),
+            (false, _) => format!("{prefix}_{}", map_label_chars(k)),
         };
+        if key.is_empty() {
+            continue;
+        }
         match v {
             serde_json::Value::Object(inner) => flatten_json(&key, inner, labels),
             serde_json::Value::String(s) => labels.add_extracted(key, s.clone()),

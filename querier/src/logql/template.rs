@@ -536,7 +536,15 @@ fn to_i64(v: &V) -> i64 {
         V::Int(i) => *i,
         V::Float(f) => *f as i64,
         V::Bool(b) => i64::from(*b),
-        V::Str(s) => s.trim().parse::<i64>().unwrap_or(0),
+        V::Str(s) => {
+            // cast.ToInt64: "3.0" is 3 (trailing zero decimals trimmed), "3.5" is 0.
+            let t = s.trim();
+            let t = match t.split_once('.') {
+                Some((int, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => int,
+                _ => t,
+            };
+            t.parse::<i64>().unwrap_or(0)
+        }
         V::Time(ns) => *ns,
     }
 }
