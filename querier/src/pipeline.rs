@@ -419,16 +419,28 @@ fn sanitize(name: &str) -> String {
 }
 
 fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
-    if !stage.params.is_empty() {
-        // Loki's JSONExpressionParser: an empty line passes; a line that cannot start JSON is
-        // an error without details.
-        match line.as_bytes().first() {
-            None => return,
-            Some(b'"' | b'{' | b'[') => {}
-            Some(_) => {
-                labels.set_error_kind("JSONParserErr");
-                return;
-            }
+    if stage.params.is_empty() {
+        // Loki's parser (buger/jsonparser `ObjectEach`) walks the object field by field:
+        // numbers keep their text, fields before a syntax error are kept, and text after the
+        // closing brace is not looked at.
+        let mut scan = JsonScan {
+            b: line.as_bytes(),
+            line,
+            i: 0,
+        };
+        if scan.object("", labels).is_none() {
+            labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into());
+        }
+        return;
+    }
+    // Loki's JSONExpressionParser: an empty line passes; a line that cannot start JSON is an
+    // error without details.
+    match line.as_bytes().first() {
+        None => return,
+        Some(b'"' | b'{' | b'[') => {}
+        Some(_) => {
+            labels.set_error_kind("JSONParserErr");
+            return;
         }
     }
     match serde_json::from_str::<serde_json::Value>(line) {
@@ -450,40 +462,158 @@ fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
                 labels.add_extracted(label.clone(), text);
             }
         }
-        Ok(serde_json::Value::Object(map)) => flatten_json("", &map, labels),
-        // Loki's parser (buger/jsonparser `ObjectEach`) reports anything that is not an
-        // object this way.
-        Ok(_) | Err(_) => labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into()),
+        _ => labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into()),
     }
 }
 
-fn flatten_json(prefix: &str, map: &serde_json::Map<String, serde_json::Value>, labels: &mut LineLabels<'_>) {
-    for (k, v) in map {
-        // Loki: a top-level field is `sanitizeLabelKey(key, true)` (trimmed, `_` before a
-        // leading digit); an object's prefix gets `_` before any leading non-letter; nested keys
-        // only have invalid characters replaced.
-        let key = match (prefix.is_empty(), v) {
-            (true, serde_json::Value::Object(_)) => {
-                let mapped = map_label_chars(k);
-                if mapped.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-                    mapped
-                } else {
-                    format!("_{mapped}")
-                }
+/// A field-by-field walk over a JSON object, as Loki's `json` parser does it.
+struct JsonScan<'l> {
+    b: &'l [u8],
+    line: &'l str,
+    i: usize,
+}
+
+impl JsonScan<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    /// A string literal (at `"`), unescaped.
+    fn string(&mut self) -> Option<String> {
+        let start = self.i;
+        self.i += 1;
+        while self.i < self.b.len() && self.b[self.i] != b'"' {
+            if self.b[self.i] == b'\\' {
+                self.i += 1;
             }
-            (true, _) => sanitize(k.trim()),
-            (false, _) => format!("{prefix}_{}", map_label_chars(k)),
-        };
-        if key.is_empty() {
-            continue;
+            self.i += 1;
         }
-        match v {
-            serde_json::Value::Object(inner) => flatten_json(&key, inner, labels),
-            serde_json::Value::String(s) => labels.add_extracted(key, s.clone()),
-            serde_json::Value::Number(n) => labels.add_extracted(key, n.to_string()),
-            serde_json::Value::Bool(b) => labels.add_extracted(key, b.to_string()),
-            serde_json::Value::Null | serde_json::Value::Array(_) => {}
+        if self.i >= self.b.len() {
+            return None;
         }
+        self.i += 1;
+        serde_json::from_str::<String>(&self.line[start..self.i]).ok()
+    }
+
+    /// Skips a value of any kind (arrays and objects balanced, strings respected).
+    fn skip(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            let c = *self.b.get(self.i)?;
+            match c {
+                b'"' => {
+                    self.string()?;
+                    if depth == 0 {
+                        return Some(());
+                    }
+                    continue;
+                }
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        self.i += 1;
+                        return Some(());
+                    }
+                }
+                b',' if depth == 0 => return Some(()),
+                _ => {}
+            }
+            self.i += 1;
+        }
+    }
+
+    /// An object (at its `{`): its scalar fields become labels, nested objects add prefixes.
+    fn object(&mut self, prefix: &str, labels: &mut LineLabels<'_>) -> Option<()> {
+        self.ws();
+        if self.b.get(self.i) != Some(&b'{') {
+            return None;
+        }
+        self.i += 1;
+        loop {
+            self.ws();
+            match self.b.get(self.i)? {
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'"' => {}
+                _ => return None,
+            }
+            let key = self.string()?;
+            self.ws();
+            if self.b.get(self.i) != Some(&b':') {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            let c = *self.b.get(self.i)?;
+            let is_object = c == b'{';
+            let name = json_label_name(prefix, &key, is_object);
+            match c {
+                b'{' => self.object(&name, labels)?,
+                b'"' => {
+                    let v = self.string()?;
+                    if !name.is_empty() {
+                        labels.add_extracted(name, v);
+                    }
+                }
+                b'[' => self.skip()?,
+                b't' | b'f' | b'n' => {
+                    let word: &[u8] = match c {
+                        b't' => b"true",
+                        b'f' => b"false",
+                        _ => b"null",
+                    };
+                    if !self.b[self.i..].starts_with(word) {
+                        return None;
+                    }
+                    self.i += word.len();
+                    if c != b'n' && !name.is_empty() {
+                        labels.add_extracted(name, String::from_utf8_lossy(word).into_owned());
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = self.i;
+                    while self.i < self.b.len()
+                        && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    {
+                        self.i += 1;
+                    }
+                    if !name.is_empty() {
+                        labels.add_extracted(name, self.line[start..self.i].to_string());
+                    }
+                }
+                _ => return None,
+            }
+            self.ws();
+            match self.b.get(self.i)? {
+                b',' => self.i += 1,
+                b'}' => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The label a JSON field becomes (Loki: a top-level field is `sanitizeLabelKey(key, true)`,
+/// trimmed with `_` before a leading digit; an object's prefix gets `_` before any leading
+/// non-letter; nested keys only have invalid characters replaced).
+fn json_label_name(prefix: &str, key: &str, is_object: bool) -> String {
+    if !prefix.is_empty() {
+        return format!("{prefix}_{}", map_label_chars(key));
+    }
+    if is_object {
+        let mapped = map_label_chars(key);
+        if mapped.is_empty() || mapped.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            mapped
+        } else {
+            format!("_{mapped}")
+        }
+    } else {
+        sanitize(key.trim())
     }
 }
 
@@ -676,6 +806,22 @@ mod tests {
         );
         let got = run(r#"{app="a"} | json"#, r#"{app="a"}"#, "not json").unwrap();
         assert!(got.contains(r#"__error__="JSONParserErr""#), "{got}");
+    }
+
+    #[test]
+    fn json_fields_as_lokis_parser_reads_them() {
+        let q = r#"{app="a"} | json"#;
+        // Numbers keep their text; arrays and nulls are skipped; nested keys joined with `_`.
+        let got = run(
+            q,
+            r#"{app="a"}"#,
+            r#"{"n": 1.50, "e": 1e3, "s": "x\"y", "arr": [1, {"z": 2}], "nil": null, "o": {"1k": true}} tail"#,
+        )
+        .unwrap();
+        assert_eq!(got, r#"{app="a", e="1e3", n="1.50", o_1k="true", s="x\"y"}"#);
+        // Fields before a syntax error are kept, with the error.
+        let got = run(q, r#"{app="a"}"#, r#"{"a": "1", "b": }"#).unwrap();
+        assert!(got.contains(r#"a="1""#) && got.contains("JSONParserErr"), "{got}");
     }
 
     #[test]
