@@ -695,6 +695,13 @@ fn cases() -> Vec<Case> {
                 ),
             ]),
         },
+        // logqlmodel.ErrUnsupportedSyntaxForInstantQuery.
+        Case {
+            name: "log query as an instant query",
+            query: r#"{app="shop"}"#,
+            at: At::Instant(60),
+            want: Want::Error(400, "log queries are not supported as an instant query type"),
+        },
         Case {
             name: "zero step",
             query: r#"count_over_time({app="shop"}[1m])"#,

@@ -328,36 +328,19 @@ async fn query_range(
     run_log_query(&s, q, &headers).await
 }
 
-/// Instant query: a metric expression evaluated at `time`; a log selector returns the streams
-/// of the hour (or `since`) before `time`.
-async fn query(
-    State(s): Shared,
-    Tenant(tenant): Tenant,
-    headers: HeaderMap,
-    p: Params,
-) -> Result<Json<Value>, ApiError> {
+/// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
+/// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
+async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Json<Value>, ApiError> {
     let time = match p.get("time") {
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
         None => now_ns(),
     };
-    let expr = match parse_query(&p)? {
-        Expr::Log(l) => l,
-        Expr::Sample(e) => return run_metric_query(&s, &tenant, &e, &[time], true).await,
-    };
-    let mut window = p.clone();
-    window.0.retain(|(k, _)| k != "start" && k != "end");
-    window.0.push(("end".into(), time.to_string()));
-    let (start, end) = window.range(time)?;
-    let q = LogQuery {
-        tenant,
-        expr,
-        start,
-        end: end.saturating_add(1),
-        limit: p.limit(100)?,
-        direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
-        stats: Arc::new(ScanStats::default()),
-    };
-    run_log_query(&s, q, &headers).await
+    match parse_query(&p)? {
+        Expr::Sample(e) => run_metric_query(&s, &tenant, &e, &[time], true).await,
+        Expr::Log(_) => Err(ApiError::bad_request(
+            "log queries are not supported as an instant query type, please change your query to a range query type",
+        )),
+    }
 }
 
 /// Matchers of an optional `query` parameter (none = every stream).
