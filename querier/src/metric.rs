@@ -197,8 +197,8 @@ fn preserves_errors(v: &VectorAggregation) -> bool {
 /// Loki's parser hints: `sum` (without grouping labels) over `count_over_time`, `rate`,
 /// `bytes_over_time`, `bytes_rate` or `sum_over_time` pushes "no labels" into the sample
 /// extractor, and when no stage needs a label the `json` and `logfmt` parsers do not run at all
-/// (so a line they cannot parse is no error). Returns the range aggregation to evaluate then:
-/// the same without those parsers.
+/// (so a line they cannot parse is no error, and `unpack` leaves the line as it is). Returns the
+/// range aggregation to evaluate then: the same without those parsers.
 fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
     let SampleExpr::Range(r) = &v.inner else {
         return None;
@@ -223,12 +223,13 @@ fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
             Stage::LabelFilter(_) | Stage::LineFormat(_) | Stage::LabelFormat(_) | Stage::Distinct(_)
         )
     });
-    let has_parser = r.log.pipeline.iter().any(|s| matches!(s, Stage::Parser(_)));
-    if needs_labels || !has_parser {
+    // `json`, `logfmt` and `unpack` return at once when no label is needed.
+    let skipped = |s: &Stage| matches!(s, Stage::Parser(_) | Stage::Unpack);
+    if needs_labels || !r.log.pipeline.iter().any(skipped) {
         return None;
     }
     let mut stripped = r.as_ref().clone();
-    stripped.log.pipeline.retain(|s| !matches!(s, Stage::Parser(_)));
+    stripped.log.pipeline.retain(|s| !skipped(s));
     Some(stripped)
 }
 
