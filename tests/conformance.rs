@@ -317,6 +317,18 @@ fn cases() -> Vec<Case> {
             want: Want::Vector(vec![(labels(&[]), Exact(4.0))]),
         },
         Case {
+            name: "sum without () pushes no labels",
+            query: r#"sum without () (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[]), Exact(8.0))]),
+        },
+        Case {
+            name: "absent_over_time needs no labels",
+            query: r#"absent_over_time({app="shop", env="dev"} | json [1m])"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![]),
+        },
+        Case {
             name: "grouping labels needed: parser errors count",
             query: r#"sum by (level) (count_over_time({app="shop", env="dev"} | json [1m]))"#,
             at: At::Instant(60),

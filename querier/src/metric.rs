@@ -150,6 +150,11 @@ fn eval<'a>(
                 LabelSet::default(),
                 vec![Some(*v); steps.len()],
             )])),
+            // absent_over_time's extractor never needs labels (Loki sets noLabels for it).
+            SampleExpr::Range(r) if r.op == RangeOp::AbsentOverTime => match without_parsers(r) {
+                Some(stripped) => eval_range(ctx, &stripped, false).await,
+                None => eval_range(ctx, r, false).await,
+            },
             SampleExpr::Range(r) => eval_range(ctx, r, false).await,
             SampleExpr::Vector(v) => {
                 let inner = match (no_labels_needed(v), &v.inner) {
@@ -157,6 +162,16 @@ fn eval<'a>(
                     (None, SampleExpr::Range(r)) => eval_range(ctx, r, preserves_errors(v)).await?,
                     (None, inner) => eval(ctx, inner).await?,
                 };
+                if pushes_no_labels(v) {
+                    // Loki's extractor then gives every sample empty labels, so even
+                    // `sum without ()` answers one series without labels.
+                    let mut by_nothing = v.as_ref().clone();
+                    by_nothing.grouping = Some(Grouping {
+                        without: false,
+                        labels: Vec::new(),
+                    });
+                    return Ok(aggregate(&by_nothing, inner, steps.len()));
+                }
                 Ok(aggregate(v, inner, steps.len()))
             }
             SampleExpr::LabelReplace(l) => Ok(match eval(ctx, &l.inner).await? {
@@ -203,7 +218,19 @@ fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
     let SampleExpr::Range(r) = &v.inner else {
         return None;
     };
-    let injectable = v.op == VecOp::Sum
+    if !pushes_no_labels(v) {
+        return None;
+    }
+    without_parsers(r)
+}
+
+/// Whether a `sum` pushes "no labels" into its range aggregation's sample extractor (Loki's
+/// `canInjectVectorGrouping` with an empty grouping, `by ()` or `without ()` alike).
+fn pushes_no_labels(v: &VectorAggregation) -> bool {
+    let SampleExpr::Range(r) = &v.inner else {
+        return false;
+    };
+    v.op == VecOp::Sum
         && matches!(
             r.op,
             RangeOp::BytesOverTime
@@ -213,8 +240,13 @@ fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
                 | RangeOp::SumOverTime
         )
         && r.grouping.is_none()
-        && v.grouping.as_ref().is_none_or(|g| g.labels.is_empty());
-    if !injectable || r.unwrap.is_some() {
+        && v.grouping.as_ref().is_none_or(|g| g.labels.is_empty())
+}
+
+/// `r` without the `json`, `logfmt` and `unpack` stages, when no stage needs a label and no
+/// label is unwrapped (those parsers then return at once in Loki).
+fn without_parsers(r: &RangeAggregation) -> Option<RangeAggregation> {
+    if r.unwrap.is_some() {
         return None;
     }
     let needs_labels = r.log.pipeline.iter().any(|s| {
@@ -228,7 +260,7 @@ fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
     if needs_labels || !r.log.pipeline.iter().any(skipped) {
         return None;
     }
-    let mut stripped = r.as_ref().clone();
+    let mut stripped = r.clone();
     stripped.log.pipeline.retain(|s| !skipped(s));
     Some(stripped)
 }
