@@ -279,16 +279,25 @@ fn metric_queries_match_brute_force() {
     assert_eq!(got[0].0, json!({"app": "api"}));
     assert!((got[0].1[0].1 - 0.105).abs() < 1e-9, "{:?}", got[0].1);
 
-    // Parser errors surface as Loki does, unless filtered.
+    // Parser errors surface as Loki does, unless filtered...
     let r = query_range(
         &f,
-        r#"sum(count_over_time({app="worker"} | json [10m]))"#,
+        r#"sum by (level) (count_over_time({app="worker"} | json [10m]))"#,
         end,
         end,
         "1m",
     );
     assert_eq!(r.status, 400);
     assert!(r.body.contains("JSONParserErr"), "{}", r.body);
+    // ...or unless no label is needed (Loki's parser hints: the parser does not run).
+    let got = matrix(&query_range(
+        &f,
+        r#"sum(count_over_time({app="worker"} | json [10m]))"#,
+        end,
+        end,
+        "1m",
+    ));
+    assert_eq!(got[0].1[0].1, 10.0, "{got:?}");
     let got = matrix(&query_range(
         &f,
         r#"sum by (level) (count_over_time({app="worker"} | json | __error__="" [10m]))"#,

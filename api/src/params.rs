@@ -106,7 +106,13 @@ pub fn parse_time(v: &str) -> Result<i64, String> {
         let f: f64 = v
             .parse()
             .map_err(|_| format!("cannot parse {v:?} as a timestamp"))?;
-        return Ok((f * 1e9).round() as i64);
+        // Loki's `parseTimestamp`: whole seconds, and the fraction rounded to milliseconds
+        // (`math.Modf`, `math.Round(ns*1000)/1000`, then truncated to ns as Go converts).
+        let secs = f.trunc();
+        let frac = ((f - secs) * 1000.0).round() / 1000.0;
+        return Ok((secs as i64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add((frac * 1e9) as i64));
     }
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = v.parse().map_err(|_| format!("timestamp {v:?} out of range"))?;
@@ -177,6 +183,9 @@ mod tests {
             1_700_000_000_000_000_001
         );
         assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500_000_000);
+        // Float seconds carry milliseconds, as Loki reads them (not the float's noise).
+        assert_eq!(parse_time("1700000000.123").unwrap(), 1_700_000_000_123_000_000);
+        assert_eq!(parse_time("1700000000.1234").unwrap(), 1_700_000_000_123_000_000);
         assert_eq!(
             parse_time("2023-11-14T22:13:20Z").unwrap(),
             1_700_000_000_000_000_000

@@ -28,11 +28,15 @@ pub fn streams_body(streams: &[StreamResult], categorize: bool, stats: Value) ->
             let values: Vec<Value> = s
                 .entries
                 .iter()
-                .map(|e| {
+                .enumerate()
+                .map(|(i, e)| {
                     if categorize {
                         let mut third = Map::new();
                         if !e.metadata.is_empty() {
                             third.insert("structuredMetadata".into(), labels_object(&e.metadata));
+                        }
+                        if let Some(parsed) = s.parsed.get(i).filter(|p| !p.is_empty()) {
+                            third.insert("parsed".into(), labels_object(parsed));
                         }
                         json!([e.ts.to_string(), e.line, Value::Object(third)])
                     } else {
@@ -88,12 +92,14 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
-/// A timestamp as a JSON number of seconds (integral when it is).
+/// A sample timestamp as Loki writes it: Unix milliseconds (Loki's metric results carry
+/// millisecond precision) as a JSON number of seconds, integral when it is.
 pub fn seconds(ts: i64) -> Value {
-    if ts % 1_000_000_000 == 0 {
-        json!(ts / 1_000_000_000)
+    let ms = ts.div_euclid(1_000_000);
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
     } else {
-        json!(ts as f64 / 1e9)
+        json!(ms as f64 / 1000.0)
     }
 }
 
@@ -158,6 +164,7 @@ mod tests {
                 line: "l".into(),
                 metadata: vec![("trace_id".into(), "t".into())],
             }],
+            parsed: vec![vec![("level".into(), "info".into())]],
         };
         let text = streams_body(std::slice::from_ref(&s), true, json!({})).to_string();
         let pos = |k: &str| text.find(k).unwrap_or_else(|| panic!("{k} missing in {text}"));
@@ -165,7 +172,7 @@ mod tests {
         assert!(pos("\"resultType\"") < pos("\"encodingFlags\""), "{text}");
         assert!(pos("\"encodingFlags\"") < pos("\"result\":"), "{text}");
         assert!(
-            text.contains(r#"["5","l",{"structuredMetadata":{"trace_id":"t"}}]"#),
+            text.contains(r#"["5","l",{"structuredMetadata":{"trace_id":"t"},"parsed":{"level":"info"}}]"#),
             "{text}"
         );
         let plain = streams_body(&[s], false, json!({})).to_string();

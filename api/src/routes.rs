@@ -210,8 +210,10 @@ fn parse_query(p: &Params) -> Result<Expr, ApiError> {
 /// Most points per series a range query may ask for (Loki's limit).
 const MAX_POINTS: i64 = 11_000;
 
-/// The evaluation steps of a range query: `step` (float seconds or a duration), by default
-/// `max(floor(range / 250), 1s)`.
+/// The evaluation steps of a metric range query, as Loki answers it: `step` (float seconds or
+/// a duration, in whole milliseconds), by default `max(floor(range / 250 s), 1) s`; at most
+/// 11,000 points; then, as Loki's query frontend does before splitting a metric query, `start`
+/// aligned down and `end` aligned up to a multiple of `step` (from the Unix epoch).
 fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
     let step = match p.get("step") {
         Some(v) => {
@@ -230,6 +232,17 @@ fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
+    // The frontend carries the step in milliseconds.
+    let step = if step >= 1_000_000 {
+        step / 1_000_000 * 1_000_000
+    } else {
+        step
+    };
+    let start = start - start.rem_euclid(step);
+    let end = match end.rem_euclid(step) {
+        0 => end,
+        m => end + (step - m),
+    };
     let mut out = Vec::new();
     let mut t = start;
     while t <= end {
@@ -249,7 +262,7 @@ async fn run_metric_query(
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
     let result = with_timeout(s, async {
-        Ok(evaluate(&s.querier, tenant, expr, steps, &scanned).await?)
+        Ok(evaluate(&s.querier, tenant, expr, steps, instant, &scanned).await?)
     })
     .await?;
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
@@ -283,11 +296,15 @@ fn categorize(headers: &HeaderMap) -> bool {
 
 async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
-    let streams = with_timeout(s, async { Ok(s.querier.select_logs(&q).await?) }).await?;
+    let categorize = categorize(headers);
+    let streams = with_timeout(s, async {
+        Ok(s.querier.select_logs_encoded(&q, categorize).await?)
+    })
+    .await?;
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = streams.iter().map(|s| s.entries.len()).sum();
     let st = stats(&q.stats, returned, started.elapsed().as_secs_f64());
-    Ok(Json(streams_body(&streams, categorize(headers), st)))
+    Ok(Json(streams_body(&streams, categorize, st)))
 }
 
 async fn query_range(
@@ -313,36 +330,19 @@ async fn query_range(
     run_log_query(&s, q, &headers).await
 }
 
-/// Instant query: a metric expression evaluated at `time`; a log selector returns the streams
-/// of the hour (or `since`) before `time`.
-async fn query(
-    State(s): Shared,
-    Tenant(tenant): Tenant,
-    headers: HeaderMap,
-    p: Params,
-) -> Result<Json<Value>, ApiError> {
+/// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
+/// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
+async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Json<Value>, ApiError> {
     let time = match p.get("time") {
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
         None => now_ns(),
     };
-    let expr = match parse_query(&p)? {
-        Expr::Log(l) => l,
-        Expr::Sample(e) => return run_metric_query(&s, &tenant, &e, &[time], true).await,
-    };
-    let mut window = p.clone();
-    window.0.retain(|(k, _)| k != "start" && k != "end");
-    window.0.push(("end".into(), time.to_string()));
-    let (start, end) = window.range(time)?;
-    let q = LogQuery {
-        tenant,
-        expr,
-        start,
-        end: end.saturating_add(1),
-        limit: p.limit(100)?,
-        direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
-        stats: Arc::new(ScanStats::default()),
-    };
-    run_log_query(&s, q, &headers).await
+    match parse_query(&p)? {
+        Expr::Sample(e) => run_metric_query(&s, &tenant, &e, &[time], true).await,
+        Expr::Log(_) => Err(ApiError::bad_request(
+            "log queries are not supported as an instant query type, please change your query to a range query type",
+        )),
+    }
 }
 
 /// Matchers of an optional `query` parameter (none = every stream).

@@ -149,6 +149,9 @@ pub struct StreamResult {
     pub labels: LabelSet,
     /// Its entries, in the query's direction.
     pub entries: Vec<Entry>,
+    /// With categorized labels: each entry's parsed labels (parallel to `entries`); empty
+    /// otherwise.
+    pub parsed: Vec<Vec<(String, String)>>,
 }
 
 /// Size of one stream in a time range, as the indexes know it.
@@ -310,8 +313,20 @@ impl Querier {
         }
     }
 
-    /// Runs a log query.
+    /// Runs a log query. Result streams carry every label of their entries: stream labels,
+    /// structured metadata and parsed labels (Loki's default encoding).
     pub async fn select_logs(&self, q: &LogQuery) -> Result<Vec<StreamResult>, QueryError> {
+        self.select_logs_encoded(q, false).await
+    }
+
+    /// Runs a log query; with `categorize` (Loki's `categorize-labels` encoding flag) streams
+    /// are grouped by stream labels only and each entry carries its structured metadata (in
+    /// `metadata`) and parsed labels (in [`StreamResult::parsed`]).
+    pub async fn select_logs_encoded(
+        &self,
+        q: &LogQuery,
+        categorize: bool,
+    ) -> Result<Vec<StreamResult>, QueryError> {
         self.check_range(q.start, q.end)?;
         if q.limit > self.limits.max_entries {
             return Err(QueryError::BadRequest(format!(
@@ -319,7 +334,7 @@ impl Querier {
                 q.limit, self.limits.max_entries
             )));
         }
-        crate::log_select::select(self, q).await
+        crate::log_select::select(self, q, categorize).await
     }
 
     /// The matching streams' kept rows of one stored object.

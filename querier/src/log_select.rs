@@ -14,13 +14,22 @@ use logq_storage::{Entry, LabelSet};
 
 use crate::engine::{row_filter, Direction, LogQuery, Querier, StreamResult, Visitor};
 use crate::error::QueryError;
-use crate::pipeline::process;
+use crate::pipeline::process_with_metadata;
+
+/// Label pairs (parsed labels of an entry).
+type Pairs = Vec<(String, String)>;
 
 /// Collects entries of a log query and knows when more reading cannot change the answer.
 struct Collector<'a> {
     q: &'a LogQuery,
     seen: HashSet<(u64, i64, u64)>,
-    out: HashMap<LabelSet, Vec<Entry>>,
+    out: HashMap<LabelSet, Vec<(Entry, Pairs)>>,
+    /// Group by stream labels only, with structured metadata and parsed labels per entry.
+    categorize: bool,
+    /// The pipeline depends on the order of lines (`distinct`): entries wait in `pending` and
+    /// go through it in the query's direction once every source is read.
+    ordered: bool,
+    pending: Vec<(LabelSet, Entry)>,
     /// Timestamps of the best `limit` entries: a min-heap of the newest (backward) or a
     /// max-heap of the oldest (forward), so the top is the one a better entry would replace.
     newest: BinaryHeap<Reverse<i64>>,
@@ -28,9 +37,12 @@ struct Collector<'a> {
 }
 
 impl<'a> Collector<'a> {
-    fn new(q: &'a LogQuery) -> Self {
+    fn new(q: &'a LogQuery, categorize: bool) -> Self {
         Collector {
             q,
+            categorize,
+            ordered: q.expr.has_distinct(),
+            pending: Vec::new(),
             seen: HashSet::new(),
             out: HashMap::new(),
             newest: BinaryHeap::new(),
@@ -40,28 +52,45 @@ impl<'a> Collector<'a> {
 
     fn add(&mut self, stream: &LabelSet, entries: Vec<Entry>) {
         let fp = stream.fingerprint();
-        let filter_only = self.q.expr.is_filter_only();
-        for mut e in entries {
+        for e in entries {
             if e.ts < self.q.start || e.ts >= self.q.end || !self.seen.insert((fp, e.ts, e.id)) {
                 continue;
             }
-            let labels = if filter_only {
-                if !self.q.expr.matches_line(&e.line) {
-                    continue;
-                }
-                stream.clone()
+            if self.ordered {
+                self.pending.push((stream.clone(), e));
             } else {
-                let Some(p) = process(&self.q.expr, stream, e.ts, &e.line) else {
-                    continue;
-                };
-                if let Some(line) = p.line {
-                    e.line = line;
-                }
-                p.labels.into_labels()
-            };
-            self.track(e.ts);
-            self.out.entry(labels).or_default().push(e);
+                self.accept(stream, e);
+            }
         }
+    }
+
+    /// Runs the pipeline over one new entry and keeps it if it passes.
+    fn accept(&mut self, stream: &LabelSet, mut e: Entry) {
+        let filter_only = self.q.expr.is_filter_only();
+        let (labels, parsed) = if filter_only && e.metadata.is_empty() {
+            if !self.q.expr.matches_line(&e.line) {
+                return;
+            }
+            (stream.clone(), Vec::new())
+        } else {
+            let Some(p) = process_with_metadata(&self.q.expr, stream, &e.metadata, e.ts, &e.line) else {
+                return;
+            };
+            if let Some(line) = p.line {
+                e.line = line;
+            }
+            if self.categorize {
+                // Loki's `categorize-labels` encoding: streams by their stream labels,
+                // structured metadata and parsed labels with each entry.
+                let (stream_labels, metadata, parsed) = p.labels.categorized();
+                e.metadata = metadata;
+                (stream_labels, parsed)
+            } else {
+                (p.labels.into_labels(), Vec::new())
+            }
+        };
+        self.track(e.ts);
+        self.out.entry(labels).or_default().push((e, parsed));
     }
 
     fn track(&mut self, ts: i64) {
@@ -84,6 +113,9 @@ impl<'a> Collector<'a> {
 
     /// Whether an object spanning `[min_ts, max_ts]` can still contribute.
     fn needs(&self, min_ts: i64, max_ts: i64) -> bool {
+        if self.ordered {
+            return true;
+        }
         let limit = self.q.limit.max(1);
         match self.q.direction {
             Direction::Backward => {
@@ -95,25 +127,41 @@ impl<'a> Collector<'a> {
         }
     }
 
-    fn finish(self) -> Vec<StreamResult> {
-        let mut all: Vec<(i64, LabelSet, Entry)> = Vec::new();
+    fn finish(mut self) -> Vec<StreamResult> {
+        let mut pending = std::mem::take(&mut self.pending);
+        match self.q.direction {
+            Direction::Forward => pending.sort_by(|a, b| (a.1.ts, &a.0).cmp(&(b.1.ts, &b.0))),
+            Direction::Backward => pending.sort_by(|a, b| (b.1.ts, &b.0).cmp(&(a.1.ts, &a.0))),
+        }
+        for (stream, e) in pending {
+            self.accept(&stream, e);
+        }
+        let mut all: Vec<(i64, LabelSet, Entry, Pairs)> = Vec::new();
         for (labels, entries) in self.out {
-            all.extend(entries.into_iter().map(|e| (e.ts, labels.clone(), e)));
+            all.extend(entries.into_iter().map(|(e, p)| (e.ts, labels.clone(), e, p)));
         }
         match self.q.direction {
             Direction::Forward => all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1))),
             Direction::Backward => all.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1))),
         }
         all.truncate(self.q.limit);
-        let mut grouped: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
-        for (_, labels, e) in all {
-            grouped.entry(labels).or_default().push(e);
+        let mut grouped: HashMap<LabelSet, (Vec<Entry>, Vec<Pairs>)> = HashMap::new();
+        for (_, labels, e, p) in all {
+            let slot = grouped.entry(labels).or_default();
+            slot.0.push(e);
+            slot.1.push(p);
         }
+        let categorize = self.categorize;
         let mut out: Vec<StreamResult> = grouped
             .into_iter()
-            .map(|(labels, entries)| StreamResult { labels, entries })
+            .map(|(labels, (entries, parsed))| StreamResult {
+                labels,
+                entries,
+                parsed: if categorize { parsed } else { Vec::new() },
+            })
             .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // Loki sorts result streams by their label string (`{a="1"}` after `{a="1", b="2"}`).
+        out.sort_by_cached_key(|s| s.labels.to_string());
         out
     }
 }
@@ -128,10 +176,15 @@ impl Visitor for Collector<'_> {
     }
 }
 
-/// Runs a log query (limits already checked).
-pub(crate) async fn select(querier: &Querier, q: &LogQuery) -> Result<Vec<StreamResult>, QueryError> {
+/// Runs a log query (limits already checked); with `categorize`, streams are grouped by their
+/// stream labels and each entry carries its structured metadata and parsed labels.
+pub(crate) async fn select(
+    querier: &Querier,
+    q: &LogQuery,
+    categorize: bool,
+) -> Result<Vec<StreamResult>, QueryError> {
     let filter = row_filter(&q.expr, q.start, q.end, &q.stats);
-    let mut collector = Collector::new(q);
+    let mut collector = Collector::new(q, categorize);
     querier
         .scan(&q.tenant, &q.expr.matchers, &filter, q.direction, &mut collector)
         .await?;

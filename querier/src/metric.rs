@@ -11,10 +11,10 @@ use logq_storage::{Entry, LabelSet, MatchOp, ScanStats, TenantId};
 use crate::engine::{row_filter, Querier, Visitor};
 use crate::error::QueryError;
 use crate::logql::{
-    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp,
-    VectorAggregation,
+    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Stage, UnwrapConv,
+    VecOp, VectorAggregation,
 };
-use crate::pipeline::{process, ERROR_DETAILS_LABEL, ERROR_LABEL};
+use crate::pipeline::{process_with_metadata, LineLabels, ERROR_LABEL};
 
 /// Most series a metric query may return (Loki's default).
 pub const MAX_SERIES: usize = 500;
@@ -46,13 +46,18 @@ enum Value {
     Vector(SeriesVec),
 }
 
-/// Evaluates `expr` for `tenant` at `steps` (ascending timestamps, ns).
-/// Rows examined are counted in `stats`.
+/// Evaluates `expr` for `tenant` at `steps` (ascending timestamps, ns); `instant` for an instant
+/// query (one step). Rows examined are counted in `stats`.
+///
+/// Series are ordered by labels, as Loki orders matrices and instant vectors; an instant query
+/// whose expression uses `sort` or `sort_desc` keeps their order by value instead. More than
+/// [`MAX_SERIES`] result series is an error, as in Loki.
 pub async fn evaluate(
     q: &Querier,
     tenant: &TenantId,
     expr: &SampleExpr,
     steps: &[i64],
+    instant: bool,
     stats: &Arc<ScanStats>,
 ) -> Result<MetricResult, QueryError> {
     let ctx = Ctx {
@@ -77,19 +82,52 @@ pub async fn evaluate(
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
+            // Series with equal labels (a binary operation that drops labels) are one series.
             out.sort_by(|a, b| a.labels.cmp(&b.labels));
-            // sort() and sort_desc() order an instant vector by value.
-            if let SampleExpr::Vector(v) = expr {
-                let last = |s: &Series| s.points.last().map_or(f64::NAN, |p| p.1);
-                match v.op {
-                    VecOp::Sort => out.sort_by(|a, b| last(a).total_cmp(&last(b))),
-                    VecOp::SortDesc => out.sort_by(|a, b| last(b).total_cmp(&last(a))),
+            out.dedup_by(|b, a| {
+                if a.labels != b.labels {
+                    return false;
+                }
+                let extra: Vec<(i64, f64)> = b
+                    .points
+                    .iter()
+                    .filter(|p| !a.points.iter().any(|q| q.0 == p.0))
+                    .cloned()
+                    .collect();
+                a.points.extend(extra);
+                a.points.sort_by_key(|p| p.0);
+                true
+            });
+            if out.len() > MAX_SERIES {
+                return Err(QueryError::BadRequest(format!(
+                    "maximum of series ({MAX_SERIES}) reached for a single query"
+                )));
+            }
+            if instant {
+                match sort_order(expr) {
+                    Some(VecOp::Sort) => out.sort_by(|a, b| last(a).total_cmp(&last(b))),
+                    Some(VecOp::SortDesc) => out.sort_by(|a, b| last(b).total_cmp(&last(a))),
                     _ => {}
                 }
             }
             MetricResult::Matrix(out)
         }
     })
+}
+
+fn last(s: &Series) -> f64 {
+    s.points.last().map_or(f64::NAN, |p| p.1)
+}
+
+/// `sort` or `sort_desc` when the expression's result is ordered by one (Loki's `Sortable`:
+/// instant vectors of such expressions are not re-sorted by labels).
+fn sort_order(expr: &SampleExpr) -> Option<VecOp> {
+    match expr {
+        SampleExpr::Vector(v) if matches!(v.op, VecOp::Sort | VecOp::SortDesc) => Some(v.op),
+        SampleExpr::LabelReplace(l) => sort_order(&l.inner),
+        SampleExpr::Binary(b) if matches!(b.rhs, SampleExpr::Literal(_)) => sort_order(&b.lhs),
+        _ => None,
+    }
 }
 
 /// What every step of an evaluation needs.
@@ -112,9 +150,28 @@ fn eval<'a>(
                 LabelSet::default(),
                 vec![Some(*v); steps.len()],
             )])),
-            SampleExpr::Range(r) => eval_range(ctx, r).await,
+            // absent_over_time's extractor never needs labels (Loki sets noLabels for it).
+            SampleExpr::Range(r) if r.op == RangeOp::AbsentOverTime => match without_parsers(r) {
+                Some(stripped) => eval_range(ctx, &stripped, false).await,
+                None => eval_range(ctx, r, false).await,
+            },
+            SampleExpr::Range(r) => eval_range(ctx, r, false).await,
             SampleExpr::Vector(v) => {
-                let inner = eval(ctx, &v.inner).await?;
+                let inner = match (no_labels_needed(v), &v.inner) {
+                    (Some(stripped), _) => eval_range(ctx, &stripped, false).await?,
+                    (None, SampleExpr::Range(r)) => eval_range(ctx, r, preserves_errors(v)).await?,
+                    (None, inner) => eval(ctx, inner).await?,
+                };
+                if pushes_no_labels(v) {
+                    // Loki's extractor then gives every sample empty labels, so even
+                    // `sum without ()` answers one series without labels.
+                    let mut by_nothing = v.as_ref().clone();
+                    by_nothing.grouping = Some(Grouping {
+                        without: false,
+                        labels: Vec::new(),
+                    });
+                    return Ok(aggregate(&by_nothing, inner, steps.len()));
+                }
                 Ok(aggregate(v, inner, steps.len()))
             }
             SampleExpr::LabelReplace(l) => Ok(match eval(ctx, &l.inner).await? {
@@ -128,6 +185,84 @@ fn eval<'a>(
             }
         }
     })
+}
+
+/// Loki's parser hints preserve errors (`__preserve_error__`) when the grouping pushed into
+/// the sample extractor asks for `__error__`: `sum by (__error__) (count_over_time(...))`
+/// counts lines per error instead of failing.
+fn preserves_errors(v: &VectorAggregation) -> bool {
+    let SampleExpr::Range(r) = &v.inner else {
+        return false;
+    };
+    v.op == VecOp::Sum
+        && matches!(
+            r.op,
+            RangeOp::BytesOverTime
+                | RangeOp::BytesRate
+                | RangeOp::CountOverTime
+                | RangeOp::Rate
+                | RangeOp::SumOverTime
+        )
+        && r.grouping.is_none()
+        && v.grouping
+            .as_ref()
+            .is_some_and(|g| !g.without && g.labels.iter().any(|l| l == ERROR_LABEL))
+}
+
+/// Loki's parser hints: `sum` (without grouping labels) over `count_over_time`, `rate`,
+/// `bytes_over_time`, `bytes_rate` or `sum_over_time` pushes "no labels" into the sample
+/// extractor, and when no stage needs a label the `json` and `logfmt` parsers do not run at all
+/// (so a line they cannot parse is no error, and `unpack` leaves the line as it is). Returns the
+/// range aggregation to evaluate then: the same without those parsers.
+fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
+    let SampleExpr::Range(r) = &v.inner else {
+        return None;
+    };
+    if !pushes_no_labels(v) {
+        return None;
+    }
+    without_parsers(r)
+}
+
+/// Whether a `sum` pushes "no labels" into its range aggregation's sample extractor (Loki's
+/// `canInjectVectorGrouping` with an empty grouping, `by ()` or `without ()` alike).
+fn pushes_no_labels(v: &VectorAggregation) -> bool {
+    let SampleExpr::Range(r) = &v.inner else {
+        return false;
+    };
+    v.op == VecOp::Sum
+        && matches!(
+            r.op,
+            RangeOp::BytesOverTime
+                | RangeOp::BytesRate
+                | RangeOp::CountOverTime
+                | RangeOp::Rate
+                | RangeOp::SumOverTime
+        )
+        && r.grouping.is_none()
+        && v.grouping.as_ref().is_none_or(|g| g.labels.is_empty())
+}
+
+/// `r` without the `json`, `logfmt` and `unpack` stages, when no stage needs a label and no
+/// label is unwrapped (those parsers then return at once in Loki).
+fn without_parsers(r: &RangeAggregation) -> Option<RangeAggregation> {
+    if r.unwrap.is_some() {
+        return None;
+    }
+    let needs_labels = r.log.pipeline.iter().any(|s| {
+        matches!(
+            s,
+            Stage::LabelFilter(_) | Stage::LineFormat(_) | Stage::LabelFormat(_) | Stage::Distinct(_)
+        )
+    });
+    // `json`, `logfmt` and `unpack` return at once when no label is needed.
+    let skipped = |s: &Stage| matches!(s, Stage::Parser(_) | Stage::Unpack);
+    if needs_labels || !r.log.pipeline.iter().any(skipped) {
+        return None;
+    }
+    let mut stripped = r.clone();
+    stripped.log.pipeline.retain(|s| !skipped(s));
+    Some(stripped)
 }
 
 /// Prometheus' `label_replace`: where `src` matches the (anchored) regex, `dst` becomes the
@@ -168,12 +303,13 @@ fn label_replace(l: &LabelReplace, series: SeriesVec) -> SeriesVec {
     out
 }
 
-/// Turns a label value into a sample value per the unwrap conversion.
-fn convert(conv: UnwrapConv, v: &str) -> Option<f64> {
+/// Turns a label value into a sample value per the unwrap conversion, as Loki's `convertFloat`,
+/// `convertDuration` and `convertBytes` do (the error becomes `__error_details__`).
+fn convert(conv: UnwrapConv, v: &str) -> Result<f64, String> {
     match conv {
-        UnwrapConv::Number => v.trim().parse().ok(),
-        UnwrapConv::Duration => crate::logql::parse_duration_ns(v).map(|ns| ns as f64 / 1e9),
-        UnwrapConv::Bytes => crate::logql::parse_bytes(v),
+        UnwrapConv::Number => crate::pipeline::go_parse_float(v),
+        UnwrapConv::Duration => crate::logql::go_duration_ns(v).map(duration_seconds),
+        UnwrapConv::Bytes => crate::logql::humanize_bytes(v).map(|b| b as f64),
     }
 }
 
@@ -206,23 +342,27 @@ struct SampleCollector<'a> {
     counts_only: bool,
     seen: HashSet<(u64, i64, u64)>,
     samples: HashMap<LabelSet, Vec<(i64, f64)>>,
+    /// The pipeline depends on the order of lines (`distinct`): entries wait in `pending`.
+    ordered: bool,
+    pending: Vec<(LabelSet, Entry)>,
 }
 
 impl Visitor for SampleCollector<'_> {
     fn add(&mut self, labels: &LabelSet, entries: Vec<Entry>) {
-        let r = self.r;
         let fp = labels.fingerprint();
         if self.counts_only {
-            // Every entry of the batch lands in the stream's own series.
-            let (from, to, seen) = (self.from, self.to, &mut self.seen);
-            let points = entries
-                .iter()
-                .filter(|e| e.ts >= from && e.ts < to && seen.insert((fp, e.ts, e.id)))
-                .map(|e| (e.ts, 1.0));
-            let slot = self.samples.entry(labels.clone()).or_default();
-            slot.extend(points);
-            if slot.is_empty() {
-                self.samples.remove(labels);
+            // Line filters already ran while decoding: every entry counts, in its stream's series
+            // (with its structured metadata as labels, as Loki's sample extractors add them).
+            for e in entries {
+                if e.ts < self.from || e.ts >= self.to || !self.seen.insert((fp, e.ts, e.id)) {
+                    continue;
+                }
+                let series = if e.metadata.is_empty() {
+                    labels.clone()
+                } else {
+                    LineLabels::with_metadata(labels, &e.metadata).into_labels()
+                };
+                self.samples.entry(series).or_default().push((e.ts, 1.0));
             }
             return;
         }
@@ -230,44 +370,91 @@ impl Visitor for SampleCollector<'_> {
             if e.ts < self.from || e.ts >= self.to || !self.seen.insert((fp, e.ts, e.id)) {
                 continue;
             }
-            let Some(processed) = process(&r.log, labels, e.ts, &e.line) else {
-                continue;
-            };
-            let mut line_labels = processed.labels;
-            let value = match &r.unwrap {
-                None if matches!(r.op, RangeOp::BytesOverTime | RangeOp::BytesRate) => {
-                    processed.line.as_ref().map_or(e.line.len(), String::len) as f64
-                }
-                None => 1.0,
-                Some(u) => {
-                    let raw = line_labels.get(&u.label).map(str::to_string);
-                    match raw.as_deref().and_then(|v| convert(u.conv, v)) {
-                        Some(v) => v,
-                        None => {
-                            line_labels.set_error(
-                                "SampleExtractionErr",
-                                format!(
-                                    "cannot unwrap {:?} from label {}",
-                                    raw.unwrap_or_default(),
-                                    u.label
-                                ),
-                            );
-                            0.0
-                        }
-                    }
-                }
-            };
-            let mut series = line_labels.into_labels();
-            if let Some(u) = &r.unwrap {
-                series = LabelSet::from_pairs(series.pairs().iter().filter(|(k, _)| *k != u.label).cloned());
+            if self.ordered {
+                self.pending.push((labels.clone(), e));
+            } else {
+                self.sample(labels, &e);
             }
-            let series = grouped(&series, &r.grouping);
-            self.samples.entry(series).or_default().push((e.ts, value));
         }
     }
 }
 
-async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryError> {
+impl SampleCollector<'_> {
+    /// Runs the pipeline over one new entry and records its sample, if it yields one.
+    fn sample(&mut self, labels: &LabelSet, e: &Entry) {
+        let r = self.r;
+        let Some(processed) = process_with_metadata(&r.log, labels, &e.metadata, e.ts, &e.line) else {
+            return;
+        };
+        let mut line_labels = processed.labels;
+        let value = match &r.unwrap {
+            None if matches!(r.op, RangeOp::BytesOverTime | RangeOp::BytesRate) => {
+                processed.line.as_ref().map_or(e.line.len(), String::len) as f64
+            }
+            None => 1.0,
+            Some(u) => {
+                // Loki's label sample extractor: a missing or empty label is no sample; a
+                // value that does not convert is 0 with `SampleExtractionErr`.
+                let raw = match line_labels.get(&u.label) {
+                    Some(v) if !v.is_empty() => v.to_string(),
+                    _ => return,
+                };
+                let value = match convert(u.conv, &raw) {
+                    Ok(v) => v,
+                    Err(details) => {
+                        line_labels.set_error("SampleExtractionErr", details);
+                        0.0
+                    }
+                };
+                if !u
+                    .post_filters
+                    .iter()
+                    .all(|f| crate::pipeline::eval_filter(f, &mut line_labels))
+                {
+                    return;
+                }
+                value
+            }
+        };
+        let series = line_labels.into_labels();
+        let series = if series.get(ERROR_LABEL).is_some() {
+            // Loki keeps every label of a series with an error, so the error names it.
+            series
+        } else {
+            series_labels(r, &series)
+        };
+        self.samples.entry(series).or_default().push((e.ts, value));
+    }
+
+    /// Samples the entries held back for an order-dependent pipeline, oldest first (Loki's
+    /// sample iterators run forward, ties in stream order).
+    fn finish(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by(|a, b| (a.1.ts, &a.0).cmp(&(b.1.ts, &b.0)));
+        for (labels, e) in pending {
+            self.sample(&labels, &e);
+        }
+    }
+}
+
+/// The series of a sample with `labels`: Loki drops the unwrapped label unless `by` keeps it,
+/// then applies the range aggregation's grouping.
+fn series_labels(r: &RangeAggregation, labels: &LabelSet) -> LabelSet {
+    let Some(u) = &r.unwrap else {
+        return grouped(labels, &r.grouping);
+    };
+    match &r.grouping {
+        Some(g) if !g.without => grouped(labels, &r.grouping),
+        Some(g) => {
+            let mut g = g.clone();
+            g.labels.push(u.label.clone());
+            grouped(labels, &Some(g))
+        }
+        None => LabelSet::from_pairs(labels.pairs().iter().filter(|(k, _)| *k != u.label).cloned()),
+    }
+}
+
+async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) -> Result<Value, QueryError> {
     let (q, tenant, steps, stats) = (ctx.q, ctx.tenant, ctx.steps, ctx.stats);
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
         return Ok(Value::Vector(Vec::new()));
@@ -293,6 +480,8 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
         counts_only,
         seen: HashSet::new(),
         samples: HashMap::new(),
+        ordered: r.log.has_distinct(),
+        pending: Vec::new(),
     };
     q.scan(
         tenant,
@@ -302,30 +491,35 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
         &mut collector,
     )
     .await?;
+    collector.finish();
     let samples = collector.samples;
-    if let Some(bad) = samples.keys().find(|l| l.get(ERROR_LABEL).is_some()) {
-        let kind = bad.get(ERROR_LABEL).unwrap_or_default();
-        let shown = LabelSet::from_pairs(
-            bad.pairs()
-                .iter()
-                .filter(|(k, _)| k != ERROR_DETAILS_LABEL)
-                .cloned(),
-        );
-        return Err(QueryError::BadRequest(format!(
-            "pipeline error: '{kind}' for series: '{shown}'. Use a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\")"
-        )));
+    // Errors are not allowed in metrics unless filtered out: Loki fails the query at the first
+    // step where a series with `__error__` has samples.
+    let mut first_error: Option<(usize, &LabelSet)> = None;
+    for (labels, points) in &samples {
+        if labels.get(ERROR_LABEL).is_none() {
+            continue;
+        }
+        if let Some(step) = steps.iter().position(|&t| {
+            let end = t - r.offset_ns;
+            points.iter().any(|(ts, _)| *ts > end - r.range_ns && *ts <= end)
+        }) {
+            if first_error.is_none_or(|(s, l)| step < s || (step == s && labels < l)) {
+                first_error = Some((step, labels));
+            }
+        }
     }
-    if samples.len() > MAX_SERIES {
-        return Err(QueryError::BadRequest(format!(
-            "maximum of series ({MAX_SERIES}) reached for a single query"
-        )));
+    if let Some((_, bad)) = first_error.filter(|_| !preserve_errors) {
+        return Err(pipeline_error(bad));
     }
-    let range_s = r.range_ns as f64 / 1e9;
     if r.op == RangeOp::AbsentOverTime {
         return Ok(absent(r, &samples, steps));
     }
     let mut out = Vec::with_capacity(samples.len());
     for (labels, mut points) in samples {
+        if labels.get(ERROR_LABEL).is_some() && !preserve_errors {
+            continue;
+        }
         points.sort_by_key(|p| p.0);
         let mut vals = Vec::with_capacity(steps.len());
         let (mut lo, mut hi) = (0usize, 0usize);
@@ -338,28 +532,39 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation) -> Result<Value, QueryE
             while lo < hi && points[lo].0 <= start {
                 lo += 1;
             }
-            let window: Vec<f64> = points[lo..hi].iter().map(|p| p.1).collect();
-            vals.push(if window.is_empty() {
-                None
-            } else if r.op == RangeOp::RateCounter {
-                extrapolated_rate(&points[lo..hi], start, end)
-            } else {
-                range_value(r, &window, range_s)
-            });
+            let window = &points[lo..hi];
+            vals.push((!window.is_empty()).then(|| range_value(r, window)));
         }
         out.push((labels, vals));
     }
     Ok(Value::Vector(out))
 }
 
+/// Loki's `pipeline error` for a series carrying `__error__`.
+fn pipeline_error(bad: &LabelSet) -> QueryError {
+    let kind = bad.get(ERROR_LABEL).unwrap_or_default();
+    QueryError::BadRequest(format!(
+        "pipeline error: '{kind}' for series: '{bad}'.\nUse a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\").\nTo skip all potential errors you can match empty errors.(e.g __error__=\"\")\nThe label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )\n"
+    ))
+}
+
+/// Loki's `absentLabels`: the selector's equality matchers, minus any label that another
+/// matcher also names.
+fn absent_labels(r: &RangeAggregation) -> LabelSet {
+    let mut set: Vec<(String, String)> = Vec::new();
+    let mut drop: Vec<&str> = Vec::new();
+    for m in &r.log.matchers {
+        if m.op == MatchOp::Equal && !set.iter().any(|(k, _)| *k == m.name) {
+            set.push((m.name.clone(), m.value.clone()));
+        } else {
+            drop.push(&m.name);
+        }
+    }
+    LabelSet::from_pairs(set.into_iter().filter(|(k, _)| !drop.contains(&k.as_str())))
+}
+
 fn absent(r: &RangeAggregation, samples: &HashMap<LabelSet, Vec<(i64, f64)>>, steps: &[i64]) -> Value {
-    let labels = LabelSet::from_pairs(
-        r.log
-            .matchers
-            .iter()
-            .filter(|m| m.op == MatchOp::Equal)
-            .map(|m| (m.name.clone(), m.value.clone())),
-    );
+    let labels = absent_labels(r);
     let vals = steps
         .iter()
         .map(|&t| {
@@ -374,50 +579,92 @@ fn absent(r: &RangeAggregation, samples: &HashMap<LabelSet, Vec<(i64, f64)>>, st
     Value::Vector(vec![(labels, vals)])
 }
 
-fn range_value(r: &RangeAggregation, w: &[f64], range_s: f64) -> Option<f64> {
-    let n = w.len() as f64;
-    let sum: f64 = w.iter().sum();
-    let mean = sum / n;
-    let var = w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    Some(match r.op {
-        RangeOp::CountOverTime | RangeOp::BytesOverTime => sum,
-        RangeOp::Rate | RangeOp::BytesRate => sum / range_s,
-        RangeOp::SumOverTime => sum,
-        RangeOp::AvgOverTime => mean,
-        RangeOp::MinOverTime => w.iter().copied().fold(f64::INFINITY, f64::min),
-        RangeOp::MaxOverTime => w.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        RangeOp::StdvarOverTime => var,
-        RangeOp::StddevOverTime => var.sqrt(),
-        RangeOp::QuantileOverTime => quantile(r.param.unwrap_or(0.5), w),
-        RangeOp::FirstOverTime => w[0],
-        RangeOp::LastOverTime => w[w.len() - 1],
-        // Computed from timestamps too, by `extrapolated_rate`.
-        RangeOp::RateCounter | RangeOp::AbsentOverTime => return None,
-    })
+/// Go's `time.Duration.Seconds()`.
+fn duration_seconds(ns: i64) -> f64 {
+    (ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9
 }
 
-/// Prometheus' `rate()` of a counter over the window `(start, end]` (ns), which Loki's
-/// `rate_counter` uses: the increase (counter resets add the value before the reset),
-/// extrapolated towards the window edges, per second. Needs two samples.
-fn extrapolated_rate(samples: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
+/// The value of a range aggregation over one window's samples (ascending time), computed as
+/// Loki's range vector aggregators do (same operations in the same order, so the same floats).
+fn range_value(r: &RangeAggregation, w: &[(i64, f64)]) -> f64 {
+    let range_s = duration_seconds(r.range_ns);
+    let sum = || w.iter().fold(0.0, |acc, p| acc + p.1);
+    match r.op {
+        RangeOp::CountOverTime => w.len() as f64,
+        RangeOp::Rate if r.unwrap.is_none() => w.len() as f64 / range_s,
+        RangeOp::Rate | RangeOp::BytesRate => sum() / range_s,
+        RangeOp::BytesOverTime | RangeOp::SumOverTime => sum(),
+        RangeOp::AvgOverTime => {
+            let (mut mean, mut count) = (0.0f64, 0.0f64);
+            for &(_, v) in w {
+                count += 1.0;
+                if mean.is_infinite() {
+                    if v.is_infinite() && (mean > 0.0) == (v > 0.0) {
+                        continue;
+                    }
+                    if !v.is_infinite() && !v.is_nan() {
+                        continue;
+                    }
+                }
+                mean += v / count - mean / count;
+            }
+            mean
+        }
+        RangeOp::MinOverTime => w
+            .iter()
+            .fold(w[0].1, |m, p| if p.1 < m || m.is_nan() { p.1 } else { m }),
+        RangeOp::MaxOverTime => w
+            .iter()
+            .fold(w[0].1, |m, p| if p.1 > m || m.is_nan() { p.1 } else { m }),
+        RangeOp::StdvarOverTime | RangeOp::StddevOverTime => {
+            let (mut aux, mut count, mut mean) = (0.0f64, 0.0f64, 0.0f64);
+            for &(_, v) in w {
+                count += 1.0;
+                let delta = v - mean;
+                mean += delta / count;
+                aux += delta * (v - mean);
+            }
+            if r.op == RangeOp::StdvarOverTime {
+                aux / count
+            } else {
+                (aux / count).sqrt()
+            }
+        }
+        RangeOp::QuantileOverTime => {
+            let values: Vec<f64> = w.iter().map(|p| p.1).collect();
+            quantile(r.param.unwrap_or(0.5), &values)
+        }
+        RangeOp::FirstOverTime => w[0].1,
+        RangeOp::LastOverTime => w[w.len() - 1].1,
+        RangeOp::RateCounter => loki_counter_rate(w, r.range_ns),
+        RangeOp::AbsentOverTime => 1.0,
+    }
+}
+
+/// Loki's `rate_counter`: its `extrapolatedRate(samples, range, isCounter, isRate)`, which
+/// anchors the extrapolation on the first sample (`rangeStart = first - range`, `rangeEnd =
+/// last`) and mixes units (nanosecond timestamps divided by 1000 as if milliseconds, the range
+/// in milliseconds). Reproduced exactly because it is what Loki answers; fewer than two samples
+/// give 0 (a point, not a gap).
+fn loki_counter_rate(samples: &[(i64, f64)], range_ns: i64) -> f64 {
     if samples.len() < 2 {
-        return None;
+        return 0.0;
     }
     let (first_t, first_v) = samples[0];
     let (last_t, last_v) = samples[samples.len() - 1];
+    let range_start = first_t - range_ns / 1_000_000;
+    let range_end = last_t;
     let mut result = last_v - first_v;
-    for pair in samples.windows(2) {
-        if pair[1].1 < pair[0].1 {
-            result += pair[0].1;
+    let mut last_value = 0.0;
+    for &(_, v) in samples {
+        if v < last_value {
+            result += last_value;
         }
+        last_value = v;
     }
-    let secs = |ns: i64| ns as f64 / 1e9;
-    let mut to_start = secs(first_t - start);
-    let to_end = secs(end - last_t);
-    let sampled = secs(last_t - first_t);
-    if sampled <= 0.0 {
-        return None;
-    }
+    let mut to_start = (first_t - range_start) as f64 / 1000.0;
+    let to_end = (range_end - last_t) as f64 / 1000.0;
+    let sampled = (last_t - first_t) as f64 / 1000.0;
     let average_gap = sampled / (samples.len() - 1) as f64;
     if result > 0.0 && first_v >= 0.0 {
         let to_zero = sampled * (first_v / result);
@@ -437,7 +684,8 @@ fn extrapolated_rate(samples: &[(i64, f64)], start: i64, end: i64) -> Option<f64
     } else {
         average_gap / 2.0
     };
-    Some(result * (interval / sampled) / secs(end - start))
+    result *= interval / sampled;
+    result / duration_seconds(range_ns)
 }
 
 /// Prometheus' quantile: linear interpolation between the closest ranks.
@@ -488,29 +736,55 @@ fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
         .map(|(labels, per_step)| {
             let vals = per_step
                 .into_iter()
-                .map(|xs| {
-                    if xs.is_empty() {
-                        return None;
-                    }
-                    let n = xs.len() as f64;
-                    let sum: f64 = xs.iter().sum();
-                    let mean = sum / n;
-                    Some(match v.op {
-                        VecOp::Sum => sum,
-                        VecOp::Avg => mean,
-                        VecOp::Count => n,
-                        VecOp::Min => xs.iter().copied().fold(f64::INFINITY, f64::min),
-                        VecOp::Max => xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                        VecOp::Stdvar => xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n,
-                        VecOp::Stddev => (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt(),
-                        _ => sum,
-                    })
-                })
+                .map(|xs| (!xs.is_empty()).then(|| vector_value(v.op, &xs)))
                 .collect();
             (labels, vals)
         })
         .collect();
     Value::Vector(out)
+}
+
+/// A vector aggregation over one group's values, as Loki's `VectorAggEvaluator` computes it
+/// (the first value starts the group; running mean and Welford's variance).
+fn vector_value(op: VecOp, xs: &[f64]) -> f64 {
+    let (mut value, mut mean, mut count) = (xs[0], xs[0], 1usize);
+    if matches!(op, VecOp::Stddev | VecOp::Stdvar) {
+        value = 0.0;
+    }
+    for &x in &xs[1..] {
+        match op {
+            VecOp::Sum => value += x,
+            VecOp::Avg => {
+                count += 1;
+                mean += (x - mean) / count as f64;
+            }
+            VecOp::Max => {
+                if value < x || value.is_nan() {
+                    value = x;
+                }
+            }
+            VecOp::Min => {
+                if value > x || value.is_nan() {
+                    value = x;
+                }
+            }
+            VecOp::Count => count += 1,
+            VecOp::Stddev | VecOp::Stdvar => {
+                count += 1;
+                let delta = x - mean;
+                mean += delta / count as f64;
+                value += delta * (x - mean);
+            }
+            VecOp::Topk | VecOp::Bottomk | VecOp::Sort | VecOp::SortDesc => {}
+        }
+    }
+    match op {
+        VecOp::Avg => mean,
+        VecOp::Count => count as f64,
+        VecOp::Stddev => (value / count as f64).sqrt(),
+        VecOp::Stdvar => value / count as f64,
+        _ => value,
+    }
 }
 
 fn top_k(v: &VectorAggregation, series: SeriesVec, steps: usize) -> SeriesVec {
@@ -566,7 +840,10 @@ fn apply(op: BinOp, a: f64, b: f64) -> Option<f64> {
         BinOp::Add => a + b,
         BinOp::Sub => a - b,
         BinOp::Mul => a * b,
+        // Loki guards against division by zero: NaN, not ±Inf.
+        BinOp::Div if b == 0.0 => f64::NAN,
         BinOp::Div => a / b,
+        BinOp::Mod if b == 0.0 => f64::NAN,
         BinOp::Mod => a % b,
         BinOp::Pow => a.powf(b),
         BinOp::Eq => f64::from(a == b),
@@ -666,12 +943,37 @@ fn vector_binary(
     rhs: SeriesVec,
     steps: usize,
 ) -> Result<SeriesVec, QueryError> {
+    let one_to_one = !b.op.is_set() && b.matching.as_ref().is_none_or(|m| m.group.is_none());
     let mut right: HashMap<LabelSet, Vec<Option<f64>>> = HashMap::new();
     for (l, vals) in &rhs {
         let slot = right.entry(signature(l, b)).or_insert_with(|| vec![None; steps]);
         for (i, v) in vals.iter().enumerate() {
             if v.is_some() {
+                if one_to_one && slot[i].is_some() {
+                    return Err(QueryError::BadRequest(
+                        "found duplicate series on the right hand-side;many-to-many matching not allowed: matching labels must be unique on one side".into(),
+                    ));
+                }
                 slot[i] = *v;
+            }
+        }
+    }
+    if one_to_one {
+        // Two left series meeting one right series at a step need group_left/group_right.
+        let mut matched: HashMap<LabelSet, Vec<bool>> = HashMap::new();
+        for (l, vals) in &lhs {
+            let sig = signature(l, b);
+            let Some(other) = right.get(&sig) else { continue };
+            let slot = matched.entry(sig).or_insert_with(|| vec![false; steps]);
+            for (i, v) in vals.iter().enumerate() {
+                if v.is_some() && other[i].is_some() {
+                    if slot[i] {
+                        return Err(QueryError::BadRequest(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                        ));
+                    }
+                    slot[i] = true;
+                }
             }
         }
     }
@@ -750,43 +1052,50 @@ fn grouped_binary(
     rhs: SeriesVec,
 ) -> Result<SeriesVec, QueryError> {
     let (many, one) = if group.left { (lhs, rhs) } else { (rhs, lhs) };
-    let mut ones: HashMap<LabelSet, (LabelSet, Vec<Option<f64>>)> = HashMap::new();
+    let mut ones: HashMap<LabelSet, SeriesVec> = HashMap::new();
     for (labels, vals) in one {
-        let sig = signature(&labels, b);
-        if ones.insert(sig.clone(), (labels, vals)).is_some() {
-            return Err(QueryError::BadRequest(format!(
-                "many-to-many matching not allowed: matching labels must be unique on one side (duplicate series for {sig})"
-            )));
+        let candidates = ones.entry(signature(&labels, b)).or_default();
+        // Loki matches at each step: two "one" series with the signature at one step is an error.
+        for (_, other) in candidates.iter() {
+            if other.iter().zip(&vals).any(|(x, y)| x.is_some() && y.is_some()) {
+                let side = if group.left { "right" } else { "left" };
+                return Err(QueryError::BadRequest(format!(
+                    "found duplicate series on the {side} hand-side;many-to-many matching not allowed: matching labels must be unique on one side"
+                )));
+            }
         }
+        candidates.push((labels, vals));
     }
     let mut out = Vec::with_capacity(many.len());
     for (labels, vals) in many {
-        let Some((one_labels, one_vals)) = ones.get(&signature(&labels, b)) else {
+        let Some(candidates) = ones.get(&signature(&labels, b)) else {
             continue;
         };
-        let mut pairs: Vec<(String, String)> = labels
-            .pairs()
-            .iter()
-            .filter(|(k, _)| !group.include.contains(k))
-            .cloned()
-            .collect();
-        pairs.extend(
-            group
-                .include
+        for (one_labels, one_vals) in candidates {
+            let mut pairs: Vec<(String, String)> = labels
+                .pairs()
                 .iter()
-                .filter_map(|k| one_labels.get(k).map(|v| (k.clone(), v.to_string()))),
-        );
-        let vals = vals
-            .into_iter()
-            .zip(one_vals)
-            .map(|(m, o)| match (m, o) {
-                // The operation is always `lhs op rhs`; comparisons keep the left value.
-                (Some(m), Some(o)) if group.left => combine(b, m, *o, m),
-                (Some(m), Some(o)) => combine(b, *o, m, *o),
-                _ => None,
-            })
-            .collect();
-        out.push((LabelSet::from_pairs(pairs), vals));
+                .filter(|(k, _)| !group.include.contains(k))
+                .cloned()
+                .collect();
+            pairs.extend(
+                group
+                    .include
+                    .iter()
+                    .filter_map(|k| one_labels.get(k).map(|v| (k.clone(), v.to_string()))),
+            );
+            let vals = vals
+                .iter()
+                .zip(one_vals)
+                .map(|(m, o)| match (m, o) {
+                    // The operation is always `lhs op rhs`; comparisons keep the left value.
+                    (Some(m), Some(o)) if group.left => combine(b, *m, *o, *m),
+                    (Some(m), Some(o)) => combine(b, *o, *m, *o),
+                    _ => None,
+                })
+                .collect();
+            out.push((LabelSet::from_pairs(pairs), vals));
+        }
     }
     Ok(out)
 }
@@ -796,19 +1105,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counter_rate_extrapolates_like_prometheus() {
+    fn counter_rate_follows_lokis_extrapolation() {
         let s = 1_000_000_000i64;
-        // A counter growing 1 per second, sampled every 10 s across a 60 s window.
+        // A counter growing 1 per second, sampled every 10 s; Loki anchors the window on the
+        // first sample and mixes units, so the increase 40 is scaled by (span + 60 s) / span
+        // with the span in microseconds, then divided by the range.
         let samples: Vec<(i64, f64)> = (1..=5).map(|i| (i * 10 * s, (i * 10) as f64)).collect();
-        let r = extrapolated_rate(&samples, 0, 60 * s).unwrap();
-        assert!((r - 1.0).abs() < 1e-9, "{r}");
-        // A reset in the middle still counts the increase before it.
+        let span_us = 40e6;
+        let want = 40.0 * ((span_us + 60.0) / span_us) / 60.0;
+        assert_eq!(loki_counter_rate(&samples, 60 * s), want);
+        // A reset adds the value before it.
         let reset = [(10 * s, 5.0), (20 * s, 10.0), (30 * s, 2.0), (40 * s, 7.0)];
-        let r = extrapolated_rate(&reset, 0, 50 * s).unwrap();
-        // increase 5 + 10 (reset) - 3 = 12 over 30 s sampled, extrapolated to 50 s (first value
-        // 5 at 10 s: zero point at 12.5 s before the first sample, capped to 10 s).
-        assert!((r - 12.0 * (50.0 / 30.0) / 50.0).abs() < 1e-9, "{r}");
-        assert_eq!(extrapolated_rate(&samples[..1], 0, 60 * s), None);
+        let span_us = 30e6;
+        let want = 12.0 * ((span_us + 60.0) / span_us) / 60.0;
+        assert_eq!(loki_counter_rate(&reset, 60 * s), want);
+        // One sample: 0, not a gap.
+        assert_eq!(loki_counter_rate(&samples[..1], 60 * s), 0.0);
+    }
+
+    #[test]
+    fn vector_aggregations_use_lokis_running_formulas() {
+        assert_eq!(vector_value(VecOp::Avg, &[1.0, 2.0, 4.0]), 7.0 / 3.0);
+        assert_eq!(
+            vector_value(VecOp::Stdvar, &[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            4.0
+        );
+        assert_eq!(
+            vector_value(VecOp::Stddev, &[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            2.0
+        );
+        assert_eq!(vector_value(VecOp::Count, &[3.0, 3.0]), 2.0);
+        assert_eq!(vector_value(VecOp::Max, &[f64::NAN, 1.0]), 1.0);
     }
 
     #[test]

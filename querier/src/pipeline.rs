@@ -10,19 +10,31 @@
 use logq_storage::LabelSet;
 
 use crate::logql::{
-    json_path, parse_bytes, parse_duration_ns, CmpOp, CmpValue, JsonPathStep, LabelComparison,
+    go_duration_ns, humanize_bytes, json_path, CmpOp, CmpValue, JsonPathStep, LabelComparison,
     LabelFilterExpr, LabelFormat, LogExpr, ParserKind, ParserStage, Stage,
 };
 
+/// Label name/value pairs.
+pub type Pairs = Vec<(String, String)>;
+
 /// The label naming a pipeline error.
 pub const ERROR_LABEL: &str = "__error__";
+/// `__error_details__` of a line the JSON parser cannot read (buger/jsonparser's
+/// `MalformedObjectError`, which Loki reports).
+const JSON_NOT_OBJECT: &str = "Value looks like object, but can't find closing '}' symbol";
+
 /// The label carrying the error's details.
 pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 
 /// Labels of a line while it moves through the pipeline.
+///
+/// Three layers, as Loki's labels builder: stream labels, structured metadata (a name that
+/// clashes with a stream label gets the suffix `_extracted`), and parsed labels (set by parsers
+/// and formatting stages). Parsed labels shadow structured metadata, which shadows stream labels.
 #[derive(Debug, Clone)]
 pub struct LineLabels<'a> {
     stream: &'a LabelSet,
+    metadata: Vec<(String, String)>,
     extracted: Vec<(String, String)>,
     removed: Vec<String>,
 }
@@ -31,14 +43,38 @@ impl<'a> LineLabels<'a> {
     fn new(stream: &'a LabelSet) -> Self {
         LineLabels {
             stream,
+            metadata: Vec::new(),
             extracted: Vec::new(),
             removed: Vec::new(),
         }
     }
 
-    /// The value of `name` (extracted labels shadow stream labels).
+    /// The labels of an entry of `stream` with structured metadata `metadata`, before any stage.
+    pub fn with_metadata(stream: &'a LabelSet, metadata: &[(String, String)]) -> Self {
+        let mut labels = LineLabels::new(stream);
+        for (k, v) in metadata {
+            let mut name = normalize_label(k);
+            if stream.get(&name).is_some() {
+                name.push_str("_extracted");
+            }
+            if name == ERROR_LABEL || name == ERROR_DETAILS_LABEL {
+                continue;
+            }
+            match labels.metadata.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = v.clone(),
+                None => labels.metadata.push((name, v.clone())),
+            }
+        }
+        labels
+    }
+
+    /// The value of `name` (parsed labels shadow structured metadata, which shadows stream
+    /// labels).
     pub fn get(&self, name: &str) -> Option<&str> {
         if let Some((_, v)) = self.extracted.iter().rev().find(|(k, _)| k == name) {
+            return Some(v.as_str());
+        }
+        if let Some((_, v)) = self.metadata.iter().find(|(k, _)| k == name) {
             return Some(v.as_str());
         }
         if self.removed.iter().any(|r| r == name) {
@@ -47,7 +83,9 @@ impl<'a> LineLabels<'a> {
         self.stream.get(name)
     }
 
+    /// Sets a parsed label (it replaces structured metadata of the same name, as in Loki).
     fn set(&mut self, name: String, value: String) {
+        self.metadata.retain(|(k, _)| *k != name);
         if let Some(slot) = self.extracted.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
         } else {
@@ -57,6 +95,7 @@ impl<'a> LineLabels<'a> {
 
     fn remove(&mut self, name: &str) {
         self.extracted.retain(|(k, _)| k != name);
+        self.metadata.retain(|(k, _)| k != name);
         if self.stream.get(name).is_some() && !self.removed.iter().any(|r| r == name) {
             self.removed.push(name.to_string());
         }
@@ -71,10 +110,38 @@ impl<'a> LineLabels<'a> {
             .map(|(k, _)| k.clone())
             .filter(|k| !self.removed.contains(k))
             .collect();
+        names.extend(self.metadata.iter().map(|(k, _)| k.clone()));
         names.extend(self.extracted.iter().map(|(k, _)| k.clone()));
         names.sort();
         names.dedup();
         names
+    }
+
+    /// The labels by category, as Loki's `categorize-labels` encoding returns them: stream
+    /// labels (as modified by the pipeline), structured metadata, and parsed labels (with
+    /// `__error__` and `__error_details__`).
+    pub fn categorized(&self) -> (LabelSet, Pairs, Pairs) {
+        let shadowed = |k: &str| {
+            self.removed.iter().any(|r| r == k)
+                || self.metadata.iter().any(|(n, _)| n == k)
+                || self.extracted.iter().any(|(n, _)| n == k)
+        };
+        let stream = LabelSet::from_pairs(self.stream.pairs().iter().filter(|(k, _)| !shadowed(k)).cloned());
+        let mut metadata: Vec<(String, String)> = self
+            .metadata
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .cloned()
+            .collect();
+        metadata.sort();
+        let mut parsed: Vec<(String, String)> = self
+            .extracted
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .cloned()
+            .collect();
+        parsed.sort();
+        (stream, metadata, parsed)
     }
 
     fn add_extracted(&mut self, name: String, value: String) {
@@ -86,17 +153,22 @@ impl<'a> LineLabels<'a> {
         self.set(name, value);
     }
 
-    /// Marks the line with a pipeline error (the first error wins).
+    /// Marks the line with a pipeline error without details (Loki's `addErrLabel` with no
+    /// error value).
+    fn set_error_kind(&mut self, kind: &str) {
+        self.set(ERROR_LABEL.into(), kind.into());
+    }
+
+    /// Marks the line with a pipeline error (the latest error wins, as in Loki).
     pub fn set_error(&mut self, kind: &str, details: String) {
-        if self.get(ERROR_LABEL).is_none() {
-            self.set(ERROR_LABEL.into(), kind.into());
-            self.set(ERROR_DETAILS_LABEL.into(), details);
-        }
+        // Loki's `SetErr` / `SetErrorDetails`: a later error replaces an earlier one.
+        self.set(ERROR_LABEL.into(), kind.into());
+        self.set(ERROR_DETAILS_LABEL.into(), details);
     }
 
     /// The final label set.
     pub fn into_labels(self) -> LabelSet {
-        if self.extracted.is_empty() && self.removed.is_empty() {
+        if self.extracted.is_empty() && self.removed.is_empty() && self.metadata.is_empty() {
             return self.stream.clone();
         }
         let mut pairs: Vec<(String, String)> = self
@@ -106,6 +178,7 @@ impl<'a> LineLabels<'a> {
             .filter(|(k, _)| !self.removed.contains(k))
             .cloned()
             .collect();
+        pairs.extend(self.metadata);
         pairs.extend(self.extracted);
         LabelSet::from_pairs(pairs)
     }
@@ -122,7 +195,18 @@ pub struct Processed<'a> {
 
 /// Runs `expr`'s pipeline over `line` (at `ts`) of `stream`; `None` when a filter drops it.
 pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, ts: i64, line: &str) -> Option<Processed<'a>> {
-    let mut labels = LineLabels::new(stream);
+    process_with_metadata(expr, stream, &[], ts, line)
+}
+
+/// [`process`] for an entry with structured metadata, which the pipeline sees as labels.
+pub fn process_with_metadata<'a>(
+    expr: &LogExpr,
+    stream: &'a LabelSet,
+    metadata: &[(String, String)],
+    ts: i64,
+    line: &str,
+) -> Option<Processed<'a>> {
+    let mut labels = LineLabels::with_metadata(stream, metadata);
     let mut rewritten: Option<String> = None;
     for stage in &expr.pipeline {
         let cur: &str = rewritten.as_deref().unwrap_or(line);
@@ -153,6 +237,11 @@ pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, ts: i64, line: &str) ->
                     rewritten = Some(entry);
                 }
             }
+            Stage::Distinct(d) => {
+                if !d.keep(|k| labels.get(k).map(str::to_string)) {
+                    return None;
+                }
+            }
             Stage::Decolorize => {
                 let clean = decolorize(cur);
                 if clean.len() != cur.len() {
@@ -160,41 +249,58 @@ pub fn process<'a>(expr: &LogExpr, stream: &'a LabelSet, ts: i64, line: &str) ->
                 }
             }
             Stage::LineFormat(t) => {
-                let out = t.render(|k| labels.get(k), cur, ts);
-                rewritten = Some(out);
+                match t.render(|k| labels.get(k), cur, ts) {
+                    Ok(out) => rewritten = Some(out),
+                    // Loki keeps the line and marks it.
+                    Err(details) => labels.set_error("TemplateFormatErr", details),
+                }
             }
             Stage::LabelFormat(items) => {
+                // Loki's LabelsFormatter: templates see the labels as they were at the first
+                // template of the stage; a rename sets the new name, then deletes the old one.
+                let mut snapshot: Option<Vec<(String, String)>> = None;
                 for item in items {
                     match item {
                         LabelFormat::Rename { to, from } => {
                             if let Some(v) = labels.get(from).map(str::to_string) {
-                                labels.remove(from);
                                 labels.set(to.clone(), v);
+                                labels.remove(from);
                             }
                         }
                         LabelFormat::Template { to, template } => {
-                            let v = template.render(|k| labels.get(k), cur, ts);
-                            labels.set(to.clone(), v);
+                            let seen = snapshot.get_or_insert_with(|| {
+                                labels
+                                    .names()
+                                    .into_iter()
+                                    .filter_map(|n| labels.get(&n).map(|v| (n.clone(), v.to_string())))
+                                    .collect()
+                            });
+                            let get = |k: &str| seen.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+                            match template.render(get, cur, ts) {
+                                Ok(v) => labels.set(to.clone(), v),
+                                Err(details) => labels.set_error("TemplateFormatErr", details),
+                            }
                         }
                     }
                 }
             }
             Stage::Drop(items) => {
                 for item in items {
-                    let hit = match &item.value {
-                        None => true,
-                        Some(v) => labels.get(&item.name) == Some(v.as_str()),
-                    };
-                    if hit {
+                    if item.selects(labels.get(&item.name)) {
                         labels.remove(&item.name);
                     }
                 }
             }
             Stage::Keep(items) => {
-                for name in labels.names() {
-                    let kept = items.iter().any(|i| {
-                        i.name == name && i.value.as_deref().is_none_or(|v| labels.get(&name) == Some(v))
-                    });
+                // Loki's `keep` never removes the error labels.
+                for name in labels
+                    .names()
+                    .into_iter()
+                    .filter(|n| n != ERROR_LABEL && n != ERROR_DETAILS_LABEL)
+                {
+                    let kept = items
+                        .iter()
+                        .any(|i| i.name == name && i.selects(labels.get(&name)));
                     if !kept {
                         labels.remove(&name);
                     }
@@ -229,8 +335,14 @@ fn unpack(line: &str, labels: &mut LineLabels<'_>) -> Option<String> {
             }
             entry
         }
-        Err(e) => {
-            labels.set_error("JSONParserErr", e.to_string());
+        Err(_) => {
+            // Loki's unpack: `errUnexpectedJSONObject` when the line is not an object.
+            let details = if line.starts_with('{') {
+                JSON_NOT_OBJECT
+            } else {
+                "expecting json object(6), but it is not"
+            };
+            labels.set_error("JSONParserErr", details.into());
             None
         }
     }
@@ -255,6 +367,39 @@ fn decolorize(line: &str) -> String {
     out
 }
 
+/// Prometheus' OTLP `NormalizeLabel`, which Loki applies to structured metadata names: every
+/// rune that is not a letter or digit becomes `_`; a leading digit gets the prefix `key_`, a
+/// single leading `_` the prefix `key`.
+fn normalize_label(name: &str) -> String {
+    if name.is_empty() {
+        return String::new();
+    }
+    let out: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("key_{out}")
+    } else if out.starts_with('_') && !out.starts_with("__") {
+        format!("key{out}")
+    } else {
+        out
+    }
+}
+
+/// Replaces characters that are not valid in label names with `_` (no prefix).
+fn map_label_chars(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == '_' || c.is_ascii_alphanumeric() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Replaces characters that are not valid in label names with `_`.
 fn sanitize(name: &str) -> String {
     let mut out: String = name
@@ -274,6 +419,30 @@ fn sanitize(name: &str) -> String {
 }
 
 fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
+    if stage.params.is_empty() {
+        // Loki's parser (buger/jsonparser `ObjectEach`) walks the object field by field:
+        // numbers keep their text, fields before a syntax error are kept, and text after the
+        // closing brace is not looked at.
+        let mut scan = JsonScan {
+            b: line.as_bytes(),
+            line,
+            i: 0,
+        };
+        if scan.object("", labels).is_none() {
+            labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into());
+        }
+        return;
+    }
+    // Loki's JSONExpressionParser: an empty line passes; a line that cannot start JSON is an
+    // error without details.
+    match line.as_bytes().first() {
+        None => return,
+        Some(b'"' | b'{' | b'[') => {}
+        Some(_) => {
+            labels.set_error_kind("JSONParserErr");
+            return;
+        }
+    }
     match serde_json::from_str::<serde_json::Value>(line) {
         Ok(v @ serde_json::Value::Object(_)) if !stage.params.is_empty() => {
             for (label, expr) in &stage.params {
@@ -293,29 +462,158 @@ fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
                 labels.add_extracted(label.clone(), text);
             }
         }
-        Ok(serde_json::Value::Object(map)) => flatten_json("", &map, labels),
-        Ok(_) => labels.set_error(
-            "JSONParserErr",
-            "Value looks like object, but can't find closing '}' symbol".into(),
-        ),
-        Err(e) => labels.set_error("JSONParserErr", e.to_string()),
+        _ => labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into()),
     }
 }
 
-fn flatten_json(prefix: &str, map: &serde_json::Map<String, serde_json::Value>, labels: &mut LineLabels<'_>) {
-    for (k, v) in map {
-        let key = if prefix.is_empty() {
-            sanitize(k)
-        } else {
-            format!("{prefix}_{}", sanitize(k))
-        };
-        match v {
-            serde_json::Value::Object(inner) => flatten_json(&key, inner, labels),
-            serde_json::Value::String(s) => labels.add_extracted(key, s.clone()),
-            serde_json::Value::Number(n) => labels.add_extracted(key, n.to_string()),
-            serde_json::Value::Bool(b) => labels.add_extracted(key, b.to_string()),
-            serde_json::Value::Null | serde_json::Value::Array(_) => {}
+/// A field-by-field walk over a JSON object, as Loki's `json` parser does it.
+struct JsonScan<'l> {
+    b: &'l [u8],
+    line: &'l str,
+    i: usize,
+}
+
+impl JsonScan<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
+            self.i += 1;
         }
+    }
+
+    /// A string literal (at `"`), unescaped.
+    fn string(&mut self) -> Option<String> {
+        let start = self.i;
+        self.i += 1;
+        while self.i < self.b.len() && self.b[self.i] != b'"' {
+            if self.b[self.i] == b'\\' {
+                self.i += 1;
+            }
+            self.i += 1;
+        }
+        if self.i >= self.b.len() {
+            return None;
+        }
+        self.i += 1;
+        serde_json::from_str::<String>(&self.line[start..self.i]).ok()
+    }
+
+    /// Skips a value of any kind (arrays and objects balanced, strings respected).
+    fn skip(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            let c = *self.b.get(self.i)?;
+            match c {
+                b'"' => {
+                    self.string()?;
+                    if depth == 0 {
+                        return Some(());
+                    }
+                    continue;
+                }
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        self.i += 1;
+                        return Some(());
+                    }
+                }
+                b',' if depth == 0 => return Some(()),
+                _ => {}
+            }
+            self.i += 1;
+        }
+    }
+
+    /// An object (at its `{`): its scalar fields become labels, nested objects add prefixes.
+    fn object(&mut self, prefix: &str, labels: &mut LineLabels<'_>) -> Option<()> {
+        self.ws();
+        if self.b.get(self.i) != Some(&b'{') {
+            return None;
+        }
+        self.i += 1;
+        loop {
+            self.ws();
+            match self.b.get(self.i)? {
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'"' => {}
+                _ => return None,
+            }
+            let key = self.string()?;
+            self.ws();
+            if self.b.get(self.i) != Some(&b':') {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            let c = *self.b.get(self.i)?;
+            let is_object = c == b'{';
+            let name = json_label_name(prefix, &key, is_object);
+            match c {
+                b'{' => self.object(&name, labels)?,
+                b'"' => {
+                    let v = self.string()?;
+                    if !name.is_empty() {
+                        labels.add_extracted(name, v);
+                    }
+                }
+                b'[' => self.skip()?,
+                b't' | b'f' | b'n' => {
+                    let word: &[u8] = match c {
+                        b't' => b"true",
+                        b'f' => b"false",
+                        _ => b"null",
+                    };
+                    if !self.b[self.i..].starts_with(word) {
+                        return None;
+                    }
+                    self.i += word.len();
+                    if c != b'n' && !name.is_empty() {
+                        labels.add_extracted(name, String::from_utf8_lossy(word).into_owned());
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = self.i;
+                    while self.i < self.b.len()
+                        && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    {
+                        self.i += 1;
+                    }
+                    if !name.is_empty() {
+                        labels.add_extracted(name, self.line[start..self.i].to_string());
+                    }
+                }
+                _ => return None,
+            }
+            self.ws();
+            match self.b.get(self.i)? {
+                b',' => self.i += 1,
+                b'}' => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The label a JSON field becomes (Loki: a top-level field is `sanitizeLabelKey(key, true)`,
+/// trimmed with `_` before a leading digit; an object's prefix gets `_` before any leading
+/// non-letter; nested keys only have invalid characters replaced).
+fn json_label_name(prefix: &str, key: &str, is_object: bool) -> String {
+    if !prefix.is_empty() {
+        return format!("{prefix}_{}", map_label_chars(key));
+    }
+    if is_object {
+        let mapped = map_label_chars(key);
+        if mapped.is_empty() || mapped.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            mapped
+        } else {
+            format!("_{mapped}")
+        }
+    } else {
+        sanitize(key.trim())
     }
 }
 
@@ -394,7 +692,8 @@ fn unquote_logfmt(s: &str) -> Option<(String, &str)> {
     None
 }
 
-fn eval_filter(f: &LabelFilterExpr, labels: &mut LineLabels<'_>) -> bool {
+/// Whether a line with `labels` passes the label filter `f` (which may set `__error__`).
+pub(crate) fn eval_filter(f: &LabelFilterExpr, labels: &mut LineLabels<'_>) -> bool {
     match f {
         LabelFilterExpr::And(a, b) => eval_filter(a, labels) && eval_filter(b, labels),
         LabelFilterExpr::Or(a, b) => eval_filter(a, labels) || eval_filter(b, labels),
@@ -427,6 +726,8 @@ fn eval_cmp(c: &LabelComparison, labels: &mut LineLabels<'_>) -> bool {
                 _ => false,
             }
         }
+        // Loki: with an error already set, only string matchers filter (the line passes).
+        _ if labels.get(ERROR_LABEL).is_some() => true,
         CmpValue::Ip(ip) => {
             let hit = value.as_deref().is_some_and(|v| ip.matches_value(v));
             if c.op == CmpOp::Eq {
@@ -437,24 +738,29 @@ fn eval_cmp(c: &LabelComparison, labels: &mut LineLabels<'_>) -> bool {
         }
         numeric => {
             let Some(v) = value else { return false };
+            // Loki converts with Go's ParseFloat, time.ParseDuration and humanize.ParseBytes;
+            // their errors become `__error_details__`.
             let (parsed, want) = match numeric {
-                CmpValue::Number(n) => (v.trim().parse::<f64>().ok(), *n),
-                CmpValue::Duration(secs) => (parse_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
-                CmpValue::Bytes(b) => (parse_bytes(&v), *b),
-                CmpValue::Str(..) | CmpValue::Ip(_) => (None, 0.0),
+                CmpValue::Number(n) => (go_parse_float(&v), *n),
+                CmpValue::Duration(secs) => (go_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
+                CmpValue::Bytes(b) => (humanize_bytes(&v).map(|b| b as f64), b.trunc()),
+                CmpValue::Str(..) | CmpValue::Ip(_) => (Err(String::new()), 0.0),
             };
             match parsed {
-                Some(x) => compare(c.op, x, want),
-                None => {
-                    labels.set_error(
-                        "LabelFilterErr",
-                        format!("cannot convert {v:?} for label filter on {}", c.name),
-                    );
+                Ok(x) => compare(c.op, x, want),
+                Err(details) => {
+                    labels.set_error("LabelFilterErr", details);
                     true
                 }
             }
         }
     }
+}
+
+/// Go's `strconv.ParseFloat(v, 64)`, with its error message.
+pub(crate) fn go_parse_float(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .map_err(|_| format!("strconv.ParseFloat: parsing {v:?}: invalid syntax"))
 }
 
 #[cfg(test)]
@@ -466,6 +772,25 @@ mod tests {
         let e = parse_log_selector(q).unwrap();
         let s = LabelSet::parse(stream).unwrap();
         process(&e, &s, 0, line).map(|p| p.labels.into_labels().to_string())
+    }
+
+    #[test]
+    fn structured_metadata_is_labels() {
+        let e = parse_log_selector(r#"{app="a"} | logfmt"#).unwrap();
+        let s = LabelSet::parse(r#"{app="a"}"#).unwrap();
+        let meta = vec![
+            ("app".to_string(), "m".to_string()),
+            ("k8s.pod".to_string(), "p".to_string()),
+            ("1x".to_string(), "d".to_string()),
+            ("_y".to_string(), "u".to_string()),
+            ("level".to_string(), "meta".to_string()),
+        ];
+        let got = process_with_metadata(&e, &s, &meta, 0, "level=parsed").unwrap();
+        // Parsed labels replace structured metadata of the same name.
+        assert_eq!(
+            got.labels.into_labels().to_string(),
+            r#"{app="a", app_extracted="m", k8s_pod="p", key_1x="d", key_y="u", level="parsed"}"#
+        );
     }
 
     #[test]
@@ -481,6 +806,22 @@ mod tests {
         );
         let got = run(r#"{app="a"} | json"#, r#"{app="a"}"#, "not json").unwrap();
         assert!(got.contains(r#"__error__="JSONParserErr""#), "{got}");
+    }
+
+    #[test]
+    fn json_fields_as_lokis_parser_reads_them() {
+        let q = r#"{app="a"} | json"#;
+        // Numbers keep their text; arrays and nulls are skipped; nested keys joined with `_`.
+        let got = run(
+            q,
+            r#"{app="a"}"#,
+            r#"{"n": 1.50, "e": 1e3, "s": "x\"y", "arr": [1, {"z": 2}], "nil": null, "o": {"1k": true}} tail"#,
+        )
+        .unwrap();
+        assert_eq!(got, r#"{app="a", e="1e3", n="1.50", o_1k="true", s="x\"y"}"#);
+        // Fields before a syntax error are kept, with the error.
+        let got = run(q, r#"{app="a"}"#, r#"{"a": "1", "b": }"#).unwrap();
+        assert!(got.contains(r#"a="1""#) && got.contains("JSONParserErr"), "{got}");
     }
 
     #[test]

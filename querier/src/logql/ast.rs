@@ -1,7 +1,9 @@
 //! The LogQL syntax tree of log queries: a stream selector and a pipeline of line filters,
 //! parsers (`json`, `logfmt`) and label filters. Metric expressions are in `sample.rs`.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use logq_storage::LabelMatcher;
 use regex::Regex;
@@ -54,15 +56,66 @@ pub enum Stage {
     Keep(Vec<LabelSelect>),
     /// `| decolorize`: removes ANSI colour codes.
     Decolorize,
+    /// `| distinct a, b`: drops a line when any of the labels has a value an earlier line had.
+    Distinct(Distinct),
 }
 
-/// A label named by `drop` or `keep`, optionally only with a given value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `distinct` stage and the values it has seen. Clones share what was seen: the state
+/// belongs to one evaluation of the parsed query, which feeds it lines in time order.
+#[derive(Debug, Clone)]
+pub struct Distinct {
+    /// The labels.
+    pub labels: Vec<String>,
+    seen: Arc<Mutex<HashMap<String, HashSet<String>>>>,
+}
+
+impl Distinct {
+    /// A `distinct` over `labels`, having seen nothing.
+    pub fn new(labels: Vec<String>) -> Self {
+        Distinct {
+            labels,
+            seen: Arc::default(),
+        }
+    }
+
+    /// Loki's `distinctFilter`: a line missing one of the labels passes; a line with a value
+    /// already seen for a label is dropped; otherwise its values are recorded and it passes.
+    pub fn keep(&self, get: impl Fn(&str) -> Option<String>) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keep = false;
+        for label in &self.labels {
+            let Some(value) = get(label) else {
+                return true;
+            };
+            let values = seen.entry(label.clone()).or_default();
+            if values.contains(&value) {
+                return false;
+            }
+            values.insert(value);
+            keep = true;
+        }
+        keep
+    }
+}
+
+/// A label named by `drop` or `keep`, optionally only when its value matches.
+#[derive(Debug, Clone)]
 pub struct LabelSelect {
     /// The label.
     pub name: String,
-    /// Only when it has this value.
-    pub value: Option<String>,
+    /// Only when its value matches (`level="debug"`, `level=~"debug|trace"`).
+    pub matcher: Option<LabelMatcher>,
+}
+
+impl LabelSelect {
+    /// Whether the label, with `value`, is selected (Loki: a matcher needs the label present).
+    pub fn selects(&self, value: Option<&str>) -> bool {
+        match (&self.matcher, value) {
+            (None, _) => true,
+            (Some(m), Some(v)) => m.matches_value(v),
+            (Some(_), None) => false,
+        }
+    }
 }
 
 /// One assignment of `label_format`.
@@ -318,6 +371,11 @@ impl LogExpr {
     pub fn is_filter_only(&self) -> bool {
         self.pipeline.iter().all(|s| matches!(s, Stage::LineFilter(_)))
     }
+
+    /// Whether the pipeline has a `distinct` stage (its answer depends on the order of lines).
+    pub fn has_distinct(&self) -> bool {
+        self.pipeline.iter().any(|s| matches!(s, Stage::Distinct(_)))
+    }
 }
 
 impl fmt::Display for LabelFilterExpr {
@@ -415,6 +473,7 @@ impl fmt::Display for LogExpr {
                 }
                 Stage::Unpack => f.write_str(" | unpack")?,
                 Stage::Decolorize => f.write_str(" | decolorize")?,
+                Stage::Distinct(d) => write!(f, " | distinct {}", d.labels.join(", "))?,
                 Stage::LineFormat(t) => {
                     f.write_str(" | line_format ")?;
                     quote(f, &t.text)?;
@@ -445,9 +504,9 @@ impl fmt::Display for LogExpr {
                             f.write_str(", ")?;
                         }
                         f.write_str(&item.name)?;
-                        if let Some(v) = &item.value {
-                            f.write_str("=")?;
-                            quote(f, v)?;
+                        if let Some(m) = &item.matcher {
+                            f.write_str(m.op.as_str())?;
+                            quote(f, &m.value)?;
                         }
                     }
                 }

@@ -41,7 +41,8 @@ impl ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            f.write_str(&self.message)
+            // Loki's `ParseError` without a position.
+            write!(f, "parse error : {}", self.message)
         } else {
             write!(
                 f,

@@ -18,7 +18,7 @@ mod template;
 mod units;
 
 pub use ast::{
-    json_path, CmpOp, CmpValue, Expr, JsonPathStep, LabelComparison, LabelFilterExpr, LabelFormat,
+    json_path, CmpOp, CmpValue, Distinct, Expr, JsonPathStep, LabelComparison, LabelFilterExpr, LabelFormat,
     LabelSelect, LineFilter, LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 pub use error::ParseError;
@@ -31,4 +31,4 @@ pub use sample::{
     UnwrapConv, VecOp, VectorAggregation, VectorMatching,
 };
 pub use template::Template;
-pub use units::{bytes_unit, parse_bytes, parse_duration_ns};
+pub use units::{bytes_unit, go_duration_ns, humanize_bytes, parse_bytes, parse_duration_ns};

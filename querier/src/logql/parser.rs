@@ -4,8 +4,8 @@
 use logq_storage::{LabelMatcher, MatchOp};
 
 use super::ast::{
-    json_path, CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect, LineFilter,
-    LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
+    json_path, CmpOp, CmpValue, Distinct, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect,
+    LineFilter, LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 use super::error::ParseError;
 use super::ip::IpMatcher;
@@ -231,6 +231,15 @@ impl<'a> Parser<'a> {
                     }
                     continue;
                 }
+                // After `unwrap`, only label filters may follow (Loki's `unwrapExpr | labelFilter`).
+                Tok::Op("|") => {
+                    self.advance();
+                    let filter = self.label_filter_or()?;
+                    if let Some(u) = unwrap.as_mut() {
+                        u.post_filters.push(filter);
+                    }
+                    continue;
+                }
                 _ => break,
             };
             if unwrap.is_some() {
@@ -251,13 +260,18 @@ impl<'a> Parser<'a> {
                 return Ok(Unwrap {
                     label: name,
                     conv: UnwrapConv::Number,
+                    post_filters: Vec::new(),
                 })
             }
         };
         self.expect_op("(")?;
         let label = self.ident()?;
         self.expect_op(")")?;
-        Ok(Unwrap { label, conv })
+        Ok(Unwrap {
+            label,
+            conv,
+            post_filters: Vec::new(),
+        })
     }
 
     /// One stage after `|`.
@@ -336,6 +350,15 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(Stage::Unpack)
             }
+            Tok::Ident(n) if n == "distinct" => {
+                self.advance();
+                let mut labels = vec![self.ident()?];
+                while self.peek().tok == Tok::Op(",") && matches!(self.peek_at(1).tok, Tok::Ident(_)) {
+                    self.advance();
+                    labels.push(self.ident()?);
+                }
+                Ok(Stage::Distinct(Distinct::new(labels)))
+            }
             Tok::Ident(n) if n == "decolorize" => {
                 self.advance();
                 Ok(Stage::Decolorize)
@@ -406,13 +429,25 @@ impl<'a> Parser<'a> {
                 let mut items = Vec::new();
                 loop {
                     let name = self.ident()?;
-                    let value = if self.peek().tok == Tok::Op("=") {
-                        self.advance();
-                        Some(self.string()?.0)
-                    } else {
-                        None
+                    // A bare name, or a matcher (`=`, `!=`, `=~`, `!~`) on the label's value.
+                    let op = match self.peek().tok {
+                        Tok::Op("=") => Some(MatchOp::Equal),
+                        Tok::Op("!=") => Some(MatchOp::NotEqual),
+                        Tok::Op("=~") => Some(MatchOp::Regex),
+                        Tok::Op("!~") => Some(MatchOp::NotRegex),
+                        _ => None,
                     };
-                    items.push(LabelSelect { name, value });
+                    let matcher = match op {
+                        Some(op) => {
+                            self.advance();
+                            let (value, pos) = self.string()?;
+                            Some(LabelMatcher::new(name.clone(), op, value).map_err(|e| {
+                                ParseError::at(self.input, pos, format!("error parsing regexp: {}", e.reason))
+                            })?)
+                        }
+                        None => None,
+                    };
+                    items.push(LabelSelect { name, matcher });
                     if self.peek().tok == Tok::Op(",") && matches!(self.peek_at(1).tok, Tok::Ident(_)) {
                         self.advance();
                     } else {
@@ -793,26 +828,25 @@ impl<'a> Parser<'a> {
         }
         self.expect_op(")")?;
         let grouping = self.grouping()?;
-        if op.needs_unwrap() && unwrap.is_none() {
-            return Err(ParseError::at(
-                self.input,
-                pos,
-                format!("invalid aggregation {} without unwrap", op.name()),
-            ));
+        let _ = pos;
+        // Loki's `RangeAggregationExpr.validate`: errors without a position, in this order.
+        if grouping.is_some() && !op.allows_grouping() {
+            return Err(ParseError::whole(format!(
+                "grouping not allowed for {} aggregation",
+                op.name()
+            )));
         }
         if op.forbids_unwrap() && unwrap.is_some() {
-            return Err(ParseError::at(
-                self.input,
-                pos,
-                format!("invalid aggregation {}, unwrap is not allowed", op.name()),
-            ));
+            return Err(ParseError::whole(format!(
+                "invalid aggregation {} with unwrap",
+                op.name()
+            )));
         }
-        if grouping.is_some() && unwrap.is_none() {
-            return Err(ParseError::at(
-                self.input,
-                pos,
-                format!("grouping not allowed for {} aggregation", op.name()),
-            ));
+        if op.needs_unwrap() && unwrap.is_none() {
+            return Err(ParseError::whole(format!(
+                "invalid aggregation {} without unwrap",
+                op.name()
+            )));
         }
         if range_ns <= 0 {
             return Err(ParseError::at(self.input, pos, "range must be positive"));
@@ -983,12 +1017,13 @@ mod tests {
             err(""),
             "parse error at line 1, col 1: syntax error: unexpected $end, expecting {"
         );
+        assert!(parse("{app=\"x\"}\n| logfmt | distinct a, b").is_ok());
         assert_eq!(
-            err("{app=\"x\"}\n| distinct a"),
-            "parse error at line 2, col 3: syntax error: the distinct stage is not supported yet"
+            err("{app=\"x\"} | distinct"),
+            "parse error at line 1, col 21: syntax error: unexpected $end, expecting IDENTIFIER"
         );
         assert!(
-            err("{app=\"x\"} | line_format \"{{ printf .a }}\"").contains("unsupported template function")
+            err("{app=\"x\"} | line_format \"{{ nosuch .a }}\"").contains("function \"nosuch\" not defined")
         );
         assert!(err("{app=\"x\"} | regexp \"(a)\"").contains("named capture"));
         assert!(err("{app=~\"(\"}").starts_with("parse error at line 1, col 7: error parsing regexp"));
@@ -998,8 +1033,23 @@ mod tests {
         assert!(err("{app=\"x\" env=\"y\"}").contains("expecting , or }"));
         assert!(err("{app=\"x\"} |= \"a\" \"b\"")
             .contains("unexpected STRING \"b\", expecting |= or != or |~ or !~"));
-        assert_eq!(err("{}"), EMPTY_SELECTOR);
-        assert_eq!(err("{app=~\".*\"}"), EMPTY_SELECTOR);
+        assert_eq!(err("{}"), format!("parse error : {EMPTY_SELECTOR}"));
+        assert_eq!(err("{app=~\".*\"}"), format!("parse error : {EMPTY_SELECTOR}"));
+        // Loki validates range aggregations after parsing: no position.
+        assert_eq!(
+            err("count_over_time({app=\"x\"}[1m]) by (a)"),
+            "parse error : grouping not allowed for count_over_time aggregation"
+        );
+        assert_eq!(
+            err("sum_over_time({app=\"x\"} | unwrap v [1m]) by (a)"),
+            "parse error : grouping not allowed for sum_over_time aggregation"
+        );
+        assert_eq!(
+            err("bytes_over_time({app=\"x\"} | unwrap v [1m])"),
+            "parse error : invalid aggregation bytes_over_time with unwrap"
+        );
+        assert!(parse("absent_over_time({app=\"x\"} | unwrap v [1m])").is_ok());
+        assert!(parse("max_over_time({app=\"x\"} | unwrap v | __error__=\"\" [1m]) by (a)").is_ok());
         assert!(parse("{app=~\".+\"}").is_ok());
     }
 

@@ -142,7 +142,23 @@ impl RangeOp {
     pub fn forbids_unwrap(self) -> bool {
         matches!(
             self,
-            RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::AbsentOverTime
+            RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate
+        )
+    }
+
+    /// Whether `by`/`without` may follow the function (Loki's `RangeAggregationExpr.validate`).
+    pub fn allows_grouping(self) -> bool {
+        use RangeOp::*;
+        matches!(
+            self,
+            AvgOverTime
+                | StddevOverTime
+                | StdvarOverTime
+                | QuantileOverTime
+                | MaxOverTime
+                | MinOverTime
+                | FirstOverTime
+                | LastOverTime
         )
     }
 }
@@ -158,13 +174,16 @@ pub enum UnwrapConv {
     Bytes,
 }
 
-/// `| unwrap label`, `| unwrap duration(label)`, `| unwrap bytes(label)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `| unwrap label`, `| unwrap duration(label)`, `| unwrap bytes(label)`, with the label
+/// filters that may follow it (`| unwrap latency | __error__=""`).
+#[derive(Debug, Clone)]
 pub struct Unwrap {
     /// The label holding the value.
     pub label: String,
     /// The conversion.
     pub conv: UnwrapConv,
+    /// Label filters applied after the conversion (they see its `__error__`).
+    pub post_filters: Vec<super::ast::LabelFilterExpr>,
 }
 
 /// `by (a, b)` or `without (a, b)`.
@@ -421,6 +440,9 @@ impl fmt::Display for SampleExpr {
                         UnwrapConv::Number => write!(f, " | unwrap {}", u.label)?,
                         UnwrapConv::Duration => write!(f, " | unwrap duration({})", u.label)?,
                         UnwrapConv::Bytes => write!(f, " | unwrap bytes({})", u.label)?,
+                    }
+                    for filter in &u.post_filters {
+                        write!(f, " | {filter}")?;
                     }
                 }
                 write!(f, " [{}]", r.range_text)?;

@@ -1,162 +1,1160 @@
-//! The subset of Go templates that `line_format` and `label_format` accept: literal text,
-//! `{{.label}}`, `{{__line__}}`, `{{__timestamp__}}` and the one-argument functions `ToUpper`,
-//! `ToLower`, `upper`, `lower`, `title`, `trim`, `trimSpace`. Anything else is rejected when the
-//! query is parsed, never silently misrendered.
+//! The Go-template language of `line_format` and `label_format`, as Loki runs it: literal text
+//! and actions `{{ ... }}` with fields (`.label`, a missing label is empty), `__line__`,
+//! `__timestamp__`, string, number and boolean literals, parenthesised pipelines, pipes
+//! (`{{ .a | ToUpper }}`: the value becomes the last argument), `if` / `else if` / `else` /
+//! `end`, and Loki's template functions (string, comparison, arithmetic, regex and time
+//! functions; see [`call`]). A function Loki lacks is rejected when the query is parsed; a
+//! failure while rendering is a `TemplateFormatErr` of the line, as in Loki.
 
-/// One piece of a template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Text(String),
-    Value { func: Option<Func>, source: Source },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
-    Label(String),
-    Line,
-    Timestamp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Func {
-    Upper,
-    Lower,
-    Title,
-    Trim,
-}
+use regex::Regex;
 
 /// A parsed template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Template {
     /// The source text.
     pub text: String,
-    segments: Vec<Segment>,
+    nodes: Vec<Node>,
 }
+
+impl PartialEq for Template {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Template {}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Text(String),
+    Action(Pipeline),
+    If {
+        cond: Pipeline,
+        then: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+}
+
+/// Commands joined by `|`.
+#[derive(Debug, Clone)]
+struct Pipeline(Vec<Vec<Arg>>);
+
+#[derive(Debug, Clone)]
+enum Arg {
+    Field(String),
+    Dot,
+    Line,
+    Timestamp,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Func(String),
+    Sub(Pipeline),
+}
+
+/// A value while rendering.
+#[derive(Debug, Clone, PartialEq)]
+enum V {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// A time, Unix ns (`__timestamp__`, `toDate`, ...).
+    Time(i64),
+}
+
+const FUNCS: &[&str] = &[
+    "ToLower",
+    "ToUpper",
+    "lower",
+    "upper",
+    "title",
+    "Title",
+    "trim",
+    "trimSpace",
+    "TrimSpace",
+    "trimAll",
+    "trimPrefix",
+    "trimSuffix",
+    "TrimPrefix",
+    "TrimSuffix",
+    "Replace",
+    "replace",
+    "trunc",
+    "substr",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "repeat",
+    "indent",
+    "nindent",
+    "regexReplaceAll",
+    "regexReplaceAllLiteral",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "and",
+    "or",
+    "not",
+    "len",
+    "printf",
+    "print",
+    "println",
+    "default",
+    "int",
+    "float64",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "mod",
+    "addf",
+    "subf",
+    "mulf",
+    "divf",
+    "max",
+    "min",
+    "maxf",
+    "minf",
+    "ceil",
+    "floor",
+    "round",
+    "unixEpoch",
+    "unixEpochMillis",
+    "unixEpochNanos",
+    "unixToTime",
+    "toDate",
+    "date",
+    "alignLeft",
+    "alignRight",
+    "urlencode",
+    "urldecode",
+    "b64enc",
+    "b64dec",
+    "count",
+];
 
 impl Template {
     /// Parses a template; the error names the unsupported part.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut segments = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find("{{") {
-            if open > 0 {
-                segments.push(Segment::Text(rest[..open].to_string()));
-            }
-            let after = &rest[open + 2..];
-            let close = after
-                .find("}}")
-                .ok_or_else(|| format!("unclosed action in template {text:?}"))?;
-            let action = after[..close]
-                .trim()
-                .trim_start_matches('-')
-                .trim_end_matches('-')
-                .trim();
-            segments.push(parse_action(action)?);
-            rest = &after[close + 2..];
-        }
-        if !rest.is_empty() {
-            segments.push(Segment::Text(rest.to_string()));
+        let tokens = split(text)?;
+        let mut i = 0;
+        let (nodes, end) = parse_nodes(&tokens, &mut i)?;
+        if let Some(e) = end {
+            return Err(format!("template: unexpected {{{{{e}}}}}"));
         }
         Ok(Template {
             text: text.to_string(),
-            segments,
+            nodes,
         })
     }
 
-    /// Renders with `get` looking labels up.
-    pub fn render<'a>(&self, get: impl Fn(&str) -> Option<&'a str>, line: &str, ts: i64) -> String {
+    /// Renders with `get` looking labels up (a missing label is empty); the error is Loki's
+    /// `TemplateFormatErr` detail.
+    pub fn render<'a>(
+        &self,
+        get: impl Fn(&str) -> Option<&'a str>,
+        line: &str,
+        ts: i64,
+    ) -> Result<String, String> {
+        let ctx = Ctx { get: &get, line, ts };
         let mut out = String::new();
-        for s in &self.segments {
-            match s {
-                Segment::Text(t) => out.push_str(t),
-                Segment::Value { func, source } => {
-                    let ts_text;
-                    let v = match source {
-                        Source::Label(name) => get(name).unwrap_or(""),
-                        Source::Line => line,
-                        Source::Timestamp => {
-                            ts_text = ts.to_string();
-                            &ts_text
-                        }
-                    };
-                    match func {
-                        None => out.push_str(v),
-                        Some(Func::Upper) => out.push_str(&v.to_uppercase()),
-                        Some(Func::Lower) => out.push_str(&v.to_lowercase()),
-                        Some(Func::Trim) => out.push_str(v.trim()),
-                        Some(Func::Title) => {
-                            let mut up = true;
-                            for c in v.chars() {
-                                if up {
-                                    out.extend(c.to_uppercase());
-                                } else {
-                                    out.push(c);
-                                }
-                                up = c.is_whitespace();
-                            }
-                        }
+        render_nodes(&self.nodes, &ctx, &mut out)?;
+        Ok(out)
+    }
+}
+
+struct Ctx<'c, 'a> {
+    get: &'c dyn Fn(&str) -> Option<&'a str>,
+    line: &'c str,
+    ts: i64,
+}
+
+/// Text and actions (`Err` for an unclosed action).
+fn split(text: &str) -> Result<Vec<(bool, String)>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let mut before = &rest[..open];
+        let mut after = &rest[open + 2..];
+        if let Some(a) = after.strip_prefix("- ") {
+            before = before.trim_end();
+            after = a;
+        }
+        if !before.is_empty() {
+            out.push((false, before.to_string()));
+        }
+        let close = find_close(after).ok_or_else(|| format!("template: unclosed action in {text:?}"))?;
+        let mut action = &after[..close];
+        rest = &after[close + 2..];
+        if let Some(a) = action.strip_suffix(" -") {
+            action = a;
+            rest = rest.trim_start();
+        }
+        out.push((true, action.trim().to_string()));
+    }
+    if !rest.is_empty() {
+        out.push((false, rest.to_string()));
+    }
+    Ok(out)
+}
+
+/// The `}}` closing an action, outside string literals.
+fn find_close(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' {
+                        i += 1;
                     }
+                    i += 1;
+                }
+            }
+            b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != b'`' {
+                    i += 1;
+                }
+            }
+            b'}' if b[i + 1] == b'}' => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Nodes up to `{{else ...}}` or `{{end}}` (returned as the second value).
+fn parse_nodes(tokens: &[(bool, String)], i: &mut usize) -> Result<(Vec<Node>, Option<String>), String> {
+    let mut nodes = Vec::new();
+    while *i < tokens.len() {
+        let (action, text) = &tokens[*i];
+        *i += 1;
+        if !action {
+            nodes.push(Node::Text(text.clone()));
+            continue;
+        }
+        if text.starts_with("/*") {
+            continue;
+        }
+        if text == "end" || text == "else" || text.starts_with("else ") {
+            return Ok((nodes, Some(text.clone())));
+        }
+        if let Some(cond) = text.strip_prefix("if ") {
+            nodes.push(parse_if(cond, tokens, i)?);
+            continue;
+        }
+        let first = text.split_whitespace().next().unwrap_or("");
+        if matches!(first, "range" | "with" | "define" | "template" | "block") {
+            return Err(format!("template: unsupported action {{{{{text}}}}}"));
+        }
+        nodes.push(Node::Action(parse_pipeline(text)?));
+    }
+    Ok((nodes, None))
+}
+
+fn parse_if(cond: &str, tokens: &[(bool, String)], i: &mut usize) -> Result<Node, String> {
+    let cond = parse_pipeline(cond)?;
+    let (then, end) = parse_nodes(tokens, i)?;
+    let otherwise = match end.as_deref() {
+        Some("end") => Vec::new(),
+        Some("else") => {
+            let (nodes, end) = parse_nodes(tokens, i)?;
+            if end.as_deref() != Some("end") {
+                return Err("template: missing {{end}}".into());
+            }
+            nodes
+        }
+        Some(e) if e.starts_with("else if ") => vec![parse_if(&e["else if ".len()..], tokens, i)?],
+        _ => return Err("template: missing {{end}}".into()),
+    };
+    Ok(Node::If {
+        cond,
+        then,
+        otherwise,
+    })
+}
+
+fn parse_pipeline(text: &str) -> Result<Pipeline, String> {
+    let mut lexer = Lexer { s: text, pos: 0 };
+    let p = lexer.pipeline()?;
+    if lexer.pos < text.len() {
+        return Err(format!(
+            "template: unexpected {:?} in {{{{{text}}}}}",
+            &text[lexer.pos..]
+        ));
+    }
+    if p.0.is_empty() || p.0.iter().any(Vec::is_empty) {
+        return Err(format!("template: missing value in {{{{{text}}}}}"));
+    }
+    Ok(p)
+}
+
+struct Lexer<'s> {
+    s: &'s str,
+    pos: usize,
+}
+
+impl<'s> Lexer<'s> {
+    fn rest(&self) -> &'s str {
+        &self.s[self.pos..]
+    }
+
+    fn skip_ws(&mut self) {
+        let t = self.rest();
+        self.pos += t.len() - t.trim_start().len();
+    }
+
+    /// Commands up to `)` or the end.
+    fn pipeline(&mut self) -> Result<Pipeline, String> {
+        let mut cmds = vec![Vec::new()];
+        loop {
+            self.skip_ws();
+            let r = self.rest();
+            if r.is_empty() || r.starts_with(')') {
+                break;
+            }
+            if let Some(after) = r.strip_prefix('|') {
+                let _ = after;
+                self.pos += 1;
+                cmds.push(Vec::new());
+                continue;
+            }
+            let arg = self.arg()?;
+            if let Some(last) = cmds.last_mut() {
+                last.push(arg);
+            }
+        }
+        Ok(Pipeline(cmds))
+    }
+
+    fn arg(&mut self) -> Result<Arg, String> {
+        let r = self.rest();
+        let c = r.chars().next().unwrap_or(' ');
+        if c == '(' {
+            self.pos += 1;
+            let p = self.pipeline()?;
+            if !self.rest().starts_with(')') {
+                return Err("template: unclosed (".into());
+            }
+            self.pos += 1;
+            return Ok(Arg::Sub(p));
+        }
+        if c == '"' {
+            let mut end = 1;
+            let b = r.as_bytes();
+            while end < b.len() && b[end] != b'"' {
+                if b[end] == b'\\' {
+                    end += 1;
+                }
+                end += 1;
+            }
+            if end >= b.len() {
+                return Err("template: unterminated quoted string".into());
+            }
+            let lit = &r[..=end];
+            self.pos += end + 1;
+            return serde_json::from_str::<String>(lit)
+                .map(Arg::Str)
+                .map_err(|_| format!("template: bad string {lit}"));
+        }
+        if c == '`' {
+            let end = r[1..].find('`').ok_or("template: unterminated raw string")? + 1;
+            self.pos += end + 1;
+            return Ok(Arg::Str(r[1..end].to_string()));
+        }
+        let len = r
+            .find(|ch: char| ch.is_whitespace() || ch == '|' || ch == '(' || ch == ')')
+            .unwrap_or(r.len());
+        let word = &r[..len];
+        self.pos += len;
+        Ok(match word {
+            "." => Arg::Dot,
+            "__line__" => Arg::Line,
+            "__timestamp__" => Arg::Timestamp,
+            "true" => Arg::Bool(true),
+            "false" => Arg::Bool(false),
+            _ if word.starts_with('.') => {
+                let name = &word[1..];
+                if name.is_empty() || !name.chars().all(|ch| ch == '_' || ch.is_alphanumeric()) {
+                    return Err(format!("template: bad field {word:?}"));
+                }
+                Arg::Field(name.to_string())
+            }
+            _ if word.starts_with(|ch: char| ch.is_ascii_digit() || ch == '-' || ch == '+') => {
+                if let Ok(n) = word.parse::<i64>() {
+                    Arg::Int(n)
+                } else {
+                    Arg::Float(
+                        word.parse::<f64>()
+                            .map_err(|_| format!("template: bad number {word:?}"))?,
+                    )
+                }
+            }
+            _ if FUNCS.contains(&word) => Arg::Func(word.to_string()),
+            _ => return Err(format!("template: function {word:?} not defined")),
+        })
+    }
+}
+
+fn render_nodes(nodes: &[Node], ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), String> {
+    for n in nodes {
+        match n {
+            Node::Text(t) => out.push_str(t),
+            Node::Action(p) => out.push_str(&print(&eval_pipeline(p, ctx)?)),
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                if truthy(&eval_pipeline(cond, ctx)?) {
+                    render_nodes(then, ctx, out)?;
+                } else {
+                    render_nodes(otherwise, ctx, out)?;
                 }
             }
         }
-        out
+    }
+    Ok(())
+}
+
+fn eval_pipeline(p: &Pipeline, ctx: &Ctx<'_, '_>) -> Result<V, String> {
+    let mut piped: Option<V> = None;
+    for cmd in &p.0 {
+        piped = Some(eval_command(cmd, piped.take(), ctx)?);
+    }
+    piped.ok_or_else(|| "template: empty pipeline".into())
+}
+
+fn eval_arg(a: &Arg, ctx: &Ctx<'_, '_>) -> Result<V, String> {
+    Ok(match a {
+        Arg::Field(n) => V::Str((ctx.get)(n).unwrap_or("").to_string()),
+        Arg::Dot => V::Str(String::new()),
+        Arg::Line => V::Str(ctx.line.to_string()),
+        Arg::Timestamp => V::Time(ctx.ts),
+        Arg::Str(s) => V::Str(s.clone()),
+        Arg::Int(i) => V::Int(*i),
+        Arg::Float(f) => V::Float(*f),
+        Arg::Bool(b) => V::Bool(*b),
+        Arg::Sub(p) => eval_pipeline(p, ctx)?,
+        Arg::Func(f) => call(f, Vec::new())?,
+    })
+}
+
+fn eval_command(cmd: &[Arg], piped: Option<V>, ctx: &Ctx<'_, '_>) -> Result<V, String> {
+    match &cmd[0] {
+        Arg::Func(f) => {
+            let mut args = cmd[1..]
+                .iter()
+                .map(|a| eval_arg(a, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            args.extend(piped);
+            call(f, args)
+        }
+        other if cmd.len() == 1 && piped.is_none() => eval_arg(other, ctx),
+        _ => Err("template: can't give argument to non-function".into()),
     }
 }
 
-fn parse_source(s: &str) -> Result<Source, String> {
-    match s {
-        "__line__" => Ok(Source::Line),
-        "__timestamp__" => Ok(Source::Timestamp),
-        _ => match s.strip_prefix('.') {
-            Some(name) if !name.is_empty() && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) => {
-                Ok(Source::Label(name.to_string()))
-            }
-            _ => Err(format!("unsupported template expression {s:?}")),
-        },
+fn truthy(v: &V) -> bool {
+    match v {
+        V::Str(s) => !s.is_empty(),
+        V::Int(i) => *i != 0,
+        V::Float(f) => *f != 0.0,
+        V::Bool(b) => *b,
+        V::Time(_) => true,
     }
 }
 
-fn parse_action(action: &str) -> Result<Segment, String> {
-    let parts: Vec<&str> = action.split_whitespace().collect();
-    match parts.as_slice() {
-        [one] => Ok(Segment::Value {
-            func: None,
-            source: parse_source(one)?,
-        }),
-        [f, arg] => {
-            let func = match *f {
-                "ToUpper" | "upper" => Func::Upper,
-                "ToLower" | "lower" => Func::Lower,
-                "title" | "Title" => Func::Title,
-                "trim" | "trimSpace" | "TrimSpace" => Func::Trim,
-                other => return Err(format!("unsupported template function {other:?}")),
+/// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`: `1e+06`, `1.5e-05`).
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Shortest digits; Go's %g switches to exponent form below 1e-4 and from 1e6 (1e+06).
+    let s = format!("{f:e}");
+    let (mantissa, e) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = e.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        format!("{f}")
+    } else {
+        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    }
+}
+
+fn print(v: &V) -> String {
+    match v {
+        V::Str(s) => s.clone(),
+        V::Int(i) => i.to_string(),
+        V::Float(f) => go_float(*f),
+        V::Bool(b) => b.to_string(),
+        V::Time(ns) => go_time_string(*ns),
+    }
+}
+
+/// Go's `time.Time.String()` in UTC: `2006-01-02 15:04:05.999999999 +0000 UTC`.
+fn go_time_string(ns: i64) -> String {
+    let t =
+        chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
+            .unwrap_or_default();
+    let frac = ns.rem_euclid(1_000_000_000);
+    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    if frac != 0 {
+        let digits = format!("{frac:09}");
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    s.push_str(" +0000 UTC");
+    s
+}
+
+fn as_str(v: &V) -> String {
+    print(v)
+}
+
+/// sprig's `toInt64` (cast): numbers truncate, strings parse as integers (else 0).
+fn to_i64(v: &V) -> i64 {
+    match v {
+        V::Int(i) => *i,
+        V::Float(f) => *f as i64,
+        V::Bool(b) => i64::from(*b),
+        V::Str(s) => {
+            // cast.ToInt64: "3.0" is 3 (trailing zero decimals trimmed), "3.5" is 0.
+            let t = s.trim();
+            let t = match t.split_once('.') {
+                Some((int, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => int,
+                _ => t,
             };
-            Ok(Segment::Value {
-                func: Some(func),
-                source: parse_source(arg)?,
+            t.parse::<i64>().unwrap_or(0)
+        }
+        V::Time(ns) => *ns,
+    }
+}
+
+/// sprig's `toFloat64` (cast): strings parse as floats (else 0).
+fn to_f64(v: &V) -> f64 {
+    match v {
+        V::Int(i) => *i as f64,
+        V::Float(f) => *f,
+        V::Bool(b) => f64::from(u8::from(*b)),
+        V::Str(s) => s.trim().parse::<f64>().unwrap_or(0.0),
+        V::Time(ns) => *ns as f64,
+    }
+}
+
+fn arity(f: &str, args: &[V], n: usize) -> Result<(), String> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(format!(
+            "template: wrong number of args for {f}: want {n} got {}",
+            args.len()
+        ))
+    }
+}
+
+/// Go templates compare basic values of the same kind; integers and floats compare by value.
+fn compare(f: &str, a: &V, b: &V) -> Result<std::cmp::Ordering, String> {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (V::Str(x), V::Str(y)) => Ok(x.cmp(y)),
+        (V::Int(x), V::Int(y)) => Ok(x.cmp(y)),
+        (V::Float(_) | V::Int(_), V::Float(_) | V::Int(_)) => {
+            Ok(to_f64(a).partial_cmp(&to_f64(b)).unwrap_or(Ordering::Equal))
+        }
+        (V::Bool(x), V::Bool(y)) if f == "eq" || f == "ne" => Ok(x.cmp(y)),
+        _ => Err(format!(
+            "template: error calling {f}: incompatible types for comparison"
+        )),
+    }
+}
+
+fn regex_for(pattern: &str, f: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("template: error calling {f}: {e}"))
+}
+
+/// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %f %.Nf %q %x %%`.
+fn sprintf(format: &str, args: &[V]) -> String {
+    let mut out = String::new();
+    let mut args = args.iter();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut spec = String::new();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_digit() || n == '.' || n == '-' || n == '+' || n == ' ' || n == '0' {
+                spec.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.next() else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        let precision = spec.split_once('.').and_then(|(_, p)| p.parse::<usize>().ok());
+        let width = spec
+            .split('.')
+            .next()
+            .and_then(|w| w.trim_start_matches(['-', '+', ' ', '0']).parse::<usize>().ok());
+        let body = match (verb, arg) {
+            ('d', V::Int(i)) => i.to_string(),
+            ('d', V::Float(f)) => format!("%!d(float64={})", go_float(*f)),
+            ('d', V::Str(s)) => format!("%!d(string={s})"),
+            ('f' | 'F', v) if !matches!(v, V::Str(_)) => format!("{:.*}", precision.unwrap_or(6), to_f64(v)),
+            ('f' | 'F', V::Str(s)) => format!("%!f(string={s})"),
+            ('q', v) => format!("{:?}", as_str(v)),
+            ('x', V::Int(i)) => format!("{i:x}"),
+            ('x', v) => as_str(v).bytes().map(|b| format!("{b:02x}")).collect(),
+            ('s' | 'v', v) => {
+                let s = as_str(v);
+                match precision {
+                    Some(p) if verb == 's' => s.chars().take(p).collect(),
+                    _ => s,
+                }
+            }
+            ('t', V::Bool(b)) => b.to_string(),
+            (other, v) => format!("%!{other}({})", as_str(v)),
+        };
+        match width {
+            Some(w) if body.chars().count() < w => {
+                let pad = w - body.chars().count();
+                if spec.starts_with('-') {
+                    out.push_str(&body);
+                    out.push_str(&" ".repeat(pad));
+                } else if spec.starts_with('0') && verb != 's' {
+                    out.push_str(&"0".repeat(pad));
+                    out.push_str(&body);
+                } else {
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(&body);
+                }
+            }
+            _ => out.push_str(&body),
+        }
+    }
+    out
+}
+
+/// Loki's template functions (`pkg/logql/log/fmt.go` `functionMap`, sprig for the rest).
+fn call(f: &str, a: Vec<V>) -> Result<V, String> {
+    let s = |i: usize| a.get(i).map(as_str).unwrap_or_default();
+    Ok(match f {
+        "ToLower" | "lower" => {
+            arity(f, &a, 1)?;
+            V::Str(s(0).to_lowercase())
+        }
+        "ToUpper" | "upper" => {
+            arity(f, &a, 1)?;
+            V::Str(s(0).to_uppercase())
+        }
+        "title" | "Title" => {
+            arity(f, &a, 1)?;
+            let mut out = String::new();
+            let mut up = true;
+            for c in s(0).chars() {
+                if up {
+                    out.extend(c.to_uppercase());
+                } else {
+                    out.push(c);
+                }
+                // strings.Title: letters, digits and `_` continue a word.
+                up = !(c.is_alphanumeric() || c == '_');
+            }
+            V::Str(out)
+        }
+        "trim" | "trimSpace" | "TrimSpace" => {
+            arity(f, &a, 1)?;
+            V::Str(s(0).trim().to_string())
+        }
+        "trimAll" => {
+            arity(f, &a, 2)?;
+            let cut: Vec<char> = s(0).chars().collect();
+            V::Str(s(1).trim_matches(|c| cut.contains(&c)).to_string())
+        }
+        // sprig: (prefix, string); Go strings: (string, prefix).
+        "trimPrefix" => {
+            arity(f, &a, 2)?;
+            V::Str(s(1).strip_prefix(&s(0)).map_or_else(|| s(1), str::to_string))
+        }
+        "trimSuffix" => {
+            arity(f, &a, 2)?;
+            V::Str(s(1).strip_suffix(&s(0)).map_or_else(|| s(1), str::to_string))
+        }
+        "TrimPrefix" => {
+            arity(f, &a, 2)?;
+            V::Str(s(0).strip_prefix(&s(1)).map_or_else(|| s(0), str::to_string))
+        }
+        "TrimSuffix" => {
+            arity(f, &a, 2)?;
+            V::Str(s(0).strip_suffix(&s(1)).map_or_else(|| s(0), str::to_string))
+        }
+        "Replace" => {
+            arity(f, &a, 4)?;
+            let n = to_i64(&a[3]);
+            V::Str(if n < 0 {
+                s(0).replace(&s(1), &s(2))
+            } else {
+                s(0).replacen(&s(1), &s(2), n as usize)
             })
         }
-        _ => Err(format!("unsupported template action {{{{{action}}}}}")),
+        "replace" => {
+            arity(f, &a, 3)?;
+            V::Str(s(2).replace(&s(0), &s(1)))
+        }
+        "trunc" => {
+            arity(f, &a, 2)?;
+            let (n, text) = (to_i64(&a[0]), s(1));
+            let len = text.len() as i64;
+            V::Str(if n < 0 && -n < len {
+                text[(len + n) as usize..].to_string()
+            } else if n >= 0 && n < len {
+                text[..n as usize].to_string()
+            } else {
+                text
+            })
+        }
+        "substr" => {
+            arity(f, &a, 3)?;
+            let (start, end, text) = (to_i64(&a[0]), to_i64(&a[1]), s(2));
+            let len = text.len() as i64;
+            V::Str(if start < 0 {
+                text[..end.clamp(0, len) as usize].to_string()
+            } else if end < 0 || end > len {
+                text[start.min(len) as usize..].to_string()
+            } else {
+                text[start.min(end) as usize..end as usize].to_string()
+            })
+        }
+        "contains" => {
+            arity(f, &a, 2)?;
+            V::Bool(s(1).contains(&s(0)))
+        }
+        "hasPrefix" => {
+            arity(f, &a, 2)?;
+            V::Bool(s(1).starts_with(&s(0)))
+        }
+        "hasSuffix" => {
+            arity(f, &a, 2)?;
+            V::Bool(s(1).ends_with(&s(0)))
+        }
+        "repeat" => {
+            arity(f, &a, 2)?;
+            V::Str(s(1).repeat(to_i64(&a[0]).max(0) as usize))
+        }
+        "indent" | "nindent" => {
+            arity(f, &a, 2)?;
+            let pad = " ".repeat(to_i64(&a[0]).max(0) as usize);
+            let body = format!("{pad}{}", s(1).replace('\n', &format!("\n{pad}")));
+            V::Str(if f == "nindent" { format!("\n{body}") } else { body })
+        }
+        "regexReplaceAll" => {
+            arity(f, &a, 3)?;
+            V::Str(
+                regex_for(&s(0), f)?
+                    .replace_all(&s(1), s(2).as_str())
+                    .into_owned(),
+            )
+        }
+        "regexReplaceAllLiteral" => {
+            arity(f, &a, 3)?;
+            V::Str(
+                regex_for(&s(0), f)?
+                    .replace_all(&s(1), regex::NoExpand(&s(2)))
+                    .into_owned(),
+            )
+        }
+        "count" => {
+            arity(f, &a, 2)?;
+            V::Int(regex_for(&s(0), f)?.find_iter(&s(1)).count() as i64)
+        }
+        "eq" => {
+            if a.len() < 2 {
+                return Err("template: missing argument for comparison".into());
+            }
+            let mut any = false;
+            for b in &a[1..] {
+                any |= compare(f, &a[0], b)? == std::cmp::Ordering::Equal;
+            }
+            V::Bool(any)
+        }
+        "ne" | "lt" | "le" | "gt" | "ge" => {
+            arity(f, &a, 2)?;
+            let o = compare(f, &a[0], &a[1])?;
+            V::Bool(match f {
+                "ne" => o.is_ne(),
+                "lt" => o.is_lt(),
+                "le" => o.is_le(),
+                "gt" => o.is_gt(),
+                _ => o.is_ge(),
+            })
+        }
+        "and" => a
+            .iter()
+            .find(|v| !truthy(v))
+            .or(a.last())
+            .cloned()
+            .unwrap_or(V::Bool(false)),
+        "or" => a
+            .iter()
+            .find(|v| truthy(v))
+            .or(a.last())
+            .cloned()
+            .unwrap_or(V::Bool(false)),
+        "not" => {
+            arity(f, &a, 1)?;
+            V::Bool(!truthy(&a[0]))
+        }
+        "len" => {
+            arity(f, &a, 1)?;
+            V::Int(s(0).len() as i64)
+        }
+        "printf" => {
+            if a.is_empty() {
+                return Err("template: wrong number of args for printf".into());
+            }
+            V::Str(sprintf(&s(0), &a[1..]))
+        }
+        "print" => {
+            // Go's fmt.Sprint: spaces only between operands that are not both strings.
+            let mut out = String::new();
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 && !matches!(v, V::Str(_)) && !matches!(a[i - 1], V::Str(_)) {
+                    out.push(' ');
+                }
+                out.push_str(&as_str(v));
+            }
+            V::Str(out)
+        }
+        "println" => V::Str(format!(
+            "{}\n",
+            a.iter().map(as_str).collect::<Vec<_>>().join(" ")
+        )),
+        "default" => {
+            if a.is_empty() {
+                return Err("template: wrong number of args for default".into());
+            }
+            match a.get(1) {
+                Some(v) if truthy(v) => v.clone(),
+                _ => a[0].clone(),
+            }
+        }
+        "int" => {
+            arity(f, &a, 1)?;
+            V::Int(to_i64(&a[0]))
+        }
+        "float64" => {
+            arity(f, &a, 1)?;
+            V::Float(to_f64(&a[0]))
+        }
+        "add" => V::Int(a.iter().map(to_i64).fold(0i64, i64::wrapping_add)),
+        "mul" => V::Int(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul)),
+        "sub" | "div" | "mod" => {
+            arity(f, &a, 2)?;
+            let (x, y) = (to_i64(&a[0]), to_i64(&a[1]));
+            V::Int(match f {
+                "sub" => x.wrapping_sub(y),
+                _ if y == 0 => return Err(format!("template: error calling {f}: integer divide by zero")),
+                "div" => x / y,
+                _ => x % y,
+            })
+        }
+        "max" => V::Int(a.iter().map(to_i64).max().unwrap_or(0)),
+        "min" => V::Int(a.iter().map(to_i64).min().unwrap_or(0)),
+        "addf" => V::Float(a.iter().map(to_f64).sum()),
+        "mulf" => V::Float(a.iter().map(to_f64).product()),
+        "subf" | "divf" => {
+            let mut it = a.iter().map(to_f64);
+            let first = it.next().unwrap_or(0.0);
+            V::Float(it.fold(first, |acc, x| if f == "subf" { acc - x } else { acc / x }))
+        }
+        "maxf" => V::Float(a.iter().map(to_f64).fold(f64::NEG_INFINITY, f64::max)),
+        "minf" => V::Float(a.iter().map(to_f64).fold(f64::INFINITY, f64::min)),
+        "ceil" | "floor" | "round" => {
+            let x = to_f64(a.first().ok_or("template: missing argument")?);
+            V::Float(match f {
+                "ceil" => x.ceil(),
+                "floor" => x.floor(),
+                _ => {
+                    let places = a.get(1).map_or(0, to_i64) as i32;
+                    let m = 10f64.powi(places);
+                    (x * m).round() / m
+                }
+            })
+        }
+        "unixEpoch" | "unixEpochMillis" | "unixEpochNanos" => {
+            arity(f, &a, 1)?;
+            let V::Time(ns) = a[0] else {
+                return Err(format!("template: error calling {f}: not a time"));
+            };
+            V::Str(
+                match f {
+                    "unixEpoch" => ns.div_euclid(1_000_000_000),
+                    "unixEpochMillis" => ns.div_euclid(1_000_000),
+                    _ => ns,
+                }
+                .to_string(),
+            )
+        }
+        "unixToTime" => {
+            arity(f, &a, 1)?;
+            let text = s(0);
+            let n: i64 = text
+                .parse()
+                .map_err(|_| format!("template: error calling unixToTime: bad epoch {text:?}"))?;
+            V::Time(match text.len() {
+                0..=10 => n * 1_000_000_000,
+                11..=13 => n * 1_000_000,
+                14..=16 => n * 1_000,
+                _ => n,
+            })
+        }
+        "toDate" | "date" => {
+            arity(f, &a, 2)?;
+            let layout = s(0);
+            if f == "toDate" {
+                let text = s(1);
+                let fmt = go_layout(&layout);
+                let t = chrono::NaiveDateTime::parse_from_str(&text, &fmt)
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(&text, &fmt)
+                            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    })
+                    .map_err(|_| format!("template: error calling toDate: cannot parse {text:?}"))?;
+                V::Time(t.and_utc().timestamp_nanos_opt().unwrap_or(0))
+            } else {
+                let ns = match &a[1] {
+                    V::Time(ns) => *ns,
+                    other => to_i64(other).saturating_mul(1_000_000_000),
+                };
+                let t = chrono::DateTime::from_timestamp(
+                    ns.div_euclid(1_000_000_000),
+                    ns.rem_euclid(1_000_000_000) as u32,
+                )
+                .unwrap_or_default();
+                V::Str(t.format(&go_layout(&layout)).to_string())
+            }
+        }
+        "alignLeft" | "alignRight" => {
+            arity(f, &a, 2)?;
+            let (n, text) = (to_i64(&a[0]).max(0) as usize, s(1));
+            let len = text.chars().count();
+            V::Str(if len >= n {
+                text.chars().take(n).collect()
+            } else if f == "alignLeft" {
+                format!("{text}{}", " ".repeat(n - len))
+            } else {
+                format!("{}{text}", " ".repeat(n - len))
+            })
+        }
+        "urlencode" => {
+            arity(f, &a, 1)?;
+            V::Str(form_urlencoded::byte_serialize(s(0).as_bytes()).collect())
+        }
+        "urldecode" => {
+            arity(f, &a, 1)?;
+            let text = s(0);
+            V::Str(
+                form_urlencoded::parse(format!("x={text}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default(),
+            )
+        }
+        "b64enc" => {
+            arity(f, &a, 1)?;
+            V::Str(base64_encode(s(0).as_bytes()))
+        }
+        "b64dec" => {
+            arity(f, &a, 1)?;
+            V::Str(base64_decode(&s(0)).unwrap_or_default())
+        }
+        other => return Err(format!("template: function {other:?} not defined")),
+    })
+}
+
+/// A Go time layout (`2006-01-02T15:04:05Z07:00`) as a chrono format string.
+fn go_layout(layout: &str) -> String {
+    const TOKENS: &[(&str, &str)] = &[
+        ("2006", "%Y"),
+        ("January", "%B"),
+        ("Jan", "%b"),
+        ("Monday", "%A"),
+        ("Mon", "%a"),
+        ("MST", "%Z"),
+        ("Z07:00", "%:z"),
+        ("-07:00", "%:z"),
+        ("-0700", "%z"),
+        (".000000000", "%.9f"),
+        (".000000", "%.6f"),
+        (".000", "%.3f"),
+        ("01", "%m"),
+        ("02", "%d"),
+        ("15", "%H"),
+        ("03", "%I"),
+        ("04", "%M"),
+        ("05", "%S"),
+        ("06", "%y"),
+        ("PM", "%p"),
+        ("_2", "%e"),
+    ];
+    let mut out = String::new();
+    let mut rest = layout;
+    'outer: while !rest.is_empty() {
+        for (go, chrono_fmt) in TOKENS {
+            if let Some(r) = rest.strip_prefix(go) {
+                out.push_str(chrono_fmt);
+                rest = r;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        if c == '%' {
+            out.push_str("%%");
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
     }
+    out
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(s: &str) -> Option<String> {
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = B64.iter().position(|x| *x == c)? as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn render(t: &str, labels: &[(&str, &str)]) -> Result<String, String> {
+        let get = |k: &str| labels.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        Template::parse(t)?.render(get, "raw line", 1_700_000_000_500_000_000)
+    }
+
     #[test]
     fn renders_labels_line_and_functions() {
-        let t = Template::parse("{{.method}} {{ ToLower .path }} [{{__line__}}] {{.missing}}!").unwrap();
-        let get = |k: &str| match k {
-            "method" => Some("GET"),
-            "path" => Some("/A"),
-            _ => None,
-        };
-        assert_eq!(t.render(get, "raw", 0), "GET /a [raw] !");
-        assert!(Template::parse("{{ printf \"%d\" .x }}")
+        let l = [
+            ("method", "GET"),
+            ("path", "/A"),
+            ("status", "200"),
+            ("ms", "1500"),
+        ];
+        assert_eq!(
+            render("{{.method}} {{ ToLower .path }} [{{__line__}}] {{.missing}}!", &l).unwrap(),
+            "GET /a [raw line] !"
+        );
+        assert_eq!(render("{{ .path | lower | printf \"%s!\" }}", &l).unwrap(), "/a!");
+        assert_eq!(
+            render(
+                "{{ if eq .status \"200\" }}ok{{ else if eq .status \"500\" }}bad{{ else }}?{{ end }}",
+                &l
+            )
+            .unwrap(),
+            "ok"
+        );
+        assert_eq!(
+            render("{{ div .ms 1000 }} {{ divf .ms 1000 }}", &l).unwrap(),
+            "1 1.5"
+        );
+        assert_eq!(render("{{ default \"none\" .missing }}", &l).unwrap(), "none");
+        assert_eq!(
+            render("{{ regexReplaceAll \"(\\\\w+)\" .method \"<$1>\" }}", &l).unwrap(),
+            "<GET>"
+        );
+        assert_eq!(
+            render("{{ __timestamp__ }}", &l).unwrap(),
+            "2023-11-14 22:13:20.5 +0000 UTC"
+        );
+        assert_eq!(
+            render("{{ __timestamp__ | unixEpoch }}", &l).unwrap(),
+            "1700000000"
+        );
+        assert_eq!(
+            render("{{ __timestamp__ | date \"2006-01-02T15:04:05\" }}", &l).unwrap(),
+            "2023-11-14T22:13:20"
+        );
+        assert_eq!(
+            render("{{ printf \"%05d|%.2f|%q\" 42 3.14159 .method }}", &l).unwrap(),
+            "00042|3.14|\"GET\""
+        );
+        assert_eq!(
+            render(
+                "{{ len .path }} {{ trunc 1 .method }} {{ replace \"G\" \"S\" .method }}",
+                &l
+            )
+            .unwrap(),
+            "2 G SET"
+        );
+        assert_eq!(render("{{ mulf 1000000 1000 }}", &l).unwrap(), "1e+09");
+        assert!(render("{{ eq .status 200 }}", &l)
             .unwrap_err()
-            .contains("unsupported"));
-        assert!(Template::parse("{{ if .x }}y{{ end }}").is_err());
+            .contains("incompatible"));
+        assert!(Template::parse("{{ nosuchfunc .x }}")
+            .unwrap_err()
+            .contains("not defined"));
+        assert!(Template::parse("{{ if .x }}y").is_err());
         assert!(Template::parse("{{.x").is_err());
     }
 }

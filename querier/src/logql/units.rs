@@ -74,9 +74,151 @@ pub fn bytes_unit(unit: &str) -> Option<f64> {
     })
 }
 
+/// Go's `time.ParseDuration`, which Loki uses for duration label filters and
+/// `unwrap duration(...)`: units `ns us µs μs ms s m h` only, a lone `0` allowed, and Go's
+/// error messages (they become `__error_details__`).
+pub fn go_duration_ns(orig: &str) -> Result<i64, String> {
+    let invalid = || format!("time: invalid duration {orig:?}");
+    let mut s = orig;
+    let mut neg = false;
+    if let Some(c) = s.chars().next() {
+        if c == '-' || c == '+' {
+            neg = c == '-';
+            s = &s[1..];
+        }
+    }
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: i64 = 0;
+    while !s.is_empty() {
+        if !s.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let int_part = &s[..int_len];
+        s = &s[int_len..];
+        let mut frac_part = "";
+        if let Some(rest) = s.strip_prefix('.') {
+            let n = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            frac_part = &rest[..n];
+            s = &rest[n..];
+        }
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
+        if unit_len == 0 {
+            return Err(format!("time: missing unit in duration {orig:?}"));
+        }
+        let unit = &s[..unit_len];
+        s = &s[unit_len..];
+        let mult: i64 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(format!("time: unknown unit {unit:?} in duration {orig:?}")),
+        };
+        let v: i64 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| invalid())?
+        };
+        let mut d = v.checked_mul(mult).ok_or_else(invalid)?;
+        if !frac_part.is_empty() {
+            // Go: f * (unit / scale), in floating point, truncated.
+            let digits = &frac_part[..frac_part.len().min(18)];
+            let f: f64 = digits.parse::<u64>().map_err(|_| invalid())? as f64;
+            let scale = 10f64.powi(digits.len() as i32);
+            d = d
+                .checked_add((f * (mult as f64 / scale)) as i64)
+                .ok_or_else(invalid)?;
+        }
+        total = total.checked_add(d).ok_or_else(invalid)?;
+    }
+    Ok(if neg { -total } else { total })
+}
+
+/// `humanize.ParseBytes`, which Loki uses for bytes label filters and `unwrap bytes(...)`:
+/// digits (with `.` and `,`) then an optional unit (`kB` = 1000, `KiB` = 1024, ...,
+/// case-insensitive), truncated to whole bytes; errors in its words.
+pub fn humanize_bytes(s: &str) -> Result<u64, String> {
+    let last_digit: usize = s
+        .chars()
+        .take_while(|c| c.is_numeric() || *c == '.' || *c == ',')
+        .map(char::len_utf8)
+        .sum();
+    let num = s[..last_digit].replace(',', "");
+    let f: f64 = num
+        .parse()
+        .map_err(|_| format!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
+    let extra = s[last_digit..].trim().to_lowercase();
+    let mult: f64 = match extra.as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "kib" | "ki" => 1024.0,
+        "mb" | "m" => 1e6,
+        "mib" | "mi" => 1024f64.powi(2),
+        "gb" | "g" => 1e9,
+        "gib" | "gi" => 1024f64.powi(3),
+        "tb" | "t" => 1e12,
+        "tib" | "ti" => 1024f64.powi(4),
+        "pb" | "p" => 1e15,
+        "pib" | "pi" => 1024f64.powi(5),
+        "eb" | "e" => 1e18,
+        "eib" | "ei" => 1024f64.powi(6),
+        _ => return Err(format!("unhandled size name: {extra}")),
+    };
+    let v = f * mult;
+    if v >= u64::MAX as f64 {
+        return Err(format!("too large: {s}"));
+    }
+    Ok(v as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations_and_humanize_bytes() {
+        assert_eq!(go_duration_ns("1.5s"), Ok(1_500_000_000));
+        assert_eq!(go_duration_ns("1h2m"), Ok(3_720_000_000_000));
+        assert_eq!(go_duration_ns("0"), Ok(0));
+        assert_eq!(go_duration_ns("-250ms"), Ok(-250_000_000));
+        assert_eq!(
+            go_duration_ns("oops"),
+            Err("time: invalid duration \"oops\"".into())
+        );
+        assert_eq!(
+            go_duration_ns("5"),
+            Err("time: missing unit in duration \"5\"".into())
+        );
+        assert_eq!(
+            go_duration_ns("1d"),
+            Err("time: unknown unit \"d\" in duration \"1d\"".into())
+        );
+        assert_eq!(humanize_bytes("1.5KB"), Ok(1500));
+        assert_eq!(humanize_bytes("1KiB"), Ok(1024));
+        assert_eq!(humanize_bytes("1,000 b"), Ok(1000));
+        assert_eq!(humanize_bytes("1.2345kB"), Ok(1234));
+        assert_eq!(
+            humanize_bytes("oops"),
+            Err("strconv.ParseFloat: parsing \"\": invalid syntax".into())
+        );
+        assert_eq!(
+            humanize_bytes("5 parsecs"),
+            Err("unhandled size name: parsecs".into())
+        );
+    }
 
     #[test]
     fn durations_and_bytes() {
