@@ -222,7 +222,7 @@ impl Store {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let key = format!(".logq-probe/{nanos}-{}", std::process::id());
+        let key = format!(".logq-probe-{nanos}-{}", std::process::id());
         let first = self.put_if_absent(&key, Bytes::from_static(b"1")).await?;
         let second = self.put_if_absent(&key, Bytes::from_static(b"2")).await?;
         self.delete(&key).await?;

@@ -190,7 +190,8 @@ async fn concurrent_create_only_puts_have_one_winner(store: Store) {
 async fn create_only_check_passes(store: Store) {
     store.check_create_only().await.unwrap();
     // The probe leaves nothing behind.
-    assert!(store.list(".logq-probe").await.unwrap().is_empty());
+    assert!(store.list("").await.unwrap().is_empty());
+    assert!(store.list_dirs("").await.unwrap().is_empty());
 }
 
 /// A store that ignores create-only puts (as some S3-compatible servers ignore
