@@ -43,7 +43,7 @@ pub fn run(args: CompactArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let store = Store::open(&url).with_context(|| format!("opening object store {url}"))?;
-        store.check_create_only().await?;
+        store.startup_check().await?;
         let compactor = Compactor::new(
             ManifestStore::new(store),
             CompactorConfig {

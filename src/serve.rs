@@ -103,7 +103,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.data_dir.join("store").to_string_lossy().into_owned());
     let store = Store::open(&store_url).with_context(|| format!("opening object store {store_url}"))?;
-    store.check_create_only().await?;
+    store.startup_check().await?;
     let manifests = ManifestStore::new(store);
 
     let (wal_writer, wal_reader, wal_committer) =

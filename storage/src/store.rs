@@ -214,6 +214,16 @@ impl Store {
         }
     }
 
+    /// What `logq serve` and `logq compact` check before using a store: for cloud stores,
+    /// [`Store::check_create_only`]; the local filesystem and memory stores are create-only by
+    /// construction and are not probed.
+    pub async fn startup_check(&self) -> Result<()> {
+        if self.url.starts_with("file://") || self.url.starts_with("memory://") {
+            return Ok(());
+        }
+        self.check_create_only().await
+    }
+
     /// Checks that create-only puts are honoured (the manifest's atomic swaps rely on them): a
     /// probe object is created, created again (which must be refused), then deleted. An
     /// S3-compatible server that ignores `If-None-Match` fails here, at startup, instead of
