@@ -36,7 +36,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The object-store contract tests run against a real S3-compatible server (moto) too.
 if [ -z "${LOGQ_TEST_S3_ENDPOINT:-}" ]; then
-  eval "$(scripts/s3-server.sh start)"
+  s3_env="$(scripts/s3-server.sh start)"   # fails the run if the server cannot start
+  eval "$s3_env"
   trap 'scripts/s3-server.sh stop' EXIT
 fi
 export LOGQ_TEST_S3_ENDPOINT

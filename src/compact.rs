@@ -43,6 +43,7 @@ pub fn run(args: CompactArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let store = Store::open(&url).with_context(|| format!("opening object store {url}"))?;
+        store.startup_check().await?;
         let compactor = Compactor::new(
             ManifestStore::new(store),
             CompactorConfig {

@@ -233,6 +233,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.data_dir.join("store").to_string_lossy().into_owned());
     let store = Store::open(&store_url).with_context(|| format!("opening object store {store_url}"))?;
+    store.startup_check().await?;
     let manifests = ManifestStore::new(store);
 
     let limits = Limits {

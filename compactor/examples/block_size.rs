@@ -141,7 +141,11 @@ fn main() {
     }
     row("hour blocks (24, zstd 3, 1 MiB pages)", hour_bytes, t.elapsed());
 
-    // The day block as the compactor makes it: read the hour blocks, merge, write.
+    // The day block as the compactor makes it: read the hour blocks, merge, write. Its peak
+    // memory is measured alone: the corpus is dropped and the peak reset first.
+    let levers_input = if levers { streams } else { Vec::new() };
+    drop(concatenated);
+    let rss_before = reset_peak_rss();
     let t = Cpu::start();
     let inputs: Vec<(String, Bytes, BlockIndex)> = hour_blocks
         .into_iter()
@@ -151,6 +155,10 @@ fn main() {
     let (day, index) = merge_blocks(&inputs, &BlockOptions::day()).unwrap();
     let day_total = day.len() + index.encode().unwrap().len();
     row("day block, from the hour blocks", day_total, t.elapsed());
+    if let (Some(before), Some(peak)) = (rss_before, peak_rss_mib()) {
+        println!("\nday compaction: peak RSS {peak} MiB (the hour blocks and the rest of the process: {before} MiB before)");
+    }
+    let streams = levers_input;
     columns(&day);
 
     if levers {
@@ -221,6 +229,23 @@ fn main() {
             );
         }
     }
+}
+
+/// Resets the process's peak RSS (`/proc/self/clear_refs`) and returns the current RSS in MiB.
+fn reset_peak_rss() -> Option<u64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    status_kib("VmRSS:").map(|k| k / 1024)
+}
+
+/// Peak RSS in MiB since the last reset.
+fn peak_rss_mib() -> Option<u64> {
+    status_kib("VmHWM:").map(|k| k / 1024)
+}
+
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Compressed bytes per column of a block.

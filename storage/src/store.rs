@@ -214,6 +214,40 @@ impl Store {
         }
     }
 
+    /// What `logq serve` and `logq compact` check before using a store: for cloud stores,
+    /// [`Store::check_create_only`]; the local filesystem and memory stores are create-only by
+    /// construction and are not probed.
+    pub async fn startup_check(&self) -> Result<()> {
+        if self.url.starts_with("file://") || self.url.starts_with("memory://") {
+            return Ok(());
+        }
+        self.check_create_only().await
+    }
+
+    /// Checks that create-only puts are honoured (the manifest's atomic swaps rely on them): a
+    /// probe object is created, created again (which must be refused), then deleted. An
+    /// S3-compatible server that ignores `If-None-Match` fails here, at startup, instead of
+    /// letting two manifest writers both win later.
+    pub async fn check_create_only(&self) -> Result<()> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let key = format!(".logq-probe-{nanos}-{}", std::process::id());
+        let first = self.put_if_absent(&key, Bytes::from_static(b"1")).await?;
+        let second = self.put_if_absent(&key, Bytes::from_static(b"2")).await?;
+        self.delete(&key).await?;
+        if first && !second {
+            Ok(())
+        } else {
+            Err(StorageError::new(
+                StorageErrorKind::Config,
+                format!("checking object store {}", self.url),
+                "the store does not refuse a create-only put of an existing object \
+                 (S3: If-None-Match: *); logq's manifests need it",
+            ))
+        }
+    }
+
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let ctx = || format!("reading {key}");

@@ -74,6 +74,7 @@ contract_suite!(
     delete_is_idempotent_and_missing_is_not_found,
     create_only_put_never_overwrites,
     concurrent_create_only_puts_have_one_winner,
+    create_only_check_passes,
     manifest_updates_race_and_all_land,
     chunk_round_trip_with_ranged_reads,
     block_round_trip_with_ranged_reads,
@@ -184,6 +185,95 @@ async fn concurrent_create_only_puts_have_one_winner(store: Store) {
         let content = store.get(&key).await.unwrap();
         assert_eq!(content, format!("writer {}", winners[0]).into_bytes());
     }
+}
+
+async fn create_only_check_passes(store: Store) {
+    store.check_create_only().await.unwrap();
+    // The probe leaves nothing behind.
+    assert!(store.list("").await.unwrap().is_empty());
+    assert!(store.list_dirs("").await.unwrap().is_empty());
+}
+
+/// A store that ignores create-only puts (as some S3-compatible servers ignore
+/// `If-None-Match`): the startup check must refuse it.
+#[derive(Debug)]
+struct IgnoresCreateOnly(object_store::memory::InMemory);
+
+impl std::fmt::Display for IgnoresCreateOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IgnoresCreateOnly")
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for IgnoresCreateOnly {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        _opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.0
+            .put_opts(location, payload, object_store::PutOptions::default())
+            .await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.0.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+        self.0.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_ignoring_create_only_puts_is_refused() {
+    let store = Store::from_object_store(
+        Arc::new(IgnoresCreateOnly(object_store::memory::InMemory::new())),
+        "s3://careless",
+    );
+    let err = store.check_create_only().await.unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::Config);
+    assert!(err.to_string().contains("s3://careless"), "{err}");
 }
 
 fn chunk_ref(key: &str) -> ChunkRef {
