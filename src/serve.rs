@@ -293,6 +293,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Arc::new(d), task)
         }
     };
+    if ingest_task.is_none() {
+        // No source to replay in this process: its (empty) head is complete as it is.
+        ingester.set_ready(true);
+    }
     let compact_task = args.target.compacts().then(|| {
         let compactor = Compactor::new(
             manifests.clone(),

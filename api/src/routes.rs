@@ -77,7 +77,7 @@ pub(crate) type Shared = State<Arc<AppState>>;
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(ui))
-        .route("/ready", get(|| async { "ready\n" }))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route(
             "/loki/api/v1/push",
@@ -129,6 +129,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             .into_response()
         }))
         .with_state(state)
+}
+
+/// `/ready`: 503 while the ingester replays its write-ahead log (answers would miss lines).
+async fn ready(State(s): Shared) -> Response {
+    if s.ingester.is_ready() {
+        "ready\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "replaying the write-ahead log\n").into_response()
+    }
 }
 
 async fn ui() -> Html<&'static str> {

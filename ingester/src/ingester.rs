@@ -75,6 +75,7 @@ pub struct Ingester {
     pub(crate) config: IngesterConfig,
     seq: AtomicU64,
     pub(crate) applied: watch::Sender<u64>,
+    ready: std::sync::atomic::AtomicBool,
     /// Counters.
     pub metrics: IngesterMetrics,
 }
@@ -96,6 +97,7 @@ impl Ingester {
             // Sequence numbers start at the wall clock so restarts never reuse a chunk key.
             seq: AtomicU64::new(now_ns() as u64),
             applied,
+            ready: std::sync::atomic::AtomicBool::new(false),
             metrics: IngesterMetrics::default(),
         })
     }
@@ -106,6 +108,18 @@ impl Ingester {
 
     fn head_write(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
         self.head.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the ingester serves complete answers: its source replayed what was durable before
+    /// the process started. An ingester that never runs a source (a querier's idle one) says
+    /// so with `set_ready(true)`.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Marks the ingester ready or not (see [`Ingester::is_ready`]).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
     }
 
     /// Watches the next offset to be applied from partition 0, the local WAL's only partition

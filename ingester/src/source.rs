@@ -34,6 +34,11 @@ pub trait Source: Send {
     fn next(&mut self) -> BoxFuture<'_, Option<SourceRecord>>;
     /// A record already read and durable that can be applied without waiting (used on shutdown).
     fn try_next(&mut self) -> Option<SourceRecord>;
+    /// Whether what was durable before this process started has been read (a restarted
+    /// ingester is not ready until it replayed its write-ahead log).
+    fn caught_up(&self) -> bool {
+        true
+    }
     /// Records that `record` was applied (the source tracks what was consumed per partition).
     fn consumed(&mut self, position: Position);
     /// Commits each partition up to what `ingester` no longer holds only in memory. `last` is the
@@ -76,11 +81,16 @@ impl Ingester {
         };
         let mut tick = tokio::time::interval(self.config.flush_check_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.set_ready(source.caught_up());
         loop {
             tokio::select! {
                 record = source.next() => {
                     let Some(record) = record else { break };
                     self.apply_record(&mut source, record, &mut errors);
+                    if !self.is_ready() && source.caught_up() {
+                        tracing::info!("write-ahead log replayed; ready");
+                        self.set_ready(true);
+                    }
                 }
                 _ = tick.tick() => {
                     let _ = self.flush(false).await;

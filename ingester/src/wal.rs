@@ -320,6 +320,11 @@ impl WalReader {
         self.live.recv().await
     }
 
+    /// Whether records written before this process started are still waiting to be replayed.
+    pub fn replaying(&self) -> bool {
+        self.replay.len() > 0
+    }
+
     /// Like [`WalReader::next`] but returns `None` at once when nothing is ready.
     pub fn try_next(&mut self) -> Option<WalRecord> {
         self.replay.next().or_else(|| self.live.try_recv().ok())

@@ -51,6 +51,10 @@ impl Source for WalSource {
         self.reader.try_next().map(to_source_record)
     }
 
+    fn caught_up(&self) -> bool {
+        !self.reader.replaying()
+    }
+
     fn consumed(&mut self, position: Position) {
         self.consumed_next = position.offset + 1;
     }
