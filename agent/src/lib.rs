@@ -1,8 +1,12 @@
-//! logq's agent: the sources that produce log lines. For now, a generator of realistic log
-//! lines from several services and hosts (used by `logq gen`, `logq serve --demo`, `logq bench`
-//! and tests); file tailing, syslog and stdin inputs come with the agent issue.
+//! logq's agent: the sources that produce log lines. A file tailer that delivers every line
+//! exactly once to a Loki-compatible push endpoint (checkpoint journal + stable message ids), the
+//! pieces it is built from (timestamp recognition, line splitting), and a generator of realistic
+//! log lines from several services and hosts (used by `logq gen`, `logq serve --demo`,
+//! `logq bench` and tests).
 #![warn(missing_docs)]
 
 mod generator;
+mod timestamp;
 
 pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
+pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
