@@ -2,21 +2,23 @@
 //! Grafana's Loki datasource, logcli-style tools and Loki push clients work unchanged.
 #![warn(missing_docs)]
 
+mod content_encoding;
 mod deletes;
 mod error;
 mod metrics;
 mod params;
-pub mod proto;
-mod push;
 mod rate_limit;
 mod response;
 mod routes;
 mod tail;
 mod tenant;
 
+pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;
+pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
+/// Loki's push protobuf messages (re-exported from storage, where the wire format lives).
+pub use logq_storage::push_proto as proto;
 pub use metrics::ApiMetrics;
 pub use params::{parse_duration, parse_time};
-pub use push::{decode_content_encoding, decode_json, decode_protobuf, DecodeStats};
 pub use rate_limit::RateLimiter;
 pub use routes::{router, AppState, MAX_PUSH_BODY_BYTES};

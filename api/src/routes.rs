@@ -17,14 +17,15 @@ use logq_storage::{LabelMatcher, ScanStats, TenantId};
 use serde_json::{json, Value};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::content_encoding::decode_content_encoding;
 use crate::error::ApiError;
 use crate::metrics::{render, ApiMetrics};
 use crate::params::{parse_duration, parse_time, Params};
-use crate::push::{decode_content_encoding, decode_json, decode_protobuf, DecodeStats};
 use crate::response::{
     matrix_body, parse_direction, scalar_body, stats, streams_body, success_data, vector_body,
 };
 use crate::tenant::Tenant;
+use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
 
 /// Largest push body accepted on the wire (HTTP 413 above).
 pub const MAX_PUSH_BODY_BYTES: usize = 64 * 1024 * 1024;

@@ -17,6 +17,8 @@ pub mod layout;
 mod manifest;
 mod matcher;
 mod merge;
+pub mod push;
+pub mod push_proto;
 mod store;
 mod tenant;
 

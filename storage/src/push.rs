@@ -1,15 +1,23 @@
-//! Decoding push bodies (Loki JSON, snappy-compressed protobuf; Content-Encoding gzip, deflate,
-//! snappy) into a [`PushBatch`], assigning message ids. Every malformed input is an error that
-//! names the problem; nothing here panics on outside bytes.
+//! Loki's push wire format, the one format of accepted log data in transit: HTTP push bodies
+//! (JSON, snappy-compressed protobuf) and Kafka record values (the same protobuf). Decoding turns
+//! them into a [`PushBatch`] and assigns message ids; encoding is what the agent and the Kafka
+//! distributor send. Every malformed input is an error that names the problem; nothing here
+//! panics on outside bytes.
+//!
+//! Message ids travel as the structured-metadata pair [`MESSAGE_ID_METADATA`] (decimal `u64`):
+//! the decoder takes it out of the metadata and uses it as the entry's id, so an agent's
+//! re-sent line (same file offset) is recognised as a duplicate. Entries without it get
+//! [`derive_message_id`].
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
-use logq_storage::{derive_message_id, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use prost::Message;
 use serde::Deserialize;
 
-use crate::proto::PushRequest;
+use crate::entry::{derive_message_id, Entry, PushBatch, StreamEntries};
+use crate::labels::LabelSet;
+use crate::push_proto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
+use crate::tenant::TenantId;
 
 /// Largest decompressed push body.
 pub const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
@@ -21,32 +29,9 @@ pub struct DecodeStats {
     pub invalid_utf8: u64,
 }
 
-/// Removes a `Content-Encoding`.
-pub fn decode_content_encoding(encoding: Option<&str>, body: &[u8]) -> Result<Vec<u8>, String> {
-    let enc = encoding.map(|e| e.trim().to_ascii_lowercase());
-    match enc.as_deref() {
-        None | Some("") | Some("identity") => Ok(body.to_vec()),
-        Some("gzip") => read_limited(flate2::read::GzDecoder::new(body), "gzip"),
-        Some("deflate") => read_limited(flate2::read::ZlibDecoder::new(body), "deflate"),
-        Some("snappy") => snappy_block(body),
-        Some(other) => Err(format!("unsupported Content-Encoding {other:?}")),
-    }
-}
-
-fn read_limited(r: impl Read, what: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    r.take(MAX_DECOMPRESSED_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("invalid {what} body: {e}"))?;
-    if out.len() > MAX_DECOMPRESSED_BYTES {
-        return Err(format!(
-            "decompressed body exceeds {MAX_DECOMPRESSED_BYTES} bytes"
-        ));
-    }
-    Ok(out)
-}
-
-fn snappy_block(body: &[u8]) -> Result<Vec<u8>, String> {
+/// Decompresses a snappy block (the framing of Loki protobuf pushes), refusing bodies that would
+/// decompress beyond [`MAX_DECOMPRESSED_BYTES`].
+pub fn snappy_block(body: &[u8]) -> Result<Vec<u8>, String> {
     let len = snap::raw::decompress_len(body).map_err(|e| format!("invalid snappy body: {e}"))?;
     if len > MAX_DECOMPRESSED_BYTES {
         return Err(format!(
@@ -82,13 +67,65 @@ fn parse_ts(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("invalid timestamp {s:?}: out of range"))
 }
 
-fn new_entry(fp: u64, ts: i64, line: String, metadata: Vec<(String, String)>) -> Entry {
+/// The structured-metadata name that carries an entry's message id (decimal `u64`) in a push.
+pub const MESSAGE_ID_METADATA: &str = "__logq_msg_id__";
+
+fn new_entry(fp: u64, ts: i64, line: String, mut metadata: Vec<(String, String)>) -> Entry {
+    let carried = metadata
+        .iter()
+        .position(|(k, _)| k == MESSAGE_ID_METADATA)
+        .map(|i| metadata.remove(i).1)
+        .and_then(|v| v.parse::<u64>().ok());
     Entry {
         ts,
-        id: derive_message_id(fp, ts, &line),
+        id: carried.unwrap_or_else(|| derive_message_id(fp, ts, &line)),
         line,
         metadata,
     }
+}
+
+/// Encodes a batch as a Loki protobuf push (snappy-compressed), carrying each entry's message
+/// id as [`MESSAGE_ID_METADATA`]. The tenant is not part of the body (it travels beside it: the
+/// `X-Scope-OrgID` header or a Kafka record header).
+pub fn encode_protobuf(batch: &PushBatch) -> Vec<u8> {
+    let req = PushRequest {
+        streams: batch
+            .streams
+            .iter()
+            .map(|s| StreamAdapter {
+                labels: s.labels.to_string().into_bytes(),
+                entries: s
+                    .entries
+                    .iter()
+                    .map(|e| EntryAdapter {
+                        timestamp: Some(Timestamp {
+                            seconds: e.ts.div_euclid(1_000_000_000),
+                            nanos: e.ts.rem_euclid(1_000_000_000) as i32,
+                        }),
+                        line: e.line.as_bytes().to_vec(),
+                        structured_metadata: e
+                            .metadata
+                            .iter()
+                            .map(|(k, v)| LabelPairAdapter {
+                                name: k.as_bytes().to_vec(),
+                                value: v.as_bytes().to_vec(),
+                            })
+                            .chain(std::iter::once(LabelPairAdapter {
+                                name: MESSAGE_ID_METADATA.as_bytes().to_vec(),
+                                value: e.id.to_string().into_bytes(),
+                            }))
+                            .collect(),
+                        parsed: vec![],
+                    })
+                    .collect(),
+                hash: 0,
+            })
+            .collect(),
+        format: String::new(),
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap_or_default()
 }
 
 /// Decodes a Loki JSON push body.
@@ -156,7 +193,6 @@ pub fn decode_protobuf(tenant: TenantId, body: &[u8], stats: &mut DecodeStats) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{EntryAdapter, StreamAdapter, Timestamp};
 
     fn t() -> TenantId {
         TenantId::new("t").unwrap()
@@ -232,17 +268,39 @@ mod tests {
     }
 
     #[test]
-    fn content_encodings() {
-        use std::io::Write;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(b"hello").unwrap();
-        assert_eq!(
-            decode_content_encoding(Some("gzip"), &gz.finish().unwrap()).unwrap(),
-            b"hello"
-        );
-        assert!(decode_content_encoding(Some("br"), b"x")
-            .unwrap_err()
-            .contains("unsupported Content-Encoding"));
-        assert!(decode_content_encoding(Some("gzip"), b"nope").is_err());
+    fn protobuf_roundtrip_carries_message_ids() {
+        let labels = LabelSet::parse(r#"{app="x",host="h"}"#).unwrap();
+        let batch = PushBatch {
+            tenant: t(),
+            streams: vec![StreamEntries {
+                labels,
+                entries: vec![
+                    Entry {
+                        ts: -1_500_000_000,
+                        id: 42,
+                        line: "before 1970".into(),
+                        metadata: vec![],
+                    },
+                    Entry {
+                        ts: 1_700_000_000_123_456_789,
+                        id: u64::MAX,
+                        line: "é".into(),
+                        metadata: vec![("trace_id".into(), "abc".into())],
+                    },
+                ],
+            }],
+        };
+        let body = encode_protobuf(&batch);
+        let mut stats = DecodeStats::default();
+        assert_eq!(decode_protobuf(t(), &body, &mut stats).unwrap(), batch);
+    }
+
+    #[test]
+    fn a_bad_carried_message_id_falls_back_to_the_derived_one() {
+        let body = br#"{"streams":[{"stream":{"app":"x"},"values":[["5","a",{"__logq_msg_id__":"nope"}]]}]}"#;
+        let b = decode_json(t(), body).unwrap();
+        let e = &b.streams[0].entries[0];
+        assert!(e.metadata.is_empty());
+        assert_eq!(e.id, derive_message_id(b.streams[0].labels.fingerprint(), 5, "a"));
     }
 }
