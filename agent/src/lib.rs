@@ -5,8 +5,16 @@
 //! `logq bench` and tests).
 #![warn(missing_docs)]
 
+mod checkpoint;
+mod error;
 mod generator;
+mod lines;
 mod timestamp;
 
 pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
 pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
+pub use checkpoint::{
+    fingerprint, message_id, new_file_id, FileCheckpoint, Journal, Segment, FINGERPRINT_BYTES,
+};
+pub use error::{AgentError, OutputError};
+pub use lines::{LineSplitter, Multiline, RawLine};
