@@ -9,7 +9,9 @@ mod checkpoint;
 mod error;
 mod generator;
 mod lines;
+mod tailer;
 mod timestamp;
+mod watcher;
 
 pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
 pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
@@ -18,3 +20,5 @@ pub use checkpoint::{
 };
 pub use error::{AgentError, OutputError};
 pub use lines::{LineSplitter, Multiline, RawLine};
+pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
+pub use watcher::{expand, wildmatch};
