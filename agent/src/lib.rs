@@ -8,7 +8,9 @@
 mod checkpoint;
 mod error;
 mod generator;
+mod http_output;
 mod lines;
+mod pipeline;
 mod tailer;
 mod timestamp;
 mod watcher;
@@ -22,3 +24,5 @@ pub use error::{AgentError, OutputError};
 pub use lines::{LineSplitter, Multiline, RawLine};
 pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 pub use watcher::{expand, wildmatch};
+pub use http_output::{HttpOutput, Output};
+pub use pipeline::{hostname, run, AgentConfig, AgentStats};
