@@ -1,0 +1,304 @@
+//! `logq agent`: follow log files and push every line, exactly once, to a Loki-compatible
+//! endpoint. Settings come from an optional TOML file (`--config`), overridden by flags; SIGTERM
+//! or SIGINT delivers what was read, saves the checkpoint and exits 0.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use logq_agent::{AgentConfig, HttpOutput, TailerConfig};
+use logq_storage::TenantId;
+use serde::Deserialize;
+
+use crate::serve::duration;
+
+/// Flags of `logq agent`; each overrides the same setting of the config file.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// A file glob (`*`, `?`) or a directory to follow; repeatable.
+    #[arg(long = "path")]
+    paths: Vec<String>,
+    /// Loki-compatible push URL (`http://host:3100` or the full `/loki/api/v1/push` URL).
+    #[arg(long)]
+    push_url: Option<String>,
+    /// Tenant sent as `X-Scope-OrgID`.
+    #[arg(long)]
+    org_id: Option<String>,
+    /// The `env` label of every stream.
+    #[arg(long)]
+    environment: Option<String>,
+    /// The `host` label (default: this machine's hostname).
+    #[arg(long)]
+    host: Option<String>,
+    /// Where the checkpoint journal lives [default: ./logq-agent-data].
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// On the first start, read existing files from their beginning (default: from their end).
+    #[arg(long)]
+    from_beginning: bool,
+    /// Skip lines whose own timestamp is older than this (`0s`: no limit) [default: 24h].
+    #[arg(long, value_parser = duration)]
+    max_age: Option<Duration>,
+    /// Send a batch at this many lines [default: 10000].
+    #[arg(long)]
+    batch_lines: Option<usize>,
+    /// Send a batch when its first line is this old [default: 1s].
+    #[arg(long, value_parser = duration)]
+    batch_wait: Option<Duration>,
+    /// How often files are looked for [default: 250ms].
+    #[arg(long, value_parser = duration)]
+    poll_interval: Option<Duration>,
+    /// How long a rotated or deleted file is kept open after its last data [default: 5s].
+    #[arg(long, value_parser = duration)]
+    rotate_wait: Option<Duration>,
+    /// Lines not matching this regex continue the previous event (stack traces).
+    #[arg(long)]
+    multiline_start: Option<String>,
+    /// Longer lines are cut [default: 262144].
+    #[arg(long)]
+    max_line_bytes: Option<usize>,
+    /// TOML config file (same names as the flags, with `_`; `[services]` maps path globs to
+    /// service names).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// The config file. Every field is optional; flags override it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    /// Globs or directories to follow.
+    #[serde(default)]
+    paths: Vec<String>,
+    /// Push URL.
+    push_url: Option<String>,
+    /// Tenant.
+    org_id: Option<String>,
+    /// `env` label.
+    environment: Option<String>,
+    /// `host` label.
+    host: Option<String>,
+    /// Checkpoint directory.
+    checkpoint_dir: Option<PathBuf>,
+    /// Read existing files from the beginning on the first start.
+    from_beginning: Option<bool>,
+    /// Oldest line by its own timestamp (`24h`).
+    max_age: Option<String>,
+    /// Lines per batch.
+    batch_lines: Option<usize>,
+    /// Bytes of line text per batch.
+    batch_bytes: Option<usize>,
+    /// Oldest line of a batch before it is sent (`1s`).
+    batch_wait: Option<String>,
+    /// File polling interval.
+    poll_interval: Option<String>,
+    /// How long rotated files stay open after their last data.
+    rotate_wait: Option<String>,
+    /// How long an unfinished last line waits for its newline.
+    partial_flush: Option<String>,
+    /// Multi-line start pattern.
+    multiline_start: Option<String>,
+    /// Longest line.
+    max_line_bytes: Option<usize>,
+    /// Path glob -> service label.
+    #[serde(default)]
+    services: BTreeMap<String, String>,
+}
+
+fn config_duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Duration>> {
+    v.as_deref()
+        .map(|s| duration(s).map_err(|e| anyhow::anyhow!("invalid {name} {s:?}: {e}")))
+        .transpose()
+}
+
+/// Builds the agent configuration from the config file and the flags.
+fn build(args: AgentArgs) -> anyhow::Result<(AgentConfig, String, Option<String>)> {
+    let file: FileConfig = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let paths = if args.paths.is_empty() { file.paths.clone() } else { args.paths };
+    if paths.is_empty() {
+        bail!("nothing to follow: give --path GLOB (or paths in the config file)");
+    }
+    let Some(mut url) = args.push_url.or(file.push_url.clone()) else {
+        bail!("no output: give --push-url URL (or push_url in the config file)");
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("invalid --push-url {url:?}: must start with http:// or https://");
+    }
+    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or("");
+    if !after_scheme.trim_end_matches('/').contains('/') {
+        url = format!("{}/loki/api/v1/push", url.trim_end_matches('/'));
+    }
+    let org_id = args.org_id.or(file.org_id.clone());
+    let tenant = match &org_id {
+        Some(o) => TenantId::new(o.clone()).map_err(|e| anyhow::anyhow!("invalid --org-id {o:?}: {e}"))?,
+        None => TenantId::default_tenant(),
+    };
+    let multiline = args
+        .multiline_start
+        .or(file.multiline_start.clone())
+        .map(|p| regex::Regex::new(&p).map_err(|e| anyhow::anyhow!("invalid --multiline-start {p:?}: {e}")))
+        .transpose()?;
+    let mut tailer = TailerConfig {
+        paths,
+        from_beginning: args.from_beginning || file.from_beginning.unwrap_or(false),
+        multiline_start: multiline,
+        services: file.services.clone().into_iter().collect(),
+        ..TailerConfig::default()
+    };
+    if let Some(v) = args.max_line_bytes.or(file.max_line_bytes) {
+        if v == 0 {
+            bail!("invalid --max-line-bytes 0: must be positive");
+        }
+        tailer.max_line_bytes = v;
+    }
+    if let Some(d) = args.rotate_wait.or(config_duration("rotate_wait", &file.rotate_wait)?) {
+        tailer.rotate_wait = d;
+    }
+    if let Some(d) = config_duration("partial_flush", &file.partial_flush)? {
+        tailer.partial_flush = d;
+    }
+    let host = args
+        .host
+        .or(file.host.clone())
+        .unwrap_or_else(logq_agent::hostname);
+    let dir = args
+        .checkpoint_dir
+        .or(file.checkpoint_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("logq-agent-data"));
+    let mut cfg = AgentConfig::new(tailer, dir, host);
+    cfg.tenant = tenant;
+    cfg.environment = args.environment.or(file.environment.clone());
+    if let Some(d) = args.max_age.or(config_duration("max_age", &file.max_age)?) {
+        cfg.max_age = (!d.is_zero()).then_some(d);
+    }
+    if let Some(n) = args.batch_lines.or(file.batch_lines) {
+        if n == 0 {
+            bail!("invalid --batch-lines 0: must be positive");
+        }
+        cfg.batch_lines = n;
+    }
+    if let Some(n) = file.batch_bytes {
+        cfg.batch_bytes = n.max(1);
+    }
+    if let Some(d) = args.batch_wait.or(config_duration("batch_wait", &file.batch_wait)?) {
+        cfg.batch_wait = d;
+    }
+    if let Some(d) = args.poll_interval.or(config_duration("poll_interval", &file.poll_interval)?) {
+        if d.is_zero() {
+            bail!("invalid --poll-interval 0s: must be positive");
+        }
+        cfg.poll_interval = d;
+    }
+    Ok((cfg, url, org_id))
+}
+
+/// Runs the agent until SIGTERM or SIGINT.
+pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let (cfg, url, org_id) = build(args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_signal_listener(stop.clone())?;
+    let mut output = HttpOutput::new(url.clone(), org_id, Duration::from_secs(30));
+    tracing::info!(paths = ?cfg.tailer.paths, push_url = %url, checkpoint_dir = %cfg.checkpoint_dir.display(), "agent starting");
+    logq_agent::run(cfg, &mut output, &stop).context("agent failed")?;
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGQ_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Sets `stop` on SIGTERM or SIGINT (a small tokio runtime on its own thread).
+fn spawn_signal_listener(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal listener")?;
+    let mut term = {
+        let _guard = rt.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        });
+        tracing::info!("stopping: delivering what was read and saving the checkpoint");
+        stop.store(true, Ordering::Relaxed);
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: AgentArgs,
+    }
+
+    fn parse(flags: &[&str]) -> anyhow::Result<(AgentConfig, String, Option<String>)> {
+        let mut v = vec!["agent"];
+        v.extend_from_slice(flags);
+        build(Cli::try_parse_from(v)?.args)
+    }
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.toml");
+        std::fs::write(
+            &p,
+            "paths = [\"/var/log/*.log\"]\npush_url = \"http://a:3100\"\nbatch_lines = 5\nmax_age = \"2h\"\n[services]\n\"/var/log/nginx*\" = \"nginx\"\n",
+        )
+        .unwrap();
+        let (cfg, url, org) = parse(&["--config", p.to_str().unwrap(), "--batch-lines", "7"]).unwrap();
+        assert_eq!(url, "http://a:3100/loki/api/v1/push");
+        assert_eq!(org, None);
+        assert_eq!(cfg.batch_lines, 7);
+        assert_eq!(cfg.max_age, Some(Duration::from_secs(7200)));
+        assert_eq!(cfg.tailer.services, vec![("/var/log/nginx*".to_string(), "nginx".to_string())]);
+        let (cfg, _, _) = parse(&["--config", p.to_str().unwrap(), "--path", "/x/*.log", "--max-age", "0s"]).unwrap();
+        assert_eq!(cfg.tailer.paths, vec!["/x/*.log".to_string()]);
+        assert_eq!(cfg.max_age, None);
+    }
+
+    #[test]
+    fn bad_settings_are_clear_errors() {
+        let e = |flags: &[&str]| format!("{:#}", parse(flags).unwrap_err());
+        assert!(e(&["--push-url", "http://a"]).contains("--path"));
+        assert!(e(&["--path", "/x"]).contains("--push-url"));
+        assert!(e(&["--path", "/x", "--push-url", "ftp://a"]).contains("ftp://a"));
+        assert!(e(&["--path", "/x", "--push-url", "http://a", "--org-id", "a/b"]).contains("a/b"));
+        assert!(e(&["--path", "/x", "--push-url", "http://a", "--multiline-start", "("]).contains("multiline"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.toml");
+        std::fs::write(&p, "pathz = []\n").unwrap();
+        let msg = e(&["--config", p.to_str().unwrap()]);
+        assert!(msg.contains("pathz"), "{msg}");
+    }
+}
