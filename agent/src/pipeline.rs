@@ -127,15 +127,33 @@ impl Batch {
         self.segments.is_empty()
     }
 
-    fn extend_segment(&mut self, file_id: u64, start: u64, end: u64, read_time_ns: i64) {
+    /// Adds a line's range to the file's segments and returns the timestamp of the line if it
+    /// has none of its own: the segment's read time plus the line's byte distance from the
+    /// segment start (in ns), so lines get distinct, ordered times that a re-read reproduces
+    /// exactly from the in-flight record (`replay`).
+    fn place(&mut self, file_id: u64, start: u64, end: u64, replay: Option<Segment>) -> i64 {
         let segs = self.segments.entry(file_id).or_default();
+        let (read_time, base) = match replay {
+            Some(r) => (r.read_time_ns, r.start),
+            None => (self.read_time_ns, start),
+        };
         match segs.last_mut() {
-            Some(s) if s.end == start && s.read_time_ns == read_time_ns => s.end = end,
-            _ => segs.push(Segment {
-                start,
-                end,
-                read_time_ns,
-            }),
+            Some(s)
+                if s.end == start
+                    && s.read_time_ns == read_time
+                    && replay.is_none_or(|r| r.start == s.start) =>
+            {
+                s.end = end;
+                s.read_time_ns + (start - s.start) as i64
+            }
+            _ => {
+                segs.push(Segment {
+                    start: base,
+                    end,
+                    read_time_ns: read_time,
+                });
+                read_time + (start - base) as i64
+            }
         }
     }
 }
@@ -169,9 +187,9 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
                 batch.read_time_ns = now_ns();
             }
             let parsed = parse_timestamp(fl.line.text.as_bytes(), now_local).and_then(|p| p.unix_nanos());
-            let read_time = tailer.replay_time(fl.file_id, fl.line.start).unwrap_or(batch.read_time_ns);
-            batch.extend_segment(fl.file_id, fl.line.start, fl.line.end, read_time);
-            let ts = parsed.unwrap_or(read_time);
+            let replay = tailer.replay_segment(fl.file_id, fl.line.start);
+            let fallback = batch.place(fl.file_id, fl.line.start, fl.line.end, replay);
+            let ts = parsed.unwrap_or(fallback);
             if parsed.is_some_and(|t| oldest.is_some_and(|o| t < o)) {
                 stats.lines_too_old += 1;
                 continue;
@@ -476,7 +494,7 @@ mod tests {
         let entries: Vec<&Entry> = out.got.iter().flat_map(|b| b.streams[0].entries.iter()).collect();
         assert!(entries.len() >= 3);
         for (e, off) in entries.iter().zip([0u64, 4, 8]) {
-            assert_eq!(e.ts, read_time);
+            assert_eq!(e.ts, read_time + off as i64);
             assert_eq!(e.id, message_id(cp.file_id, off));
         }
     }

@@ -148,14 +148,14 @@ impl Tailer {
         self.journal.get(file_id)
     }
 
-    /// The read time recorded for the line starting at `offset`, if it was in flight when the
-    /// agent last stopped.
-    pub fn replay_time(&self, file_id: u64, offset: u64) -> Option<i64> {
+    /// The in-flight segment, recorded when the agent last stopped, that holds the line starting
+    /// at `offset`: its lines get their timestamps from it again.
+    pub fn replay_segment(&self, file_id: u64, offset: u64) -> Option<Segment> {
         let t = self.files.get(&file_id)?;
         t.replay
             .iter()
             .find(|s| s.start <= offset && offset < s.end)
-            .map(|s| s.read_time_ns)
+            .copied()
     }
 
     /// Saves the journal if anything changed since the last save.
@@ -658,8 +658,9 @@ mod tests {
         let mut out2 = Vec::new();
         f.tailer.read(1 << 20, 2, &mut out2).unwrap();
         assert_eq!(out2, out);
-        assert_eq!(f.tailer.replay_time(id, out2[1].line.start), Some(77));
-        assert_eq!(f.tailer.replay_time(id, out2[1].line.end), None);
+        let seg = f.tailer.replay_segment(id, out2[1].line.start).unwrap();
+        assert_eq!((seg.start, seg.read_time_ns), (out[0].line.start, 77));
+        assert_eq!(f.tailer.replay_segment(id, out2[1].line.end), None);
     }
 
     #[test]
