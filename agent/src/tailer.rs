@@ -284,6 +284,9 @@ impl Tailer {
                 self.dirty = true;
             }
             self.first_scan_done = true;
+            // The journal must exist from now on: it tells a restart that files seen then are
+            // not "already there at the first start" (which are read from their end).
+            self.dirty = true;
         }
         Ok(())
     }
