@@ -229,10 +229,14 @@ impl Env {
 fn rotation_by_rename_reads_old_file_to_its_end_then_the_new_one() {
     let e = env();
     let mut agent = Agent::start(&e.server, &e.root, "*.log", &[]);
-    let mut want = lines("r1", 0..300);
+    let mut want = lines("r0", 0..10);
     append(&e.log("app.log"), &want);
-    // Rotate: rename (out of the glob), the writer still appends to the old file a little,
-    // then a new file at the same path.
+    wait_exactly_once(&e.server, e.t0, &want, 30);
+    // The agent follows the file; more lines, then rotation right away: rename (out of the
+    // glob), the writer still appends to the old file a little, then a new file at the path.
+    let r1 = lines("r1", 0..300);
+    append(&e.log("app.log"), &r1);
+    want.extend(r1);
     std::fs::rename(e.log("app.log"), e.log("app.log.1")).unwrap();
     let late = lines("r1-late", 0..50);
     append(&e.log("app.log.1"), &late);
