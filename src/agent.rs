@@ -119,13 +119,17 @@ fn config_duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Dura
 fn build(args: AgentArgs) -> anyhow::Result<(AgentConfig, String, Option<String>)> {
     let file: FileConfig = match &args.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading config file {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
             toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))?
         }
         None => FileConfig::default(),
     };
-    let paths = if args.paths.is_empty() { file.paths.clone() } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        file.paths.clone()
+    } else {
+        args.paths
+    };
     if paths.is_empty() {
         bail!("nothing to follow: give --path GLOB (or paths in the config file)");
     }
@@ -162,7 +166,10 @@ fn build(args: AgentArgs) -> anyhow::Result<(AgentConfig, String, Option<String>
         }
         tailer.max_line_bytes = v;
     }
-    if let Some(d) = args.rotate_wait.or(config_duration("rotate_wait", &file.rotate_wait)?) {
+    if let Some(d) = args
+        .rotate_wait
+        .or(config_duration("rotate_wait", &file.rotate_wait)?)
+    {
         tailer.rotate_wait = d;
     }
     if let Some(d) = config_duration("partial_flush", &file.partial_flush)? {
@@ -191,10 +198,16 @@ fn build(args: AgentArgs) -> anyhow::Result<(AgentConfig, String, Option<String>
     if let Some(n) = file.batch_bytes {
         cfg.batch_bytes = n.max(1);
     }
-    if let Some(d) = args.batch_wait.or(config_duration("batch_wait", &file.batch_wait)?) {
+    if let Some(d) = args
+        .batch_wait
+        .or(config_duration("batch_wait", &file.batch_wait)?)
+    {
         cfg.batch_wait = d;
     }
-    if let Some(d) = args.poll_interval.or(config_duration("poll_interval", &file.poll_interval)?) {
+    if let Some(d) = args
+        .poll_interval
+        .or(config_duration("poll_interval", &file.poll_interval)?)
+    {
         if d.is_zero() {
             bail!("invalid --poll-interval 0s: must be positive");
         }
@@ -281,8 +294,19 @@ mod tests {
         assert_eq!(org, None);
         assert_eq!(cfg.batch_lines, 7);
         assert_eq!(cfg.max_age, Some(Duration::from_secs(7200)));
-        assert_eq!(cfg.tailer.services, vec![("/var/log/nginx*".to_string(), "nginx".to_string())]);
-        let (cfg, _, _) = parse(&["--config", p.to_str().unwrap(), "--path", "/x/*.log", "--max-age", "0s"]).unwrap();
+        assert_eq!(
+            cfg.tailer.services,
+            vec![("/var/log/nginx*".to_string(), "nginx".to_string())]
+        );
+        let (cfg, _, _) = parse(&[
+            "--config",
+            p.to_str().unwrap(),
+            "--path",
+            "/x/*.log",
+            "--max-age",
+            "0s",
+        ])
+        .unwrap();
         assert_eq!(cfg.tailer.paths, vec!["/x/*.log".to_string()]);
         assert_eq!(cfg.max_age, None);
     }
@@ -294,7 +318,9 @@ mod tests {
         assert!(e(&["--path", "/x"]).contains("--push-url"));
         assert!(e(&["--path", "/x", "--push-url", "ftp://a"]).contains("ftp://a"));
         assert!(e(&["--path", "/x", "--push-url", "http://a", "--org-id", "a/b"]).contains("a/b"));
-        assert!(e(&["--path", "/x", "--push-url", "http://a", "--multiline-start", "("]).contains("multiline"));
+        assert!(
+            e(&["--path", "/x", "--push-url", "http://a", "--multiline-start", "("]).contains("multiline")
+        );
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("agent.toml");
         std::fs::write(&p, "pathz = []\n").unwrap();

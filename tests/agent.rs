@@ -136,7 +136,10 @@ fn stored(server: &Server, since_ns: i64) -> (BTreeMap<String, usize>, BTreeMap<
     let mut services = BTreeMap::new();
     for f in v["data"].as_array().map(|a| a.as_slice()).unwrap_or(&[]) {
         let f = f.as_str().unwrap();
-        let query = format!("{{host=\"{HOST}\", filename={}}}", serde_json::to_string(f).unwrap());
+        let query = format!(
+            "{{host=\"{HOST}\", filename={}}}",
+            serde_json::to_string(f).unwrap()
+        );
         for (_, labels, line) in read_all(server, None, &query, start, end, "forward") {
             let service = labels
                 .split("service=\"")
@@ -394,7 +397,7 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
                 let batch = 1 + rng.below(40) as usize;
                 let mut ls = Vec::new();
                 for _ in 0..batch {
-                    let text = if n % 2 == 0 {
+                    let text = if n.is_multiple_of(2) {
                         let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ");
                         format!("{ts} f{f} n{n} with timestamp")
                     } else {
@@ -429,7 +432,10 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         "crash test: {} lines written, rotations {rotations:?}",
         written.len()
     );
-    assert!(rotations.iter().sum::<usize>() >= 3, "the test should rotate files");
+    assert!(
+        rotations.iter().sum::<usize>() >= 3,
+        "the test should rotate files"
+    );
     wait_exactly_once(&e.server, e.t0, &written, 60);
     agent.terminate();
 }

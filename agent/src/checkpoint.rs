@@ -98,11 +98,10 @@ impl Journal {
             File::open(&path)
                 .and_then(|mut f| f.read_to_string(&mut text))
                 .map_err(|e| AgentError::io("reading", &path, e))?;
-            let jf: JournalFile =
-                serde_json::from_str(&text).map_err(|e| AgentError::CorruptJournal {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+            let jf: JournalFile = serde_json::from_str(&text).map_err(|e| AgentError::CorruptJournal {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             if jf.version != 1 {
                 return Err(AgentError::CorruptJournal {
                     path,

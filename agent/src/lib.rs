@@ -15,14 +15,14 @@ mod tailer;
 mod timestamp;
 mod watcher;
 
-pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
-pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
 pub use checkpoint::{
     fingerprint, message_id, new_file_id, FileCheckpoint, Journal, Segment, FINGERPRINT_BYTES,
 };
 pub use error::{AgentError, OutputError};
-pub use lines::{LineSplitter, Multiline, RawLine};
-pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
-pub use watcher::{expand, wildmatch};
+pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
 pub use http_output::{HttpOutput, Output};
+pub use lines::{LineSplitter, Multiline, RawLine};
 pub use pipeline::{hostname, run, AgentConfig, AgentStats};
+pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
+pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
+pub use watcher::{expand, wildmatch};

@@ -178,7 +178,11 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
             last_scan = Some(Instant::now());
         }
         let room = cfg.batch_bytes.saturating_sub(batch.bytes).max(4096);
-        let read = if stopping { 0 } else { tailer.read(room, now_ns(), &mut lines)? };
+        let read = if stopping {
+            0
+        } else {
+            tailer.read(room, now_ns(), &mut lines)?
+        };
         let now_local = Local::now().naive_local();
         let oldest = cfg.max_age.map(|a| now_ns() - a.as_nanos() as i64);
         for fl in lines.drain(..) {
@@ -299,7 +303,10 @@ fn deliver(
                     if stop.load(Ordering::Relaxed) {
                         let since = *stop_seen.get_or_insert_with(Instant::now);
                         if since.elapsed() >= cfg.shutdown_grace {
-                            tracing::warn!(lines = n, "stopping with an undelivered batch; it is re-read on the next start");
+                            tracing::warn!(
+                                lines = n,
+                                "stopping with an undelivered batch; it is re-read on the next start"
+                            );
                             return Ok(false);
                         }
                         std::thread::sleep(delay.min(cfg.shutdown_grace));

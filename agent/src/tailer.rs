@@ -181,7 +181,11 @@ impl Tailer {
 
     /// The batch with these segments was acknowledged: offsets move, in-flight records and
     /// replay ranges they covered are cleared, finished files are dropped; saves the journal.
-    pub fn ack(&mut self, segments: &BTreeMap<u64, Vec<Segment>>, last_ts: &HashMap<u64, i64>) -> Result<(), AgentError> {
+    pub fn ack(
+        &mut self,
+        segments: &BTreeMap<u64, Vec<Segment>>,
+        last_ts: &HashMap<u64, i64>,
+    ) -> Result<(), AgentError> {
         for (id, segs) in segments {
             let Some(end) = segs.iter().map(|s| s.end).max() else {
                 continue;
@@ -242,7 +246,9 @@ impl Tailer {
         for id in ids {
             let Some(cp) = self.journal.get(id) else { continue };
             let key = (cp.dev, cp.ino);
-            let Some(t) = self.files.get_mut(&id) else { continue };
+            let Some(t) = self.files.get_mut(&id) else {
+                continue;
+            };
             match found.remove(&key) {
                 Some(path) => {
                     t.detached_since = None;
@@ -305,7 +311,9 @@ impl Tailer {
 
     fn register(&mut self, key: (u64, u64), path: &Path, now_ns: i64) -> Result<(), AgentError> {
         let file = File::open(path).map_err(|e| AgentError::io("opening", path, e))?;
-        let meta = file.metadata().map_err(|e| AgentError::io("reading metadata of", path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| AgentError::io("reading metadata of", path, e))?;
         if (meta.dev(), meta.ino()) != key {
             return Ok(()); // Replaced between the scan and the open: the next scan sees it.
         }
@@ -397,11 +405,21 @@ impl Tailer {
         Ok(total)
     }
 
-    fn read_file(&mut self, id: u64, budget: usize, now_ns: i64, out: &mut Vec<FileLine>) -> Result<usize, AgentError> {
-        let Some(cp) = self.journal.get(id) else { return Ok(0) };
+    fn read_file(
+        &mut self,
+        id: u64,
+        budget: usize,
+        now_ns: i64,
+        out: &mut Vec<FileLine>,
+    ) -> Result<usize, AgentError> {
+        let Some(cp) = self.journal.get(id) else {
+            return Ok(0);
+        };
         let path = cp.path.clone();
         let (fp_stored, fp_len_stored) = (cp.fingerprint, cp.fingerprint_len);
-        let Some(t) = self.files.get_mut(&id) else { return Ok(0) };
+        let Some(t) = self.files.get_mut(&id) else {
+            return Ok(0);
+        };
         let size = match t.file.metadata() {
             Ok(m) => m.len(),
             Err(e) => return Err(AgentError::io("reading metadata of", &path, e)),
@@ -409,7 +427,8 @@ impl Tailer {
         let pos = t.splitter.position();
         let mut rewritten = size < pos;
         if !rewritten && size != t.last_size {
-            let (fp, _) = fingerprint(&t.file, fp_len_stored).map_err(|e| AgentError::io("reading", &path, e))?;
+            let (fp, _) =
+                fingerprint(&t.file, fp_len_stored).map_err(|e| AgentError::io("reading", &path, e))?;
             rewritten = fp != fp_stored;
         }
         if rewritten {
@@ -471,8 +490,12 @@ impl Tailer {
 
     /// Truncated or rewritten in place: the same inode starts over as a new generation.
     fn new_generation(&mut self, id: u64, now_ns: i64) -> Result<(), AgentError> {
-        let Some(t) = self.files.remove(&id) else { return Ok(()) };
-        let Some(mut cp) = self.journal.remove(id) else { return Ok(()) };
+        let Some(t) = self.files.remove(&id) else {
+            return Ok(());
+        };
+        let Some(mut cp) = self.journal.remove(id) else {
+            return Ok(());
+        };
         let size = t.file.metadata().map(|m| m.len()).unwrap_or(0);
         let (fp, fp_len) = fingerprint(&t.file, size).map_err(|e| AgentError::io("reading", &cp.path, e))?;
         tracing::warn!(path = %cp.path.display(), old_offset = t.splitter.position(), size, "file truncated or rewritten; reading it from the start");
