@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{get, logq_bin, now_ns, read_all, Server};
+use util::{free_loopback_port, get, logq_bin, now_ns, read_all, Server};
 
 const HOST: &str = "agent-test";
 
@@ -52,12 +52,16 @@ struct Agent {
 
 impl Agent {
     fn start(server: &Server, root: &Path, glob: &str, extra: &[&str]) -> Agent {
+        Agent::start_url(&server.addr, root, glob, extra)
+    }
+
+    fn start_url(url: &str, root: &Path, glob: &str, extra: &[&str]) -> Agent {
         let mut args: Vec<String> = vec![
             "agent".into(),
             "--path".into(),
             root.join("logs").join(glob).to_string_lossy().into_owned(),
             "--push-url".into(),
-            server.addr.clone(),
+            url.into(),
             "--checkpoint-dir".into(),
             root.join("cp").to_string_lossy().into_owned(),
             "--host".into(),
@@ -91,6 +95,17 @@ impl Agent {
             .spawn()
             .expect("start logq agent");
         self.child = Some(child);
+    }
+
+    /// Resident memory of the agent, in KiB (`VmRSS`).
+    fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
     }
 
     fn kill9(&mut self) {
@@ -352,6 +367,34 @@ fn bad_flags_are_clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--path"));
+}
+
+/// The output is down (nothing listens at the push URL) while 40 MB of lines are written: the
+/// agent retries with backoff, stops reading (its memory stays bounded: the files are the
+/// buffer), and once the server is up everything arrives exactly once.
+#[test]
+fn output_down_then_up_loses_nothing_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    let t0 = now_ns();
+    let port = free_loopback_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut agent = Agent::start_url(&url, &root, "*.log", &[]);
+    let mut want = Vec::new();
+    let pad = "x".repeat(400);
+    for f in 0..4 {
+        let l: Vec<String> = (0..25_000).map(|i| format!("down{f} line {i} {pad}")).collect();
+        append(&root.join("logs").join(format!("down{f}.log")), &l);
+        want.extend(l);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = agent.rss_kib();
+    eprintln!("agent RSS while the output is down with 40 MB unread: {rss} KiB");
+    assert!(rss < 100 * 1024, "agent RSS {rss} KiB while the output is down");
+    let server = Server::start_on_port(&root.join("data"), port, &[]);
+    wait_exactly_once(&server, t0, &want, 120);
+    agent.terminate();
 }
 
 /// A tiny deterministic generator (xorshift) so a failure can be replayed from its seed.
