@@ -115,7 +115,8 @@ fn now_ns() -> i64 {
 struct Batch {
     read_time_ns: i64,
     started: Option<Instant>,
-    streams: BTreeMap<LabelSet, Vec<Entry>>,
+    /// Entries by file generation (labels are looked up once per file when sending).
+    entries: BTreeMap<u64, Vec<Entry>>,
     segments: BTreeMap<u64, Vec<Segment>>,
     last_ts: HashMap<u64, i64>,
     lines: usize,
@@ -198,14 +199,13 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
                 stats.lines_too_old += 1;
                 continue;
             }
-            let labels = labels_cache
-                .entry(fl.file_id)
-                .or_insert_with(|| stream_labels(&cfg, &tailer, fl.file_id))
-                .clone();
+            if !labels_cache.contains_key(&fl.file_id) {
+                labels_cache.insert(fl.file_id, stream_labels(&cfg, &tailer, fl.file_id));
+            }
             batch.last_ts.insert(fl.file_id, ts);
             batch.lines += 1;
             batch.bytes += fl.line.text.len();
-            batch.streams.entry(labels).or_default().push(Entry {
+            batch.entries.entry(fl.file_id).or_default().push(Entry {
                 ts,
                 id: message_id(fl.file_id, fl.line.start),
                 line: fl.line.text,
@@ -216,7 +216,7 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
         let due = batch.started.is_some_and(|s| s.elapsed() >= cfg.batch_wait);
         if !batch.is_empty() && (full || due || stopping) {
             let b = std::mem::take(&mut batch);
-            if !deliver(&cfg, b, &mut tailer, output, stop, &mut stats)? {
+            if !deliver(&cfg, b, &labels_cache, &mut tailer, output, stop, &mut stats)? {
                 break; // Stopped while the output was down: re-read on the next start.
             }
             labels_cache.retain(|id, _| tailer.checkpoint(*id).is_some());
@@ -272,6 +272,7 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
 fn deliver(
     cfg: &AgentConfig,
     batch: Batch,
+    labels: &HashMap<u64, LabelSet>,
     tailer: &mut Tailer,
     output: &mut dyn Output,
     stop: &AtomicBool,
@@ -280,10 +281,18 @@ fn deliver(
     tailer.set_in_flight(&batch.segments)?;
     let n = batch.lines as u64;
     if n > 0 {
+        // Generations of one file (before and after a truncation) share their labels.
+        let mut streams: BTreeMap<LabelSet, Vec<Entry>> = BTreeMap::new();
+        for (id, entries) in batch.entries {
+            let l = labels
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| LabelSet::from_pairs([("host".to_string(), cfg.host.clone())]));
+            streams.entry(l).or_default().extend(entries);
+        }
         let push = PushBatch {
             tenant: cfg.tenant.clone(),
-            streams: batch
-                .streams
+            streams: streams
                 .into_iter()
                 .map(|(labels, entries)| StreamEntries { labels, entries })
                 .collect(),
