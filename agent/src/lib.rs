@@ -25,4 +25,4 @@ pub use lines::{LineSplitter, Multiline, RawLine};
 pub use pipeline::{hostname, run, AgentConfig, AgentStats};
 pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
-pub use watcher::{expand, wildmatch};
+pub use watcher::{expand, wildmatch, FsEvents};

@@ -26,6 +26,7 @@ use crate::error::AgentError;
 use crate::http_output::Output;
 use crate::tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 use crate::timestamp::parse_timestamp;
+use crate::watcher::FsEvents;
 
 /// Everything [`run`] needs.
 #[derive(Debug, Clone)]
@@ -171,9 +172,11 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
     let mut last_scan: Option<Instant> = None;
     let mut labels_cache: HashMap<u64, LabelSet> = HashMap::new();
     let mut lines: Vec<FileLine> = Vec::new();
+    let mut events = FsEvents::new();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if last_scan.is_none_or(|t| t.elapsed() >= cfg.poll_interval) {
+            events.watch(&cfg.tailer.paths);
             tailer.scan(now_ns())?;
             tailer.save_if_dirty()?;
             last_scan = Some(Instant::now());
@@ -230,7 +233,13 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
             if let Some(s) = batch.started {
                 nap = nap.min(cfg.batch_wait.saturating_sub(s.elapsed()));
             }
-            sleep_unless_stopped(nap.max(Duration::from_millis(5)), stop);
+            if events.wait(nap.max(Duration::from_millis(5))) {
+                // Something changed: look for new files soon, not a full poll interval later.
+                let soon = cfg.poll_interval / 5;
+                if last_scan.is_some_and(|t| t.elapsed() >= soon) {
+                    last_scan = None;
+                }
+            }
         }
     }
     stats.tailer = tailer.stats();
