@@ -115,6 +115,8 @@ pub struct Tailer {
     read_buf: Vec<u8>,
     stats: TailerStats,
     dirty: bool,
+    /// The file generation [`Tailer::read`] starts with.
+    next_read: u64,
 }
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -130,6 +132,7 @@ impl Tailer {
             read_buf: vec![0; READ_CHUNK],
             stats: TailerStats::default(),
             dirty: false,
+            next_read: 0,
         }
     }
 
@@ -395,10 +398,13 @@ impl Tailer {
     /// than `partial_flush`.
     pub fn read(&mut self, budget: usize, now_ns: i64, out: &mut Vec<FileLine>) -> Result<usize, AgentError> {
         let mut total = 0;
-        let ids: Vec<u64> = self.files.keys().copied().collect();
+        // Round-robin: start after the file served last, so busy files cannot starve the rest.
+        let mut ids: Vec<u64> = self.files.range(self.next_read..).map(|(id, _)| *id).collect();
+        ids.extend(self.files.range(..self.next_read).map(|(id, _)| *id));
         for id in ids {
             if total >= budget {
-                break;
+                self.next_read = id;
+                return Ok(total);
             }
             total += self.read_file(id, budget - total, now_ns, out)?;
         }
@@ -643,6 +649,22 @@ mod tests {
         f.pump();
         assert_eq!(f.pump(), ["dddddddddddddddd"]);
         assert_eq!(f.tailer.stats().truncations, 2);
+    }
+
+    #[test]
+    fn busy_files_do_not_starve_the_others() {
+        let mut f = fixture(true);
+        for name in ["a.log", "b.log", "c.log"] {
+            f.append(name, &format!("{name}\n").repeat(1000));
+        }
+        f.tailer.scan(1).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..3 {
+            let mut out = Vec::new();
+            f.tailer.read(100, 1, &mut out).unwrap();
+            seen.extend(out.into_iter().map(|l| l.line.text));
+        }
+        assert_eq!(seen.len(), 3, "{seen:?}");
     }
 
     #[test]
