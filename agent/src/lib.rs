@@ -11,6 +11,7 @@ mod generator;
 mod http_output;
 mod lines;
 mod pipeline;
+mod syslog;
 mod tailer;
 mod timestamp;
 mod watcher;
@@ -22,7 +23,10 @@ pub use error::{AgentError, OutputError};
 pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
 pub use http_output::{HttpOutput, Output};
 pub use lines::{LineSplitter, Multiline, RawLine};
-pub use pipeline::{hostname, run, AgentConfig, AgentStats};
+pub use pipeline::{hostname, run, run_with_sources, AgentConfig, AgentStats};
+pub use syslog::{
+    parse_syslog, start as start_syslog, to_entry, SourceEntry, SyslogConfig, SyslogMessage, SyslogStats,
+};
 pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
 pub use watcher::{expand, wildmatch, FsEvents};

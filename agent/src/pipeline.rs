@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use chrono::Local;
@@ -24,6 +25,7 @@ use logq_storage::{Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use crate::checkpoint::{message_id, Journal, Segment};
 use crate::error::AgentError;
 use crate::http_output::Output;
+use crate::syslog::SourceEntry;
 use crate::tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 use crate::timestamp::parse_timestamp;
 use crate::watcher::FsEvents;
@@ -118,6 +120,8 @@ struct Batch {
     started: Option<Instant>,
     /// Entries by file generation (labels are looked up once per file when sending).
     entries: BTreeMap<u64, Vec<Entry>>,
+    /// Entries from sources without files (syslog), by stream.
+    other: BTreeMap<LabelSet, Vec<Entry>>,
     segments: BTreeMap<u64, Vec<Segment>>,
     last_ts: HashMap<u64, i64>,
     lines: usize,
@@ -126,7 +130,7 @@ struct Batch {
 
 impl Batch {
     fn is_empty(&self) -> bool {
-        self.segments.is_empty()
+        self.segments.is_empty() && self.other.is_empty()
     }
 
     /// Adds a line's range to the file's segments and returns the timestamp of the line if it
@@ -162,8 +166,19 @@ impl Batch {
 
 /// Runs the agent until `stop` is set.
 pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Result<AgentStats, AgentError> {
-    if cfg.tailer.paths.is_empty() {
-        return Err(AgentError::Config("no paths to follow".into()));
+    run_with_sources(cfg, output, stop, None)
+}
+
+/// Runs the agent until `stop` is set, also sending the entries that arrive on `sources`
+/// (syslog listeners); those have no checkpoint (at-least-once from the queue on).
+pub fn run_with_sources(
+    cfg: AgentConfig,
+    output: &mut dyn Output,
+    stop: &AtomicBool,
+    sources: Option<Receiver<SourceEntry>>,
+) -> Result<AgentStats, AgentError> {
+    if cfg.tailer.paths.is_empty() && sources.is_none() {
+        return Err(AgentError::Config("no paths to follow and no other input".into()));
     }
     let journal = Journal::open(&cfg.checkpoint_dir)?;
     let mut tailer = Tailer::new(cfg.tailer.clone(), journal);
@@ -187,6 +202,21 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
         } else {
             tailer.read(room, now_ns(), &mut lines)?
         };
+        let mut received = 0;
+        if let Some(rx) = &sources {
+            let mut got = Vec::new();
+            crate::syslog::drain(rx, cfg.batch_lines.saturating_sub(batch.lines).max(1), &mut got);
+            received = got.len();
+            for se in got {
+                if batch.started.is_none() {
+                    batch.started = Some(Instant::now());
+                    batch.read_time_ns = now_ns();
+                }
+                batch.lines += 1;
+                batch.bytes += se.entry.line.len();
+                batch.other.entry(se.labels).or_default().push(se.entry);
+            }
+        }
         let now_local = Local::now().naive_local();
         let oldest = cfg.max_age.map(|a| now_ns() - a.as_nanos() as i64);
         for fl in lines.drain(..) {
@@ -228,7 +258,7 @@ pub fn run(cfg: AgentConfig, output: &mut dyn Output, stop: &AtomicBool) -> Resu
             tailer.save_if_dirty()?;
             break;
         }
-        if read == 0 {
+        if read == 0 && received == 0 {
             let mut nap = cfg.poll_interval;
             if let Some(s) = batch.started {
                 nap = nap.min(cfg.batch_wait.saturating_sub(s.elapsed()));
@@ -297,6 +327,9 @@ fn deliver(
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| LabelSet::from_pairs([("host".to_string(), cfg.host.clone())]));
+            streams.entry(l).or_default().extend(entries);
+        }
+        for (l, entries) in batch.other {
             streams.entry(l).or_default().extend(entries);
         }
         let push = PushBatch {
