@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use logq_agent::{AgentConfig, HttpOutput, TailerConfig};
+use logq_agent::{AgentConfig, HttpOutput, SyslogConfig, SyslogStats, TailerConfig};
 use logq_storage::TenantId;
 use serde::Deserialize;
 
@@ -61,6 +61,12 @@ pub struct AgentArgs {
     /// Longer lines are cut [default: 262144].
     #[arg(long)]
     max_line_bytes: Option<usize>,
+    /// Receive syslog (RFC 5424 / 3164) over UDP on this address (`0.0.0.0:514`).
+    #[arg(long)]
+    syslog_udp: Option<String>,
+    /// Receive syslog over TCP (octet counting or newline framing) on this address.
+    #[arg(long)]
+    syslog_tcp: Option<String>,
     /// TOML config file (same names as the flags, with `_`; `[services]` maps path globs to
     /// service names).
     #[arg(long)]
@@ -104,6 +110,10 @@ struct FileConfig {
     multiline_start: Option<String>,
     /// Longest line.
     max_line_bytes: Option<usize>,
+    /// Syslog UDP address.
+    syslog_udp: Option<String>,
+    /// Syslog TCP address.
+    syslog_tcp: Option<String>,
     /// Path glob -> service label.
     #[serde(default)]
     services: BTreeMap<String, String>,
@@ -115,8 +125,16 @@ fn config_duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Dura
         .transpose()
 }
 
+/// Everything `logq agent` runs with.
+struct Built {
+    cfg: AgentConfig,
+    url: String,
+    org_id: Option<String>,
+    syslog: Option<SyslogConfig>,
+}
+
 /// Builds the agent configuration from the config file and the flags.
-fn build(args: AgentArgs) -> anyhow::Result<(AgentConfig, String, Option<String>)> {
+fn build(args: AgentArgs) -> anyhow::Result<Built> {
     let file: FileConfig = match &args.config {
         Some(p) => {
             let text =
@@ -130,8 +148,10 @@ fn build(args: AgentArgs) -> anyhow::Result<(AgentConfig, String, Option<String>
     } else {
         args.paths
     };
-    if paths.is_empty() {
-        bail!("nothing to follow: give --path GLOB (or paths in the config file)");
+    let syslog_udp = args.syslog_udp.or(file.syslog_udp.clone());
+    let syslog_tcp = args.syslog_tcp.or(file.syslog_tcp.clone());
+    if paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() {
+        bail!("nothing to follow: give --path GLOB, --syslog-udp ADDR or --syslog-tcp ADDR (or the same in the config file)");
     }
     let Some(mut url) = args.push_url.or(file.push_url.clone()) else {
         bail!("no output: give --push-url URL (or push_url in the config file)");
@@ -213,18 +233,44 @@ fn build(args: AgentArgs) -> anyhow::Result<(AgentConfig, String, Option<String>
         }
         cfg.poll_interval = d;
     }
-    Ok((cfg, url, org_id))
+    let syslog = (syslog_udp.is_some() || syslog_tcp.is_some()).then(|| SyslogConfig {
+        udp: syslog_udp,
+        tcp: syslog_tcp,
+        host: cfg.host.clone(),
+        environment: cfg.environment.clone(),
+        max_message_bytes: cfg.tailer.max_line_bytes,
+    });
+    Ok(Built {
+        cfg,
+        url,
+        org_id,
+        syslog,
+    })
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     init_tracing();
-    let (cfg, url, org_id) = build(args)?;
+    let Built {
+        cfg,
+        url,
+        org_id,
+        syslog,
+    } = build(args)?;
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_listener(stop.clone())?;
+    let sources = match syslog {
+        Some(sc) => {
+            // Bounded: a full queue stops TCP senders and drops (counted) UDP datagrams.
+            let (tx, rx) = std::sync::mpsc::sync_channel(cfg.batch_lines.max(1000));
+            logq_agent::start_syslog(sc, tx, stop.clone(), Arc::new(SyslogStats::default()))?;
+            Some(rx)
+        }
+        None => None,
+    };
     let mut output = HttpOutput::new(url.clone(), org_id, Duration::from_secs(30));
     tracing::info!(paths = ?cfg.tailer.paths, push_url = %url, checkpoint_dir = %cfg.checkpoint_dir.display(), "agent starting");
-    logq_agent::run(cfg, &mut output, &stop).context("agent failed")?;
+    logq_agent::run_with_sources(cfg, &mut output, &stop, sources).context("agent failed")?;
     Ok(())
 }
 
@@ -277,7 +323,8 @@ mod tests {
     fn parse(flags: &[&str]) -> anyhow::Result<(AgentConfig, String, Option<String>)> {
         let mut v = vec!["agent"];
         v.extend_from_slice(flags);
-        build(Cli::try_parse_from(v)?.args)
+        let b = build(Cli::try_parse_from(v)?.args)?;
+        Ok((b.cfg, b.url, b.org_id))
     }
 
     #[test]

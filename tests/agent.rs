@@ -397,6 +397,117 @@ fn output_down_then_up_loses_nothing_and_memory_stays_bounded() {
     agent.terminate();
 }
 
+/// Messages sent with util-linux `logger` over UDP and TCP (RFC 5424 and 3164, octet counting
+/// and newline framing) arrive with their fields: service, severity, facility as labels.
+#[test]
+fn syslog_from_logger_over_udp_and_tcp() {
+    if Command::new("logger").arg("--help").output().is_err() {
+        eprintln!("skipping: no logger command");
+        return;
+    }
+    let e = env();
+    let (udp, tcp) = (free_loopback_port(), free_loopback_port());
+    let (udp_addr, tcp_addr) = (format!("127.0.0.1:{udp}"), format!("127.0.0.1:{tcp}"));
+    let mut agent = Agent::start(
+        &e.server,
+        &e.root,
+        "*.log",
+        &["--syslog-udp", &udp_addr, "--syslog-tcp", &tcp_addr],
+    );
+    let send = |args: &[&str]| {
+        let st = Command::new("logger")
+            .args(["-n", "127.0.0.1"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "logger {args:?}");
+    };
+    let (u, t) = (udp.to_string(), tcp.to_string());
+    send(&[
+        "-P",
+        &u,
+        "-d",
+        "--rfc5424",
+        "-t",
+        "udpapp",
+        "--msgid",
+        "M1",
+        "-p",
+        "local3.warning",
+        "udp 5424 message",
+    ]);
+    send(&[
+        "-P",
+        &u,
+        "-d",
+        "--rfc3164",
+        "-t",
+        "udpold",
+        "-p",
+        "daemon.err",
+        "udp 3164 message",
+    ]);
+    send(&[
+        "-P",
+        &t,
+        "-T",
+        "--octet-count",
+        "--rfc5424",
+        "-t",
+        "tcpapp",
+        "tcp octet message",
+    ]);
+    send(&[
+        "-P",
+        &t,
+        "-T",
+        "--rfc3164",
+        "-t",
+        "tcpold",
+        "-p",
+        "mail.info",
+        "tcp newline message",
+    ]);
+    let want = [
+        ("udpapp", "udp 5424 message", "warning", "local3"),
+        ("udpold", "udp 3164 message", "err", "daemon"),
+        ("tcpapp", "tcp octet message", "notice", "user"),
+        ("tcpold", "tcp newline message", "info", "mail"),
+    ];
+    let query = r#"{service=~"udpapp|udpold|tcpapp|tcpold"}"#;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = read_all(
+            &e.server,
+            None,
+            query,
+            e.t0 - 600_000_000_000,
+            now_ns() + 600_000_000_000,
+            "forward",
+        );
+        if got.len() >= want.len() {
+            assert_eq!(got.len(), want.len(), "{got:?}");
+            for (service, line, severity, facility) in want {
+                let g = got
+                    .iter()
+                    .find(|g| g.2 == line)
+                    .unwrap_or_else(|| panic!("{line:?} missing: {got:?}"));
+                for label in [
+                    format!("service=\"{service}\""),
+                    format!("severity=\"{severity}\""),
+                    format!("facility=\"{facility}\""),
+                ] {
+                    assert!(g.1.contains(&label), "{label} not in {}", g.1);
+                }
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "syslog messages missing: {got:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    agent.terminate();
+}
+
 /// A tiny deterministic generator (xorshift) so a failure can be replayed from its seed.
 struct Rng(u64);
 

@@ -53,9 +53,7 @@ fn main() {
     let mut gen = LogGenerator::with_config(GeneratorConfig::default());
     let mut files: Vec<_> = (0..FILES)
         .map(|i| {
-            std::io::BufWriter::new(
-                std::fs::File::create(logs.join(format!("f{i}.log"))).expect("create"),
-            )
+            std::io::BufWriter::new(std::fs::File::create(logs.join(format!("f{i}.log"))).expect("create"))
         })
         .collect();
     let (mut total_bytes, mut total_lines) = (0usize, 0u64);

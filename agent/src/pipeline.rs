@@ -232,9 +232,9 @@ pub fn run_with_sources(
                 stats.lines_too_old += 1;
                 continue;
             }
-            if !labels_cache.contains_key(&fl.file_id) {
-                labels_cache.insert(fl.file_id, stream_labels(&cfg, &tailer, fl.file_id));
-            }
+            labels_cache
+                .entry(fl.file_id)
+                .or_insert_with(|| stream_labels(&cfg, &tailer, fl.file_id));
             batch.last_ts.insert(fl.file_id, ts);
             batch.lines += 1;
             batch.bytes += fl.line.text.len();

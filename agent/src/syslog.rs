@@ -55,9 +55,30 @@ pub struct SyslogMessage {
 }
 
 const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
-    "local4", "local5", "local6", "local7",
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 ];
 const SEVERITIES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
@@ -182,9 +203,7 @@ fn parse_3164(rest: &str, now: NaiveDateTime, m: &mut SyslogMessage) {
         }
     }
     // TAG[PID]: MSG
-    let tag_end = body
-        .find(|c: char| c == ':' || c == '[' || c == ' ')
-        .unwrap_or(0);
+    let tag_end = body.find([':', '[', ' ']).unwrap_or(0);
     if tag_end > 0 && tag_end <= 48 {
         let tag = &body[..tag_end];
         let mut after = &body[tag_end..];
@@ -229,8 +248,14 @@ pub struct SyslogStats {
 /// Turns a message into an entry with its labels and metadata.
 pub fn to_entry(m: SyslogMessage, cfg: &SyslogConfig, arrival_ns: i64) -> SourceEntry {
     let mut pairs = vec![
-        ("host".to_string(), m.hostname.clone().unwrap_or_else(|| cfg.host.clone())),
-        ("service".to_string(), m.app_name.clone().unwrap_or_else(|| "syslog".into())),
+        (
+            "host".to_string(),
+            m.hostname.clone().unwrap_or_else(|| cfg.host.clone()),
+        ),
+        (
+            "service".to_string(),
+            m.app_name.clone().unwrap_or_else(|| "syslog".into()),
+        ),
         ("severity".to_string(), m.severity.to_string()),
         ("facility".to_string(), m.facility.to_string()),
     ];
@@ -273,14 +298,17 @@ pub fn start(
 ) -> Result<(), AgentError> {
     let cfg = Arc::new(cfg);
     if let Some(addr) = &cfg.udp {
-        let sock = UdpSocket::bind(addr).map_err(|e| AgentError::Config(format!("cannot listen on UDP {addr}: {e}")))?;
+        let sock = UdpSocket::bind(addr)
+            .map_err(|e| AgentError::Config(format!("cannot listen on UDP {addr}: {e}")))?;
         let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
         tracing::info!(addr = %addr, "syslog over UDP");
         let (cfg, tx, stop, stats) = (cfg.clone(), tx.clone(), stop.clone(), stats.clone());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 65_536];
             while !stop.load(Ordering::Relaxed) {
-                let Ok((n, _)) = sock.recv_from(&mut buf) else { continue };
+                let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
                 let text = String::from_utf8_lossy(&buf[..n.min(cfg.max_message_bytes)]);
                 let m = parse_syslog(&text, Local::now().naive_local());
                 stats.received.fetch_add(1, Ordering::Relaxed);
@@ -295,8 +323,8 @@ pub fn start(
         });
     }
     if let Some(addr) = &cfg.tcp {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| AgentError::Config(format!("cannot listen on TCP {addr}: {e}")))?;
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| AgentError::Config(format!("cannot listen on TCP {addr}: {e}")))?;
         let _ = listener.set_nonblocking(true);
         tracing::info!(addr = %addr, "syslog over TCP");
         let cfg = cfg.clone();
@@ -426,7 +454,10 @@ mod tests {
         assert_eq!(m.message, "hello");
         // No PRI at all.
         let m = parse_syslog("just text", now());
-        assert_eq!((m.facility, m.severity, m.message.as_str()), ("user", "notice", "just text"));
+        assert_eq!(
+            (m.facility, m.severity, m.message.as_str()),
+            ("user", "notice", "just text")
+        );
     }
 
     #[test]
@@ -448,7 +479,7 @@ mod tests {
         let mut c = std::net::TcpStream::connect(addr).unwrap();
         use std::io::Write;
         let a = "<13>1 - h app - - - multi\nline";
-        write!(c, "{} {a}<13>Nov 25 15:30:51 h b: second\n", a.len()).unwrap();
+        writeln!(c, "{} {a}<13>Nov 25 15:30:51 h b: second", a.len()).unwrap();
         drop(c);
         t.join().unwrap();
         let got: Vec<SourceEntry> = rx.try_iter().collect();
