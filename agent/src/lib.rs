@@ -9,8 +9,10 @@ mod checkpoint;
 mod error;
 mod generator;
 mod http_output;
+mod json_lines;
 mod lines;
 mod pipeline;
+mod stdin;
 mod syslog;
 mod tailer;
 mod timestamp;
@@ -30,3 +32,5 @@ pub use syslog::{
 pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
 pub use watcher::{expand, wildmatch, FsEvents};
+pub use json_lines::{map_json_line, JsonMapped};
+pub use stdin::{start as start_stdin, stdin_entry, StdinConfig};

@@ -27,6 +27,7 @@ use crate::error::AgentError;
 use crate::http_output::Output;
 use crate::syslog::SourceEntry;
 use crate::tailer::{FileLine, Tailer, TailerConfig, TailerStats};
+use crate::json_lines::map_json_line;
 use crate::timestamp::parse_timestamp;
 use crate::watcher::FsEvents;
 
@@ -60,6 +61,10 @@ pub struct AgentConfig {
     /// On stop, how long delivery of the last batch is retried before giving up (it is re-read
     /// on the next start).
     pub shutdown_grace: Duration,
+    /// Lines of files are JSON objects, mapped by [`crate::map_json_line`].
+    pub json: bool,
+    /// JSON fields that become stream labels.
+    pub json_labels: Vec<String>,
 }
 
 impl AgentConfig {
@@ -79,6 +84,8 @@ impl AgentConfig {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
+            json: false,
+            json_labels: Vec::new(),
         }
     }
 }
@@ -188,8 +195,12 @@ pub fn run_with_sources(
     let mut labels_cache: HashMap<u64, LabelSet> = HashMap::new();
     let mut lines: Vec<FileLine> = Vec::new();
     let mut events = FsEvents::new();
+    let mut stopping_since: Option<Instant> = None;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
+        if !stopping {
+            stopping_since = None;
+        }
         if last_scan.is_none_or(|t| t.elapsed() >= cfg.poll_interval) {
             events.watch(&cfg.tailer.paths);
             tailer.scan(now_ns())?;
@@ -224,7 +235,14 @@ pub fn run_with_sources(
                 batch.started = Some(Instant::now());
                 batch.read_time_ns = now_ns();
             }
-            let parsed = parse_timestamp(fl.line.text.as_bytes(), now_local).and_then(|p| p.unix_nanos());
+            let mapped = cfg
+                .json
+                .then(|| map_json_line(&fl.line.text, &cfg.json_labels, now_local))
+                .flatten();
+            let parsed = match &mapped {
+                Some(m) => m.ts,
+                None => parse_timestamp(fl.line.text.as_bytes(), now_local).and_then(|p| p.unix_nanos()),
+            };
             let replay = tailer.replay_segment(fl.file_id, fl.line.start);
             let fallback = batch.place(fl.file_id, fl.line.start, fl.line.end, replay);
             let ts = parsed.unwrap_or(fallback);
@@ -238,12 +256,38 @@ pub fn run_with_sources(
             batch.last_ts.insert(fl.file_id, ts);
             batch.lines += 1;
             batch.bytes += fl.line.text.len();
-            batch.entries.entry(fl.file_id).or_default().push(Entry {
-                ts,
-                id: message_id(fl.file_id, fl.line.start),
-                line: fl.line.text,
-                metadata: Vec::new(),
-            });
+            let id = message_id(fl.file_id, fl.line.start);
+            match mapped {
+                Some(m) if !m.labels.is_empty() => {
+                    let mut pairs: Vec<(String, String)> = labels_cache
+                        .get(&fl.file_id)
+                        .map(|l| l.pairs().to_vec())
+                        .unwrap_or_default();
+                    for (k, v) in m.labels {
+                        if !pairs.iter().any(|(n, _)| *n == k) {
+                            pairs.push((k, v));
+                        }
+                    }
+                    batch.other.entry(LabelSet::from_pairs(pairs)).or_default().push(Entry {
+                        ts,
+                        id,
+                        line: m.line,
+                        metadata: m.metadata,
+                    });
+                }
+                Some(m) => batch.entries.entry(fl.file_id).or_default().push(Entry {
+                    ts,
+                    id,
+                    line: m.line,
+                    metadata: m.metadata,
+                }),
+                None => batch.entries.entry(fl.file_id).or_default().push(Entry {
+                    ts,
+                    id,
+                    line: fl.line.text,
+                    metadata: Vec::new(),
+                }),
+            }
         }
         let full = batch.lines >= cfg.batch_lines || batch.bytes >= cfg.batch_bytes;
         let due = batch.started.is_some_and(|s| s.elapsed() >= cfg.batch_wait);
@@ -254,7 +298,8 @@ pub fn run_with_sources(
             }
             labels_cache.retain(|id, _| tailer.checkpoint(*id).is_some());
         }
-        if stopping {
+        let stop_since = *stopping_since.get_or_insert_with(Instant::now);
+        if stopping && (received == 0 || stop_since.elapsed() >= cfg.shutdown_grace) {
             tailer.save_if_dirty()?;
             break;
         }
