@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use logq_agent::{AgentConfig, HttpOutput, SyslogConfig, SyslogStats, TailerConfig};
+use logq_agent::{AgentConfig, HttpOutput, StdinConfig, SyslogConfig, SyslogStats, TailerConfig};
 use logq_storage::TenantId;
 use serde::Deserialize;
 
@@ -67,6 +67,19 @@ pub struct AgentArgs {
     /// Receive syslog over TCP (octet counting or newline framing) on this address.
     #[arg(long)]
     syslog_tcp: Option<String>,
+    /// Also read lines from standard input (the agent exits at its end when it is the only
+    /// input).
+    #[arg(long)]
+    stdin: bool,
+    /// The `service` label of stdin lines [default: stdin].
+    #[arg(long)]
+    stdin_service: Option<String>,
+    /// Lines are JSON objects: timestamp, message, labels and metadata come from their fields.
+    #[arg(long)]
+    json: bool,
+    /// A JSON field that becomes a stream label; repeatable.
+    #[arg(long = "json-label")]
+    json_labels: Vec<String>,
     /// TOML config file (same names as the flags, with `_`; `[services]` maps path globs to
     /// service names).
     #[arg(long)]
@@ -114,6 +127,15 @@ struct FileConfig {
     syslog_udp: Option<String>,
     /// Syslog TCP address.
     syslog_tcp: Option<String>,
+    /// Read standard input.
+    stdin: Option<bool>,
+    /// `service` label of stdin lines.
+    stdin_service: Option<String>,
+    /// Lines are JSON objects.
+    json: Option<bool>,
+    /// JSON fields that become labels.
+    #[serde(default)]
+    json_labels: Vec<String>,
     /// Path glob -> service label.
     #[serde(default)]
     services: BTreeMap<String, String>,
@@ -131,6 +153,7 @@ struct Built {
     url: String,
     org_id: Option<String>,
     syslog: Option<SyslogConfig>,
+    stdin: Option<StdinConfig>,
 }
 
 /// Builds the agent configuration from the config file and the flags.
@@ -150,8 +173,9 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
     };
     let syslog_udp = args.syslog_udp.or(file.syslog_udp.clone());
     let syslog_tcp = args.syslog_tcp.or(file.syslog_tcp.clone());
-    if paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() {
-        bail!("nothing to follow: give --path GLOB, --syslog-udp ADDR or --syslog-tcp ADDR (or the same in the config file)");
+    let stdin = args.stdin || file.stdin.unwrap_or(false);
+    if paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() && !stdin {
+        bail!("nothing to follow: give --path GLOB, --syslog-udp ADDR, --syslog-tcp ADDR or --stdin (or the same in the config file)");
     }
     let Some(mut url) = args.push_url.or(file.push_url.clone()) else {
         bail!("no output: give --push-url URL (or push_url in the config file)");
@@ -233,6 +257,24 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
         }
         cfg.poll_interval = d;
     }
+    cfg.json = args.json || file.json.unwrap_or(false);
+    cfg.json_labels = if args.json_labels.is_empty() {
+        file.json_labels.clone()
+    } else {
+        args.json_labels
+    };
+    let stdin = stdin.then(|| StdinConfig {
+        host: cfg.host.clone(),
+        service: args
+            .stdin_service
+            .or(file.stdin_service.clone())
+            .unwrap_or_else(|| "stdin".into()),
+        environment: cfg.environment.clone(),
+        json: cfg.json,
+        json_labels: cfg.json_labels.clone(),
+        max_line_bytes: cfg.tailer.max_line_bytes,
+        stop_at_eof: cfg.tailer.paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none(),
+    });
     let syslog = (syslog_udp.is_some() || syslog_tcp.is_some()).then(|| SyslogConfig {
         udp: syslog_udp,
         tcp: syslog_tcp,
@@ -245,6 +287,7 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
         url,
         org_id,
         syslog,
+        stdin,
     })
 }
 
@@ -256,17 +299,22 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         url,
         org_id,
         syslog,
+        stdin,
     } = build(args)?;
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_listener(stop.clone())?;
-    let sources = match syslog {
-        Some(sc) => {
-            // Bounded: a full queue stops TCP senders and drops (counted) UDP datagrams.
-            let (tx, rx) = std::sync::mpsc::sync_channel(cfg.batch_lines.max(1000));
-            logq_agent::start_syslog(sc, tx, stop.clone(), Arc::new(SyslogStats::default()))?;
-            Some(rx)
+    let sources = if syslog.is_some() || stdin.is_some() {
+        // Bounded: a full queue stops TCP senders and stdin, and drops (counted) UDP datagrams.
+        let (tx, rx) = std::sync::mpsc::sync_channel(cfg.batch_lines.max(1000));
+        if let Some(sc) = syslog {
+            logq_agent::start_syslog(sc, tx.clone(), stop.clone(), Arc::new(SyslogStats::default()))?;
         }
-        None => None,
+        if let Some(sc) = stdin {
+            logq_agent::start_stdin(sc, tx, stop.clone());
+        }
+        Some(rx)
+    } else {
+        None
     };
     let mut output = HttpOutput::new(url.clone(), org_id, Duration::from_secs(30));
     tracing::info!(paths = ?cfg.tailer.paths, push_url = %url, checkpoint_dir = %cfg.checkpoint_dir.display(), "agent starting");

@@ -508,6 +508,57 @@ fn syslog_from_logger_over_udp_and_tcp() {
     agent.terminate();
 }
 
+/// `--stdin --json`: JSON lines piped in are mapped (timestamp, message, a label, metadata),
+/// and the agent exits 0 at the end of its input once everything was delivered.
+#[test]
+fn stdin_json_lines_are_mapped_and_end_of_input_stops() {
+    let e = env();
+    let now_s = now_ns() / 1_000_000_000;
+    let mut child = Command::new(agent_bin())
+        .args([
+            "agent",
+            "--stdin",
+            "--json",
+            "--json-label",
+            "app",
+            "--push-url",
+            &e.server.addr,
+        ])
+        .args(["--host", HOST, "--batch-wait", "100ms", "--checkpoint-dir"])
+        .arg(e.root.join("cp"))
+        .env("LOGQ_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for i in 0..500 {
+        input.push_str(&format!(
+            "{{\"ts\": {}, \"app\": \"app{}\", \"msg\": \"json line {i}\", \"user\": \"u{i}\"}}\n",
+            now_s * 1000 + i,
+            i % 2
+        ));
+    }
+    input.push_str("not json at all\n");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "agent exited with {status}");
+    let query = format!("{{host=\"{HOST}\", service=\"stdin\"}}");
+    let got = read_all(
+        &e.server,
+        None,
+        &query,
+        e.t0 - 600_000_000_000,
+        now_ns() + 600_000_000_000,
+        "forward",
+    );
+    assert_eq!(got.len(), 501, "{:?}", &got[..got.len().min(3)]);
+    let g = got.iter().find(|g| g.2 == "json line 7").expect("json line 7");
+    assert_eq!(g.0, (now_s * 1000 + 7) * 1_000_000);
+    assert!(g.1.contains("app=\"app1\""), "{}", g.1);
+    assert!(got.iter().any(|g| g.2 == "not json at all"));
+}
+
 /// A tiny deterministic generator (xorshift) so a failure can be replayed from its seed.
 struct Rng(u64);
 

@@ -24,13 +24,13 @@ pub use checkpoint::{
 pub use error::{AgentError, OutputError};
 pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
 pub use http_output::{HttpOutput, Output};
+pub use json_lines::{map_json_line, JsonMapped};
 pub use lines::{LineSplitter, Multiline, RawLine};
 pub use pipeline::{hostname, run, run_with_sources, AgentConfig, AgentStats};
+pub use stdin::{start as start_stdin, stdin_entry, StdinConfig};
 pub use syslog::{
     parse_syslog, start as start_syslog, to_entry, SourceEntry, SyslogConfig, SyslogMessage, SyslogStats,
 };
 pub use tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 pub use timestamp::{parse_timestamp, ParsedTime, SCAN_LIMIT};
 pub use watcher::{expand, wildmatch, FsEvents};
-pub use json_lines::{map_json_line, JsonMapped};
-pub use stdin::{start as start_stdin, stdin_entry, StdinConfig};

@@ -25,9 +25,9 @@ use logq_storage::{Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use crate::checkpoint::{message_id, Journal, Segment};
 use crate::error::AgentError;
 use crate::http_output::Output;
+use crate::json_lines::map_json_line;
 use crate::syslog::SourceEntry;
 use crate::tailer::{FileLine, Tailer, TailerConfig, TailerStats};
-use crate::json_lines::map_json_line;
 use crate::timestamp::parse_timestamp;
 use crate::watcher::FsEvents;
 
@@ -268,12 +268,16 @@ pub fn run_with_sources(
                             pairs.push((k, v));
                         }
                     }
-                    batch.other.entry(LabelSet::from_pairs(pairs)).or_default().push(Entry {
-                        ts,
-                        id,
-                        line: m.line,
-                        metadata: m.metadata,
-                    });
+                    batch
+                        .other
+                        .entry(LabelSet::from_pairs(pairs))
+                        .or_default()
+                        .push(Entry {
+                            ts,
+                            id,
+                            line: m.line,
+                            metadata: m.metadata,
+                        });
                 }
                 Some(m) => batch.entries.entry(fl.file_id).or_default().push(Entry {
                     ts,

@@ -44,7 +44,11 @@ pub fn stdin_entry(text: String, cfg: &StdinConfig, arrival_ns: i64) -> SourceEn
     if let Some(env) = &cfg.environment {
         pairs.push(("env".into(), env.clone()));
     }
-    let (ts, line, metadata) = match cfg.json.then(|| map_json_line(&text, &cfg.json_labels, now)).flatten() {
+    let (ts, line, metadata) = match cfg
+        .json
+        .then(|| map_json_line(&text, &cfg.json_labels, now))
+        .flatten()
+    {
         Some(m) => {
             for (k, v) in m.labels {
                 if !pairs.iter().any(|(n, _)| *n == k) {
