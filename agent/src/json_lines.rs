@@ -61,11 +61,14 @@ pub fn map_json_line(text: &str, label_keys: &[String], now: NaiveDateTime) -> O
         out.ts = match v {
             Value::Number(n) => match n.as_i64() {
                 // Integers exactly (floats lose nanoseconds at this magnitude).
-                Some(i) if i > 0 => Some(match i {
-                    ..100_000_000_000 => i.saturating_mul(1_000_000_000),
-                    ..100_000_000_000_000 => i.saturating_mul(1_000_000),
-                    ..100_000_000_000_000_000 => i.saturating_mul(1_000),
-                    _ => i,
+                Some(i) if i > 0 => Some(if i < 100_000_000_000 {
+                    i.saturating_mul(1_000_000_000)
+                } else if i < 100_000_000_000_000 {
+                    i.saturating_mul(1_000_000)
+                } else if i < 100_000_000_000_000_000 {
+                    i.saturating_mul(1_000)
+                } else {
+                    i
                 }),
                 _ => n.as_f64().and_then(epoch_ns),
             },
