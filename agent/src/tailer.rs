@@ -279,6 +279,34 @@ impl Tailer {
             }
         }
         if !self.first_scan_done {
+            // Files rotated out of the globs before they were finished: found again by inode in
+            // the directory they were last seen in, read to their end, then dropped.
+            let unfinished: Vec<FileCheckpoint> = self
+                .journal
+                .files()
+                .filter(|c| !self.files.contains_key(&c.file_id))
+                .cloned()
+                .collect();
+            for cp in unfinished {
+                let Some(dir) = cp.path.parent() else { continue };
+                let Ok(rd) = std::fs::read_dir(dir) else { continue };
+                let same = |p: &Path| {
+                    std::fs::metadata(p).is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == (cp.dev, cp.ino))
+                        && File::open(p)
+                            .and_then(|f| fingerprint(&f, cp.fingerprint_len))
+                            .is_ok_and(|(fp, len)| fp == cp.fingerprint && len == cp.fingerprint_len)
+                };
+                let found = rd.flatten().map(|e| e.path()).find(|p| same(p));
+                if let Some(path) = found {
+                    tracing::info!(path = %path.display(), offset = cp.offset, "finishing a file rotated while the agent was down");
+                    if let Err(e) = self.register((cp.dev, cp.ino), &path, now_ns) {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot finish rotated file");
+                    }
+                    if let Some(t) = self.files.get_mut(&cp.file_id) {
+                        t.detached_since = Some(Instant::now());
+                    }
+                }
+            }
             // Journal entries of files that are gone (deleted while the agent was down).
             let stale: Vec<u64> = self
                 .journal
@@ -709,6 +737,23 @@ mod tests {
         let seg = f.tailer.replay_segment(id, out2[1].line.start).unwrap();
         assert_eq!((seg.start, seg.read_time_ns), (out[0].line.start, 77));
         assert_eq!(f.tailer.replay_segment(id, out2[1].line.end), None);
+    }
+
+    #[test]
+    fn file_rotated_out_of_the_glob_while_down_is_finished() {
+        let mut f = fixture(true);
+        f.append("a.log", "1\n");
+        assert_eq!(f.pump(), ["1"]);
+        f.append("a.log", "2\n");
+        std::fs::rename(f.path("a.log"), f.path("a.log.1")).unwrap();
+        f.append("a.log", "3\n");
+        let journal = Journal::open(&f.dir.path().join("cp")).unwrap();
+        f.tailer = Tailer::new(f.tailer.cfg.clone(), journal);
+        let mut got = f.pump();
+        got.sort();
+        assert_eq!(got, ["2", "3"]);
+        f.pump();
+        assert_eq!(f.tailer.file_count(), 1);
     }
 
     #[test]
