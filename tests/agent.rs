@@ -580,13 +580,20 @@ impl Rng {
 /// read time, which a re-read after a crash must reproduce for de-duplication to work.
 #[test]
 fn sigkill_at_random_moments_loses_and_repeats_nothing() {
+    crash_test("*.log*");
+}
+
+/// The glob matches the rotated names: a file created and rotated away entirely while the agent
+/// is down could not be found otherwise (no tailer can; the tailer unit tests cover a file the
+/// agent knew and that was rotated out of the glob while it was down).
+fn crash_test(glob: &str) {
     let e = env();
     let seed = (now_ns() as u64) | 1;
     eprintln!("crash test seed {seed}");
     let logs = e.root.join("logs");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
-    let mut agent = Agent::start(&e.server, &e.root, "*.log*", &["--batch-lines", "50"]);
+    let mut agent = Agent::start(&e.server, &e.root, glob, &["--batch-lines", "50"]);
     let writer = {
         let stop = stop.clone();
         let logs = logs.clone();
