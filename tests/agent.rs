@@ -559,6 +559,25 @@ fn stdin_json_lines_are_mapped_and_end_of_input_stops() {
     assert!(got.iter().any(|g| g.2 == "not json at all"));
 }
 
+/// `--multiline-start`: a Java stack trace arrives as one entry with its continuation lines.
+#[test]
+fn multiline_events_are_joined() {
+    let e = env();
+    let mut agent = Agent::start(&e.server, &e.root, "*.log", &["--multiline-start", r"^\d{4}-"]);
+    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let boom = format!(
+        "{ts} ERROR boom\njava.lang.IllegalStateException: bad\n\tat a.B.c(B.java:1)\n\tat a.B.main(B.java:9)"
+    );
+    let next = format!("{ts} INFO next");
+    append(
+        &e.log("java.log"),
+        &[boom.clone(), next.clone(), format!("{ts} INFO last")],
+    );
+    // The last event waits for a following start line (or the partial flush timeout).
+    wait_exactly_once(&e.server, e.t0, &[boom, next], 30);
+    agent.terminate();
+}
+
 /// A tiny deterministic generator (xorshift) so a failure can be replayed from its seed.
 struct Rng(u64);
 
