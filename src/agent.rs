@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use logq_agent::{AgentConfig, HttpOutput, StdinConfig, SyslogConfig, SyslogStats, TailerConfig};
+use logq_agent::{
+    AgentConfig, AgentMetrics, HttpOutput, StdinConfig, SyslogConfig, SyslogStats, TailerConfig,
+};
 use logq_storage::TenantId;
 use serde::Deserialize;
 
@@ -80,6 +82,9 @@ pub struct AgentArgs {
     /// A JSON field that becomes a stream label; repeatable.
     #[arg(long = "json-label")]
     json_labels: Vec<String>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`.
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// TOML config file (same names as the flags, with `_`; `[services]` maps path globs to
     /// service names).
     #[arg(long)]
@@ -136,6 +141,8 @@ struct FileConfig {
     /// JSON fields that become labels.
     #[serde(default)]
     json_labels: Vec<String>,
+    /// Metrics address.
+    metrics_listen: Option<String>,
     /// Path glob -> service label.
     #[serde(default)]
     services: BTreeMap<String, String>,
@@ -154,6 +161,7 @@ struct Built {
     org_id: Option<String>,
     syslog: Option<SyslogConfig>,
     stdin: Option<StdinConfig>,
+    metrics_listen: Option<String>,
 }
 
 /// Builds the agent configuration from the config file and the flags.
@@ -288,6 +296,7 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
         org_id,
         syslog,
         stdin,
+        metrics_listen: args.metrics_listen.or(file.metrics_listen.clone()),
     })
 }
 
@@ -300,14 +309,19 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         org_id,
         syslog,
         stdin,
+        metrics_listen,
     } = build(args)?;
+    let syslog_stats = Arc::new(SyslogStats::default());
+    if let Some(addr) = metrics_listen {
+        serve_metrics(&addr, cfg.metrics.clone(), syslog_stats.clone())?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_listener(stop.clone())?;
     let sources = if syslog.is_some() || stdin.is_some() {
         // Bounded: a full queue stops TCP senders and stdin, and drops (counted) UDP datagrams.
         let (tx, rx) = std::sync::mpsc::sync_channel(cfg.batch_lines.max(1000));
         if let Some(sc) = syslog {
-            logq_agent::start_syslog(sc, tx.clone(), stop.clone(), Arc::new(SyslogStats::default()))?;
+            logq_agent::start_syslog(sc, tx.clone(), stop.clone(), syslog_stats.clone())?;
         }
         if let Some(sc) = stdin {
             logq_agent::start_stdin(sc, tx, stop.clone());
@@ -319,6 +333,48 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut output = HttpOutput::new(url.clone(), org_id, Duration::from_secs(30));
     tracing::info!(paths = ?cfg.tailer.paths, push_url = %url, checkpoint_dir = %cfg.checkpoint_dir.display(), "agent starting");
     logq_agent::run_with_sources(cfg, &mut output, &stop, sources).context("agent failed")?;
+    Ok(())
+}
+
+/// Serves `GET /metrics` on `addr` from a thread (a tiny HTTP/1.0 responder: one request per
+/// connection).
+fn serve_metrics(addr: &str, metrics: Arc<AgentMetrics>, syslog: Arc<SyslogStats>) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    tracing::info!(addr = %addr, "metrics at /metrics");
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut request = String::new();
+            let mut reader = BufReader::new(&conn);
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            // Skip the headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let (status, body) = if request.starts_with("GET /metrics") {
+                metrics
+                    .syslog_received
+                    .store(syslog.received.load(Ordering::Relaxed), Ordering::Relaxed);
+                metrics
+                    .syslog_dropped
+                    .store(syslog.dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+                ("200 OK", metrics.render())
+            } else {
+                ("404 Not Found", "not found; try /metrics\n".to_string())
+            };
+            let mut conn = &conn;
+            let _ = write!(
+                conn,
+                "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
     Ok(())
 }
 

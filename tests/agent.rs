@@ -316,7 +316,8 @@ fn file_deleted_while_being_read_is_read_to_its_end() {
 #[test]
 fn many_files_appearing_at_once() {
     let e = env();
-    let mut agent = Agent::start(&e.server, &e.root, "*.log", &[]);
+    let metrics_addr = format!("127.0.0.1:{}", free_loopback_port());
+    let mut agent = Agent::start(&e.server, &e.root, "*.log", &["--metrics-listen", &metrics_addr]);
     std::thread::sleep(Duration::from_millis(300));
     let mut want = Vec::new();
     for f in 0..100 {
@@ -327,6 +328,15 @@ fn many_files_appearing_at_once() {
     wait_exactly_once(&e.server, e.t0, &want, 60);
     let (_, services) = stored(&e.server, e.t0);
     assert_eq!(services["svc42 line 7 payload"], "svc42");
+    let m = get(&format!("http://{metrics_addr}/metrics"), &[], &[]);
+    assert_eq!(m.status, 200);
+    assert!(
+        m.body.contains("\nlogq_agent_sent_lines_total 5000\n"),
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("\nlogq_agent_files_watched 100\n"), "{}", m.body);
+    assert!(m.body.contains("\nlogq_agent_lag_bytes 0\n"), "{}", m.body);
     agent.terminate();
 }
 

@@ -32,6 +32,7 @@ mod generator;
 mod http_output;
 mod json_lines;
 mod lines;
+mod metrics;
 mod pipeline;
 mod stdin;
 mod syslog;
@@ -47,6 +48,7 @@ pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVIC
 pub use http_output::{HttpOutput, Output};
 pub use json_lines::{map_json_line, JsonMapped};
 pub use lines::{LineSplitter, Multiline, RawLine};
+pub use metrics::AgentMetrics;
 pub use pipeline::{hostname, run, run_with_sources, AgentConfig, AgentStats};
 pub use stdin::{start as start_stdin, stdin_entry, StdinConfig};
 pub use syslog::{

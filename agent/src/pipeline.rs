@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Local;
@@ -26,6 +27,7 @@ use crate::checkpoint::{message_id, Journal, Segment};
 use crate::error::AgentError;
 use crate::http_output::Output;
 use crate::json_lines::map_json_line;
+use crate::metrics::AgentMetrics;
 use crate::syslog::SourceEntry;
 use crate::tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 use crate::timestamp::parse_timestamp;
@@ -65,6 +67,8 @@ pub struct AgentConfig {
     pub json: bool,
     /// JSON fields that become stream labels.
     pub json_labels: Vec<String>,
+    /// Where the counters are published (for `/metrics`).
+    pub metrics: Arc<AgentMetrics>,
 }
 
 impl AgentConfig {
@@ -86,6 +90,7 @@ impl AgentConfig {
             shutdown_grace: Duration::from_secs(5),
             json: false,
             json_labels: Vec::new(),
+            metrics: Arc::new(AgentMetrics::default()),
         }
     }
 }
@@ -205,6 +210,7 @@ pub fn run_with_sources(
             events.watch(&cfg.tailer.paths);
             tailer.scan(now_ns())?;
             tailer.save_if_dirty()?;
+            publish(&cfg.metrics, &stats, &tailer);
             last_scan = Some(Instant::now());
         }
         let room = cfg.batch_bytes.saturating_sub(batch.bytes).max(4096);
@@ -301,6 +307,7 @@ pub fn run_with_sources(
                 break; // Stopped while the output was down: re-read on the next start.
             }
             labels_cache.retain(|id, _| tailer.checkpoint(*id).is_some());
+            publish(&cfg.metrics, &stats, &tailer);
         }
         let stop_since = *stopping_since.get_or_insert_with(Instant::now);
         if stopping && (received == 0 || stop_since.elapsed() >= cfg.shutdown_grace) {
@@ -331,6 +338,23 @@ pub fn run_with_sources(
         "agent stopped"
     );
     Ok(stats)
+}
+
+fn publish(m: &AgentMetrics, stats: &AgentStats, tailer: &Tailer) {
+    let t = tailer.stats();
+    let set = |a: &std::sync::atomic::AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+    set(&m.files_watched, tailer.file_count() as u64);
+    set(&m.lag_bytes, tailer.lag_bytes());
+    set(&m.bytes_read, t.bytes_read);
+    set(&m.lines_read, t.lines);
+    set(&m.lines_truncated, t.truncated_lines);
+    set(&m.lines_invalid_utf8, t.invalid_utf8_lines);
+    set(&m.file_truncations, t.truncations);
+    set(&m.lines_sent, stats.lines_sent);
+    set(&m.batches_sent, stats.batches_sent);
+    set(&m.send_retries, stats.retries);
+    set(&m.lines_rejected, stats.lines_rejected);
+    set(&m.lines_too_old, stats.lines_too_old);
 }
 
 fn stream_labels(cfg: &AgentConfig, tailer: &Tailer, file_id: u64) -> LabelSet {
@@ -399,6 +423,7 @@ fn deliver(
                 }
                 Err(e) if e.retryable => {
                     stats.retries += 1;
+                    publish(&cfg.metrics, stats, tailer);
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "output unavailable; retrying");
                     if stop.load(Ordering::Relaxed) {
                         let since = *stop_seen.get_or_insert_with(Instant::now);

@@ -141,6 +141,17 @@ impl Tailer {
         self.stats
     }
 
+    /// Bytes of followed files not yet acknowledged (size seen minus acknowledged offset).
+    pub fn lag_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|(id, t)| {
+                let acked = self.journal.get(*id).map_or(0, |c| c.offset);
+                t.last_size.saturating_sub(acked)
+            })
+            .sum()
+    }
+
     /// Number of files being followed.
     pub fn file_count(&self) -> usize {
         self.files.len()
