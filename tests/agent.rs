@@ -328,13 +328,13 @@ fn many_files_appearing_at_once() {
     wait_exactly_once(&e.server, e.t0, &want, 60);
     let (_, services) = stored(&e.server, e.t0);
     assert_eq!(services["svc42 line 7 payload"], "svc42");
-    let m = get(&format!("http://{metrics_addr}/metrics"), &[], &[]);
+    // The agent publishes its counters just after the acknowledgement.
+    let fetch = || get(&format!("http://{metrics_addr}/metrics"), &[], &[]);
+    util::wait_for(10, "metrics", || {
+        fetch().body.contains("\nlogq_agent_sent_lines_total 5000\n")
+    });
+    let m = fetch();
     assert_eq!(m.status, 200);
-    assert!(
-        m.body.contains("\nlogq_agent_sent_lines_total 5000\n"),
-        "{}",
-        m.body
-    );
     assert!(m.body.contains("\nlogq_agent_files_watched 100\n"), "{}", m.body);
     assert!(m.body.contains("\nlogq_agent_lag_bytes 0\n"), "{}", m.body);
     agent.terminate();
