@@ -588,6 +588,39 @@ fn multiline_events_are_joined() {
     agent.terminate();
 }
 
+/// SIGTERM while the output is down: the agent gives up delivering after its grace period,
+/// exits 0 with the batch recorded in flight, and the next start delivers it exactly once
+/// (lines without a timestamp keep the read time recorded before the first attempt).
+#[test]
+fn sigterm_while_output_down_then_restart_delivers_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    let t0 = now_ns();
+    let port = free_loopback_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut agent = Agent::start_url(&url, &root, "*.log", &[]);
+    let want = lines("term", 0..300);
+    append(&root.join("logs").join("t.log"), &want);
+    std::thread::sleep(Duration::from_millis(800));
+    let t = Instant::now();
+    agent.terminate();
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    let server = Server::start_on_port(&root.join("data"), port, &[]);
+    agent.spawn();
+    wait_exactly_once(&server, t0, &want, 30);
+    agent.terminate();
+    // A third start sends nothing again.
+    agent.spawn();
+    std::thread::sleep(Duration::from_millis(800));
+    wait_exactly_once(&server, t0, &want, 5);
+    agent.terminate();
+}
+
 /// A tiny deterministic generator (xorshift) so a failure can be replayed from its seed.
 struct Rng(u64);
 
