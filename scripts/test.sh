@@ -11,6 +11,11 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# librdkafka (built from source by rdkafka's cmake-build) needs cmake and curl's headers;
+# kcat is an outside Kafka producer for the third-party record tests.
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+[ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || need_apt+=(libcurl4-openssl-dev)
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -28,6 +33,13 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The object-store contract tests run against a real S3-compatible server (moto) too.
+if [ -z "${LOGQ_TEST_S3_ENDPOINT:-}" ]; then
+  eval "$(scripts/s3-server.sh start)"
+  trap 'scripts/s3-server.sh stop' EXIT
+fi
+export LOGQ_TEST_S3_ENDPOINT
 
 echo "== cargo test"
 log="${LOGQ_TEST_LOG:-$(mktemp)}"

@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// Concurrent push clients.
     #[arg(long, default_value_t = 2)]
     clients: usize,
+    /// Also measure ingestion from Kafka at these brokers: the corpus is produced to a topic
+    /// first, then a `--target ingester` process consumes it into durable chunks.
+    #[arg(long)]
+    kafka: Option<String>,
 }
 
 /// One row of the results table.
@@ -66,6 +70,11 @@ fn free_port() -> anyhow::Result<u16> {
 impl Server {
     /// Starts `logq serve` on `data_dir`; with `compact` false the compactor stays idle.
     fn start(data_dir: &Path, compact: bool) -> anyhow::Result<Server> {
+        Self::start_with(data_dir, compact, &[])
+    }
+
+    /// Like [`Server::start`], with extra flags.
+    fn start_with(data_dir: &Path, compact: bool, extra: &[String]) -> anyhow::Result<Server> {
         let port = free_port()?;
         let exe = std::env::current_exe().context("finding the logq binary")?;
         let child = Command::new(exe)
@@ -83,6 +92,7 @@ impl Server {
                 "--delete-grace",
                 "0s",
             ])
+            .args(extra)
             .env("LOGQ_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -418,6 +428,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "",
     );
 
+    if let Some(brokers) = &args.kafka {
+        for (what, value, note) in kafka_ingest(&args.dir, brokers, &bodies, lines, raw_bytes)? {
+            row("kafka", what, value, &note);
+        }
+    }
+
     // 3. Flush: SIGTERM flushes every chunk. Then compaction alone, on a fresh server.
     let started = Instant::now();
     server.stop()?;
@@ -580,6 +596,111 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     write_results(&args, &rows, lines, raw_bytes)
+}
+
+/// Produces the push bodies to a fresh topic, then measures one ingester consuming them into
+/// durable chunks (consumed, flushed and committed on SIGTERM): rows of (what, value, note).
+fn kafka_ingest(
+    dir: &Path,
+    brokers: &str,
+    bodies: &[Vec<u8>],
+    lines: u64,
+    raw_bytes: u64,
+) -> anyhow::Result<Vec<(&'static str, String, String)>> {
+    let environment = format!("bench{}", now_ns() / 1_000_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut settings = logq_ingester::KafkaSettings::new(brokers, "h-", &environment);
+    settings.partitions = 8;
+    let started = Instant::now();
+    runtime
+        .block_on(async {
+            let distributor = logq_ingester::KafkaDistributor::connect(&settings).await?;
+            let tenant = logq_storage::TenantId::default_tenant();
+            for body in bodies {
+                let mut stats = logq_storage::push::DecodeStats::default();
+                let batch = logq_storage::push::decode_protobuf(tenant.clone(), body, &mut stats)
+                    .map_err(|e| anyhow!("re-decoding a push body: {e}"))?;
+                logq_ingester::Distributor::push(&distributor, batch).await?;
+            }
+            let records = distributor.metrics.records_produced.load(Ordering::Relaxed);
+            anyhow::Ok(records)
+        })
+        .map(|records| {
+            eprintln!(
+                "logq bench: produced {records} records to {} in {:.1} s",
+                settings.topic,
+                started.elapsed().as_secs_f64()
+            )
+        })?;
+    let data_dir = dir.join("data-kafka");
+    let extra: Vec<String> = [
+        "--kafka",
+        brokers,
+        "--environment",
+        &environment,
+        "--target",
+        "ingester",
+        "--kafka-group",
+        &format!("bench-{environment}"),
+    ]
+    .map(String::from)
+    .to_vec();
+    let server = Server::start_with(&data_dir, false, &extra)?;
+    let cpu0 = server.cpu_seconds();
+    let started = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let text = ureq::get(format!("{}/metrics", server.addr))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        let entries: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("logq_ingester_entries_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if entries >= lines {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the ingester consumed {entries} of {lines} lines in 30 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let consumed_s = started.elapsed().as_secs_f64();
+    let rss = server.peak_rss_mib();
+    let cpu_before_stop = server.cpu_seconds();
+    server.stop()?;
+    let durable_s = started.elapsed().as_secs_f64();
+    // The flush on shutdown is not in cpu_seconds (the process is gone): count it as its wall time.
+    let cpu = cpu_before_stop - cpu0 + (durable_s - consumed_s);
+    let chunks = count_files(&data_dir.join("store"), ".chunk");
+    Ok(vec![
+        (
+            "lines/s",
+            format!("{:.0}", lines as f64 / durable_s),
+            format!("consumed {consumed_s:.1} s, durable {durable_s:.1} s"),
+        ),
+        (
+            "MB/s",
+            format!("{:.1}", mb(raw_bytes) / durable_s),
+            "raw line bytes, to durable chunks".into(),
+        ),
+        (
+            "MB/s per CPU s",
+            format!("{:.1}", mb(raw_bytes) / cpu.max(0.001)),
+            format!("{cpu:.1} ingester CPU s"),
+        ),
+        (
+            "ingester peak RSS MiB",
+            format!("{rss:.0}"),
+            format!("{chunks} chunk objects"),
+        ),
+    ])
 }
 
 fn write_results(args: &BenchArgs, rows: &[Row], lines: u64, raw_bytes: u64) -> anyhow::Result<()> {

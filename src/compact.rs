@@ -50,6 +50,7 @@ pub fn run(args: CompactArgs) -> anyhow::Result<()> {
                 hour_grace: args.hour_grace,
                 delete_grace: args.delete_grace,
                 retention: args.retention.policy(),
+                ..Default::default()
             },
         );
         let report = compactor.run_once().await.context("compacting")?;

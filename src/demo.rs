@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logq_agent::LogGenerator;
-use logq_ingester::{Distributor, WalDistributor};
+use logq_ingester::Distributor;
 use logq_storage::{derive_message_id, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use tokio::sync::watch;
 
@@ -41,7 +41,7 @@ fn batch(gen: &mut LogGenerator, from: i64, to: i64, count: u32) -> PushBatch {
 }
 
 /// Pushes the last ten minutes of demo lines; returns the generator and the time it reached.
-pub async fn backfill(distributor: &WalDistributor, rate: u32) -> (LogGenerator, i64) {
+pub async fn backfill(distributor: &dyn Distributor, rate: u32) -> (LogGenerator, i64) {
     let mut gen = LogGenerator::new(now_ns() as u64);
     let now = now_ns();
     let from = now - 10 * 60 * 1_000_000_000;
@@ -56,7 +56,7 @@ pub async fn backfill(distributor: &WalDistributor, rate: u32) -> (LogGenerator,
 
 /// Feeds the demo stream from where [`backfill`] stopped until shutdown.
 pub async fn feed(
-    distributor: Arc<WalDistributor>,
+    distributor: Arc<dyn Distributor>,
     (mut gen, mut last): (LogGenerator, i64),
     rate: u32,
     mut shutdown: watch::Receiver<bool>,

@@ -1,5 +1,5 @@
 //! `logq gen`: writes realistic generated log lines to stdout, to one file per service and host,
-//! or to a Loki push endpoint, at a given rate or as fast as possible.
+//! to a Loki push endpoint, or to Kafka, at a given rate or as fast as possible.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,6 +11,8 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use logq_agent::{GeneratedLine, GeneratorConfig, LogGenerator};
 use logq_api::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+use logq_ingester::{Distributor, KafkaDistributor, KafkaSettings};
+use logq_storage::{derive_message_id, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use prost::Message;
 
 /// What to generate (shared by `logq gen` and `logq bench`).
@@ -56,7 +58,13 @@ pub struct GenArgs {
     /// Push to this Loki-compatible URL (e.g. http://localhost:3100/loki/api/v1/push).
     #[arg(long)]
     push: Option<String>,
-    /// Tenant for --push (X-Scope-OrgID).
+    /// Produce to Kafka at these brokers (records as logq's distributor writes them).
+    #[arg(long, conflicts_with_all = ["push", "dir"])]
+    kafka: Option<String>,
+    /// Topic for --kafka (default `h-<env>`).
+    #[arg(long, requires = "kafka")]
+    kafka_topic: Option<String>,
+    /// Tenant for --push and --kafka (X-Scope-OrgID).
     #[arg(long)]
     org_id: Option<String>,
     /// Entries per push request.
@@ -218,12 +226,74 @@ pub fn post_push(url: &str, org_id: Option<&str>, body: Vec<u8>) -> anyhow::Resu
     Ok(())
 }
 
+/// A producer of generated batches to Kafka (through the distributor's code path).
+struct KafkaSink {
+    runtime: tokio::runtime::Runtime,
+    distributor: KafkaDistributor,
+    tenant: TenantId,
+}
+
+impl KafkaSink {
+    fn connect(args: &GenArgs, brokers: &str) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let mut settings = KafkaSettings::new(brokers, "h-", &args.corpus.env);
+        if let Some(t) = &args.kafka_topic {
+            settings.topic = t.clone();
+        }
+        let distributor = runtime
+            .block_on(KafkaDistributor::connect(&settings))
+            .with_context(|| format!("connecting to Kafka at {brokers}"))?;
+        let tenant = match &args.org_id {
+            Some(t) => TenantId::new(t.as_str()).map_err(|e| anyhow!("invalid --org-id: {e}"))?,
+            None => TenantId::default_tenant(),
+        };
+        Ok(KafkaSink {
+            runtime,
+            distributor,
+            tenant,
+        })
+    }
+
+    fn send(&self, entries: &[(i64, GeneratedLine)]) -> anyhow::Result<()> {
+        let mut by_stream: HashMap<&LabelSet, Vec<Entry>> = HashMap::new();
+        for (ts, g) in entries {
+            by_stream.entry(&g.labels).or_default().push(Entry {
+                ts: *ts,
+                id: derive_message_id(g.labels.fingerprint(), *ts, &g.line),
+                line: g.line.clone(),
+                metadata: Vec::new(),
+            });
+        }
+        let batch = PushBatch {
+            tenant: self.tenant.clone(),
+            streams: by_stream
+                .into_iter()
+                .map(|(labels, entries)| StreamEntries {
+                    labels: labels.clone(),
+                    entries,
+                })
+                .collect(),
+        };
+        self.runtime
+            .block_on(self.distributor.push(batch))
+            .context("producing to Kafka")
+    }
+}
+
 /// Runs `logq gen`.
 pub fn run(args: GenArgs) -> anyhow::Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
     let corpus = Corpus::new(&args.corpus)?;
+    let kafka = match &args.kafka {
+        Some(brokers) => Some(KafkaSink::connect(&args, brokers)?),
+        None => None,
+    };
     let started = Instant::now();
     let mut files: HashMap<usize, BufWriter<File>> = HashMap::new();
     if let Some(dir) = &args.dir {
@@ -238,7 +308,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
             let due = Duration::from_secs_f64(written as f64 / args.rate as f64);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 if !pending.is_empty() {
-                    flush_push(&args, &mut pending)?;
+                    flush_push(&args, kafka.as_ref(), &mut pending)?;
                 }
                 out.flush()?;
                 std::thread::sleep(wait);
@@ -264,17 +334,17 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
                 }
             };
             writeln!(f, "{}", g.line)?;
-        } else if args.push.is_some() {
+        } else if args.push.is_some() || kafka.is_some() {
             pending.push((ts, g));
             if pending.len() >= args.batch {
-                flush_push(&args, &mut pending)?;
+                flush_push(&args, kafka.as_ref(), &mut pending)?;
             }
         } else {
             writeln!(out, "{}", g.line)?;
         }
     }
     if !pending.is_empty() {
-        flush_push(&args, &mut pending)?;
+        flush_push(&args, kafka.as_ref(), &mut pending)?;
     }
     for f in files.values_mut() {
         f.flush()?;
@@ -283,9 +353,16 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn flush_push(args: &GenArgs, pending: &mut Vec<(i64, GeneratedLine)>) -> anyhow::Result<()> {
+fn flush_push(
+    args: &GenArgs,
+    kafka: Option<&KafkaSink>,
+    pending: &mut Vec<(i64, GeneratedLine)>,
+) -> anyhow::Result<()> {
     if let Some(url) = &args.push {
         post_push(url, args.org_id.as_deref(), push_body(pending))?;
+    }
+    if let Some(sink) = kafka {
+        sink.send(pending)?;
     }
     pending.clear();
     Ok(())

@@ -5,8 +5,10 @@ mod agent;
 mod bench;
 mod client;
 mod compact;
+mod config_file;
 mod demo;
 mod gen;
+mod kafka_mock;
 mod retention_args;
 mod serve;
 
@@ -14,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 /// logq: a Loki-compatible log storage engine and query server.
 #[derive(Debug, Parser)]
-#[command(name = "logq", version, about)]
+#[command(name = "logq", version, about, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,10 +40,21 @@ enum Command {
     Compact(compact::CompactArgs),
     /// Follow log files and push every line exactly once to a Loki-compatible endpoint.
     Agent(agent::AgentArgs),
+    /// Run an in-memory mock Kafka cluster (librdkafka's) on loopback, for tests and trials.
+    #[command(hide = true)]
+    KafkaMock(kafka_mock::KafkaMockArgs),
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args =
+        match config_file::expand::<Cli>(std::env::args_os().collect(), std::env::var_os("LOGQ_CONFIG")) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("logq: error: {e:#}");
+                std::process::exit(2);
+            }
+        };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Query(args) => client::query(args),
@@ -51,6 +64,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::KafkaMock(args) => kafka_mock::run(args),
     };
     if let Err(e) = result {
         eprintln!("logq: error: {e:#}");

@@ -10,7 +10,10 @@ use anyhow::Context;
 use clap::Args;
 use logq_api::{router, ApiMetrics, AppState};
 use logq_compactor::{Compactor, CompactorConfig};
-use logq_ingester::{open_wal, Ingester, IngesterConfig, Limits, WalDistributor};
+use logq_ingester::{
+    open_wal, Distributor, Ingester, IngesterConfig, KafkaDistributor, KafkaSettings, KafkaSource, Limits,
+    WalDistributor, WalSource,
+};
 use logq_querier::{Querier, QueryLimits};
 use logq_storage::{ManifestStore, Store};
 use tokio::sync::watch;
@@ -18,6 +21,10 @@ use tokio::sync::watch;
 /// `logq serve` flags.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file whose keys are these flags (`data_dir = "/var/lib/logq"`); flags on the
+    /// command line override it.
+    #[arg(long, env = "LOGQ_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3100", env = "LOGQ_LISTEN")]
     listen: SocketAddr,
@@ -63,8 +70,120 @@ pub struct ServeArgs {
     /// Per-tenant ingestion burst in MB (default: one second at the rate, at least 1 MB).
     #[arg(long)]
     ingestion_burst_mb: Option<f64>,
+    /// A chunk that received no entries for this long is flushed even if its window is open.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    chunk_idle_period: Duration,
+    /// A chunk holding this many bytes of lines is flushed even if its window is open.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_chunk_bytes: usize,
+    /// Which roles this process runs: `all` (default), or with `--kafka` one of `distributor`
+    /// (push API to Kafka, queries over storage), `ingester` (consumes Kafka into chunks),
+    /// `querier` (queries over storage) or `compactor`.
+    #[arg(long, value_enum, default_value_t = Target::All)]
+    target: Target,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     #[command(flatten)]
     retention: crate::retention_args::RetentionArgs,
+}
+
+/// The roles of one `logq serve` process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Everything in one process.
+    All,
+    /// The push API (producing to Kafka) and queries over storage.
+    Distributor,
+    /// A member of the ingesters' consumer group (plus queries over its memory and storage).
+    Ingester,
+    /// Queries over storage.
+    Querier,
+    /// The compactor (run exactly one per store).
+    Compactor,
+}
+
+impl Target {
+    fn ingests(self) -> bool {
+        matches!(self, Target::All | Target::Ingester)
+    }
+
+    fn compacts(self) -> bool {
+        matches!(self, Target::All | Target::Compactor)
+    }
+}
+
+/// Kafka flags: with `--kafka`, pushes go to Kafka and ingesters consume it as a group.
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap brokers (`host:port,...`): distributed mode.
+    #[arg(long, env = "LOGQ_KAFKA")]
+    kafka: Option<String>,
+    /// Topics are named `<prefix><environment>`.
+    #[arg(long, default_value = "h-")]
+    kafka_topic_prefix: String,
+    /// The environment whose topic this process produces to and consumes.
+    #[arg(long, default_value = "default", env = "LOGQ_ENVIRONMENT")]
+    environment: String,
+    /// Partitions of the topic when logq creates it.
+    #[arg(long, default_value_t = 8)]
+    kafka_partitions: i32,
+    /// Replication factor of the topic when logq creates it.
+    #[arg(long, default_value_t = 1)]
+    kafka_replication_factor: i32,
+    /// The ingesters' consumer group.
+    #[arg(long, default_value = "logq-ingester")]
+    kafka_group: String,
+    /// The stream label whose value picks the partition.
+    #[arg(long, default_value = "host")]
+    kafka_partition_label: String,
+    /// Extra librdkafka properties (TLS, SASL, tuning), e.g. `-X security.protocol=SASL_SSL`.
+    #[arg(short = 'X', long = "kafka-property", value_parser = key_value)]
+    kafka_properties: Vec<(String, String)>,
+    /// Kafka consumption pauses while the ingester holds more line bytes than this in memory.
+    #[arg(long, default_value_t = 512)]
+    ingester_max_memory_mb: usize,
+}
+
+impl KafkaArgs {
+    fn settings(&self) -> Option<KafkaSettings> {
+        let brokers = self.kafka.as_ref()?;
+        let mut s = KafkaSettings::new(brokers.clone(), &self.kafka_topic_prefix, &self.environment);
+        s.partitions = self.kafka_partitions;
+        s.replication_factor = self.kafka_replication_factor;
+        s.group = self.kafka_group.clone();
+        s.partition_label = self.kafka_partition_label.clone();
+        s.properties = self.kafka_properties.clone();
+        Some(s)
+    }
+
+    fn check(&self, target: Target) -> anyhow::Result<()> {
+        if self.kafka.is_none() && target != Target::All {
+            anyhow::bail!("--target {target:?} needs --kafka (without Kafka, one process runs everything)");
+        }
+        if self.kafka_partitions < 1 {
+            anyhow::bail!(
+                "--kafka-partitions must be at least 1, got {}",
+                self.kafka_partitions
+            );
+        }
+        let topic = format!("{}{}", self.kafka_topic_prefix, self.environment);
+        let valid = !topic.is_empty()
+            && topic.len() <= 249
+            && topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !valid {
+            anyhow::bail!("invalid Kafka topic name {topic:?} (from --kafka-topic-prefix and --environment): use letters, digits, '.', '_' and '-'");
+        }
+        Ok(())
+    }
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 /// Parses a duration flag (`10s`, `1h30m`, `7d`).
@@ -95,7 +214,14 @@ fn init_tracing() {
         .try_init();
 }
 
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.kafka.check(args.target)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     let store_url = args
@@ -105,36 +231,79 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&store_url).with_context(|| format!("opening object store {store_url}"))?;
     let manifests = ManifestStore::new(store);
 
-    let (wal_writer, wal_reader, wal_committer) =
-        open_wal(&args.data_dir.join("wal"), 4096).context("opening the write-ahead log")?;
+    let limits = Limits {
+        max_line_bytes: args.max_line_bytes,
+        reject_older_than_ns: args.reject_older_than.as_nanos() as i64,
+        ..Default::default()
+    };
+    let kafka = args.kafka.settings();
     let ingester = Ingester::new(
         manifests.clone(),
         IngesterConfig {
             flush_check_interval: args.flush_check_interval,
             window_grace: args.window_grace,
-            ..Default::default()
+            max_chunk_bytes: args.max_chunk_bytes,
+            chunk_idle: args.chunk_idle_period,
+            source_name: match kafka {
+                None => "wal".into(),
+                // Unique per process: two ingesters never write the same chunk key.
+                Some(_) => format!("kafka-{}-{}", std::process::id(), now_ms()),
+            },
         },
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let ingest_task = tokio::spawn(
-        ingester
-            .clone()
-            .run_wal(wal_reader, wal_committer, shutdown_rx.clone()),
-    );
-    let compactor = Compactor::new(
-        manifests.clone(),
-        CompactorConfig {
-            interval: args.compact_interval,
-            hour_grace: args.compact_hour_grace,
-            delete_grace: args.delete_grace,
-            retention: args.retention.policy(),
-        },
-    );
-    let compact_task = tokio::spawn(compactor.run(shutdown_rx.clone()));
+    let (distributor, ingest_task): (Arc<dyn Distributor>, _) = match &kafka {
+        None => {
+            let (wal_writer, wal_reader, wal_committer) =
+                open_wal(&args.data_dir.join("wal"), 4096).context("opening the write-ahead log")?;
+            let task = tokio::spawn(
+                ingester
+                    .clone()
+                    .run_source(WalSource::new(wal_reader, wal_committer), shutdown_rx.clone()),
+            );
+            (
+                Arc::new(WalDistributor::new(wal_writer, ingester.applied())),
+                Some(task),
+            )
+        }
+        Some(settings) => {
+            let d = KafkaDistributor::connect(settings)
+                .await
+                .with_context(|| format!("connecting to Kafka at {}", settings.brokers))?;
+            let task = if args.target.ingests() {
+                let source = KafkaSource::connect(
+                    settings,
+                    ingester.clone(),
+                    &limits,
+                    args.kafka.ingester_max_memory_mb * 1024 * 1024,
+                )
+                .await
+                .with_context(|| format!("joining consumer group {:?}", settings.group))?;
+                Some(tokio::spawn(
+                    ingester.clone().run_source(source, shutdown_rx.clone()),
+                ))
+            } else {
+                None
+            };
+            (Arc::new(d), task)
+        }
+    };
+    let compact_task = args.target.compacts().then(|| {
+        let compactor = Compactor::new(
+            manifests.clone(),
+            CompactorConfig {
+                interval: args.compact_interval,
+                hour_grace: args.compact_hour_grace,
+                delete_grace: args.delete_grace,
+                retention: args.retention.policy(),
+                ..Default::default()
+            },
+        );
+        tokio::spawn(compactor.run(shutdown_rx.clone()))
+    });
 
-    let distributor = Arc::new(WalDistributor::new(wal_writer, ingester.applied()));
     let state = Arc::new(AppState {
-        distributor: distributor.clone(),
+        distributor,
         querier: Arc::new(Querier::new(
             ingester.clone(),
             manifests.clone(),
@@ -142,11 +311,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )),
         manifests,
         ingester: ingester.clone(),
-        limits: Limits {
-            max_line_bytes: args.max_line_bytes,
-            reject_older_than_ns: args.reject_older_than.as_nanos() as i64,
-            ..Default::default()
-        },
+        limits,
         metrics: ApiMetrics::default(),
         query_timeout: args.query_timeout,
         rate_limiter: logq_api::RateLimiter::new((args.ingestion_rate_mb > 0.0).then(|| {
@@ -158,9 +323,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %args.data_dir.display(), store = %store_url, "logq is ready");
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), store = %store_url, config = ?args.config, "logq is ready");
     let demo_task = if args.demo {
-        let start = crate::demo::backfill(&distributor, args.demo_rate).await;
+        let distributor = state.distributor.clone();
+        let start = crate::demo::backfill(distributor.as_ref(), args.demo_rate).await;
         let exe = std::env::current_exe().map_or_else(|_| "logq".into(), |p| p.display().to_string());
         println!("logq demo: UI at http://{addr}/");
         println!(
@@ -185,8 +351,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(t) = demo_task {
         let _ = t.await;
     }
-    let _ = compact_task.await;
-    ingest_task.await.context("ingester task failed")?;
+    if let Some(t) = compact_task {
+        let _ = t.await;
+    }
+    if let Some(t) = ingest_task {
+        t.await.context("ingester task failed")?;
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }

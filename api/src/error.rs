@@ -55,7 +55,7 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match e {
             IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
-            IngestError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Closed | IngestError::Kafka(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Wal(_) | IngestError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use logq_ingester::Ingester;
+use logq_ingester::{Distributor, Ingester};
 
 /// API counters.
 #[derive(Debug, Default)]
@@ -23,7 +23,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 }
 
 /// Renders every metric.
-pub fn render(api: &ApiMetrics, ingester: &Ingester) -> String {
+pub fn render(api: &ApiMetrics, ingester: &Ingester, distributor: &dyn Distributor) -> String {
     let mut out = String::new();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     metric(
@@ -90,6 +90,40 @@ pub fn render(api: &ApiMetrics, ingester: &Ingester) -> String {
         "Chunk flushes that failed.",
         get(&m.flush_failures),
     );
+    metric(
+        &mut out,
+        "logq_ingester_records_consumed_total",
+        "counter",
+        "Source records (WAL or Kafka) read, decoded or not.",
+        get(&m.records_consumed),
+    );
+    metric(
+        &mut out,
+        "logq_ingester_record_bytes_consumed_total",
+        "counter",
+        "Bytes of source record values read.",
+        get(&m.record_bytes_consumed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP logq_ingester_flush_duration_seconds Time spent writing chunk objects and listing them in the manifest.\n# TYPE logq_ingester_flush_duration_seconds summary\nlogq_ingester_flush_duration_seconds_sum {}\nlogq_ingester_flush_duration_seconds_count {}",
+        get(&m.flush_seconds_micros) as f64 / 1e6,
+        get(&m.chunks_flushed)
+    );
+    let lag = m.partition_lag.lock().unwrap_or_else(|p| p.into_inner());
+    if !lag.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP logq_ingester_kafka_consumer_lag Records in a Kafka partition not consumed yet.\n# TYPE logq_ingester_kafka_consumer_lag gauge"
+        );
+        for ((topic, partition), value) in lag.iter() {
+            let _ = writeln!(
+                out,
+                "logq_ingester_kafka_consumer_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {value}"
+            );
+        }
+    }
+    drop(lag);
     let (entries, bytes) = ingester.memory();
     metric(
         &mut out,
@@ -105,5 +139,6 @@ pub fn render(api: &ApiMetrics, ingester: &Ingester) -> String {
         "Line bytes held in memory.",
         bytes as u64,
     );
+    distributor.render_metrics(&mut out);
     out
 }

@@ -137,7 +137,7 @@ async fn ui() -> Html<&'static str> {
 async fn metrics(State(s): Shared) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(&s.metrics, &s.ingester),
+        render(&s.metrics, &s.ingester, s.distributor.as_ref()),
     )
         .into_response()
 }

@@ -1,24 +1,35 @@
-//! The compaction loop: pick closed hours, merge their chunks into one block, swap the
-//! manifest, and later delete what the swap made unreferenced.
+//! The compaction loop: pick closed hours, merge their chunks into one hour block; pick closed
+//! days, merge their hour blocks into one day block (smaller: higher zstd level, larger pages);
+//! swap the manifest, and later delete what the swap made unreferenced.
 //!
-//! Crash safety: new objects are written before the manifest names them and old ones are
-//! deleted only after a manifest without them was written (plus a grace period), so a crash at
-//! any step leaves at worst an unreferenced object, never a missing one.
+//! Crash safety, step by step for every block written:
+//! 1. the manifest records the new block's keys as pending deletes (due after the delete grace),
+//! 2. the block and its index are written,
+//! 3. one manifest swap lists the block, forgets its pending deletes, drops its inputs and
+//!    schedules their deletion after the grace,
+//! 4. due deletions are done, then forgotten by the manifest.
+//!
+//! A crash before 3 leaves objects that the manifest already schedules for deletion (never an
+//! orphan); a crash after 3 leaves inputs that are deleted later. Readers see the inputs or the
+//! block, never both and never neither, and every object a manifest lists exists until a
+//! manifest without it has been current for the grace period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use logq_storage::layout::block_keys;
+use logq_storage::layout::{block_keys, day_of};
 use logq_storage::{
-    merge_streams, read_chunk_footer, read_chunk_streams, write_block, BlockRef, ChunkRef, ManifestStore,
-    PendingDelete, StorageError, TenantId,
+    merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, stream_order_key,
+    write_block_with, BlockIndex, BlockOptions, BlockRef, BlockWriter, ChunkRef, IndexedStream, Manifest,
+    ManifestStore, PendingDelete, StorageError, TenantId,
 };
 use tokio::sync::watch;
 
 use crate::retention::{self, RetentionPolicy};
 
 const HOUR_NS: i64 = 3600 * 1_000_000_000;
+const DAY_NS: i64 = 24 * HOUR_NS;
 
 /// Compactor settings.
 #[derive(Debug, Clone)]
@@ -31,6 +42,14 @@ pub struct CompactorConfig {
     pub delete_grace: Duration,
     /// How long data is kept.
     pub retention: RetentionPolicy,
+    /// A day's hour blocks are merged into one day block once the day ended this long ago
+    /// (and no chunk of that day is left); `None` keeps hour blocks. The default (one day)
+    /// leaves yesterday in hour blocks, whose smaller pages prune better for recent queries.
+    pub day_grace: Option<Duration>,
+    /// Encoding of hour blocks (and of blocks rewritten for delete requests).
+    pub hour_blocks: BlockOptions,
+    /// Encoding of day blocks.
+    pub day_blocks: BlockOptions,
 }
 
 impl Default for CompactorConfig {
@@ -40,6 +59,9 @@ impl Default for CompactorConfig {
             hour_grace: Duration::from_secs(15 * 60),
             delete_grace: Duration::from_secs(5 * 60),
             retention: RetentionPolicy::default(),
+            day_grace: Some(Duration::from_secs(24 * 3600)),
+            hour_blocks: BlockOptions::hour(),
+            day_blocks: BlockOptions::day(),
         }
     }
 }
@@ -70,20 +92,41 @@ pub struct CompactionReport {
     pub objects_expired: usize,
     /// Blocks rewritten without the entries of delete requests.
     pub blocks_rewritten: usize,
+    /// Day blocks written (each replacing a day's hour blocks).
+    pub day_blocks_written: usize,
+    /// Hour blocks merged into them.
+    pub blocks_merged: usize,
 }
 
-/// Encodes `streams` as a Parquet block off the async runtime, writes it and its label index
-/// under `block_id`, and returns the reference to list in the manifest (`None` when there are no
-/// entries left to write).
+/// Encodes `streams` as a Parquet block off the async runtime and stores it with
+/// [`store_encoded`].
 pub(crate) async fn store_block(
-    store: &logq_storage::Store,
+    manifests: &ManifestStore,
     tenant: &TenantId,
     streams: Vec<(logq_storage::LabelSet, Vec<logq_storage::Entry>)>,
     block_id: &str,
+    opts: &BlockOptions,
+    orphan_after: i64,
 ) -> Result<Option<BlockRef>, CompactorError> {
-    let (bytes, index) = tokio::task::spawn_blocking(move || write_block(streams))
+    let opts = opts.clone();
+    let (bytes, index) = tokio::task::spawn_blocking(move || write_block_with(streams, &opts))
         .await
         .map_err(|e| CompactorError::Task(e.to_string()))??;
+    store_encoded(manifests, tenant, bytes, index, block_id, orphan_after).await
+}
+
+/// Records an encoded block's keys in the manifest as pending deletes due at `orphan_after`
+/// (so a crash before the swap leaves nothing behind), writes it and its label index under
+/// `block_id`, and returns the reference to list in the manifest with [`adopt_block`] (`None`
+/// when the block holds no entries).
+pub(crate) async fn store_encoded(
+    manifests: &ManifestStore,
+    tenant: &TenantId,
+    bytes: Vec<u8>,
+    index: BlockIndex,
+    block_id: &str,
+    orphan_after: i64,
+) -> Result<Option<BlockRef>, CompactorError> {
     let entries: u64 = index.streams.iter().map(|s| s.rows).sum();
     if entries == 0 {
         return Ok(None);
@@ -91,6 +134,17 @@ pub(crate) async fn store_block(
     let min_ts = index.streams.iter().map(|s| s.min_ts).min().unwrap_or_default();
     let max_ts = index.streams.iter().map(|s| s.max_ts).max().unwrap_or_default();
     let (key, index_key) = block_keys(tenant, min_ts, block_id);
+    manifests
+        .update(tenant, |m| {
+            for k in [&key, &index_key] {
+                m.pending_deletes.push(PendingDelete {
+                    key: k.clone(),
+                    after: orphan_after,
+                });
+            }
+        })
+        .await?;
+    let store = manifests.store();
     let size = bytes.len() as u64;
     store.put(&key, Bytes::from(bytes)).await?;
     store.put(&index_key, Bytes::from(index.encode()?)).await?;
@@ -102,6 +156,88 @@ pub(crate) async fn store_block(
         max_ts,
         entries,
     }))
+}
+
+/// Line bytes of the streams merged at once by [`merge_blocks`]: bounds a day compaction's
+/// memory whatever the day's size.
+const MERGE_GROUP_BYTES: u64 = 64 << 20;
+
+/// Merges blocks (key, bytes, index) into one block encoded with `opts` (streams in block order,
+/// rows by ts, de-duplicated by (ts, id)), a group of streams at a time in block order, so only the
+/// compressed inputs and one group's entries are in memory. CPU-heavy: call it off the runtime.
+pub fn merge_blocks(
+    sources: &[(String, Bytes, BlockIndex)],
+    opts: &BlockOptions,
+) -> Result<(Vec<u8>, BlockIndex), CompactorError> {
+    merge_blocks_grouped(sources, opts, MERGE_GROUP_BYTES)
+}
+
+fn merge_blocks_grouped(
+    sources: &[(String, Bytes, BlockIndex)],
+    opts: &BlockOptions,
+    group_limit: u64,
+) -> Result<(Vec<u8>, BlockIndex), CompactorError> {
+    // Streams in block order (see `stream_order_key`), with their line bytes over all inputs.
+    let mut sizes: BTreeMap<(String, String, u64), u64> = BTreeMap::new();
+    for (_, _, index) in sources {
+        for s in &index.streams {
+            *sizes.entry(stream_order_key(&s.labels)).or_default() += s.bytes;
+        }
+    }
+    let mut writer = BlockWriter::new(opts)?;
+    let mut group: HashSet<u64> = HashSet::new();
+    let mut group_bytes = 0;
+    let flush = |group: &HashSet<u64>, writer: &mut BlockWriter| -> Result<(), CompactorError> {
+        let mut inputs = Vec::new();
+        for (key, data, index) in sources {
+            let want: Vec<&IndexedStream> = index
+                .streams
+                .iter()
+                .filter(|s| group.contains(&s.fingerprint))
+                .collect();
+            if want.is_empty() {
+                continue;
+            }
+            let read = read_block_streams(key, data.clone(), &want)?;
+            inputs.extend(want.iter().map(|s| s.labels.clone()).zip(read));
+        }
+        let mut merged = merge_streams(inputs);
+        merged.sort_by_cached_key(|(l, _)| stream_order_key(l));
+        for (labels, entries) in merged {
+            writer.push_stream(&labels, &entries)?;
+        }
+        Ok(())
+    };
+    for ((_, _, fp), bytes) in sizes {
+        group.insert(fp);
+        group_bytes += bytes;
+        if group_bytes >= group_limit {
+            flush(&group, &mut writer)?;
+            group.clear();
+            group_bytes = 0;
+        }
+    }
+    flush(&group, &mut writer)?;
+    Ok(writer.finish()?)
+}
+
+/// The manifest change that lists a block written by [`store_block`]: it stops being a
+/// pending delete and becomes part of the tenant's data.
+pub(crate) fn adopt_block(m: &mut Manifest, block: &BlockRef) {
+    m.pending_deletes
+        .retain(|p| p.key != block.key && p.key != block.index_key);
+    m.blocks.push(block.clone());
+}
+
+/// The manifest change that drops `block` and schedules its objects for deletion.
+pub(crate) fn retire_block(m: &mut Manifest, block: &BlockRef, after: i64) {
+    m.blocks.retain(|b| b.key != block.key);
+    for key in [&block.key, &block.index_key] {
+        m.pending_deletes.push(PendingDelete {
+            key: key.clone(),
+            after,
+        });
+    }
 }
 
 /// Compacts every tenant in a store.
@@ -128,6 +264,7 @@ impl Compactor {
         for tenant in self.manifests.tenants().await? {
             report.objects_expired += self.apply_retention(&tenant).await?;
             self.compact_tenant(&tenant, &mut report).await?;
+            self.compact_days(&tenant, &mut report).await?;
             let now = now_ns();
             let after = now + self.config.delete_grace.as_nanos() as i64;
             report.blocks_rewritten +=
@@ -153,8 +290,8 @@ impl Compactor {
             tokio::select! {
                 _ = tick.tick() => {
                     match self.run_once().await {
-                        Ok(r) if r.blocks_written > 0 || r.objects_deleted > 0 => {
-                            tracing::info!(blocks = r.blocks_written, chunks = r.chunks_compacted, entries = r.entries, deleted = r.objects_deleted, "compaction pass");
+                        Ok(r) if r.blocks_written > 0 || r.objects_deleted > 0 || r.day_blocks_written > 0 => {
+                            tracing::info!(blocks = r.blocks_written, chunks = r.chunks_compacted, entries = r.entries, day_blocks = r.day_blocks_written, merged = r.blocks_merged, deleted = r.objects_deleted, "compaction pass");
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "compaction pass failed; will retry"),
@@ -203,16 +340,26 @@ impl Compactor {
             }
         }
         let merged = merge_streams(inputs);
-        let Some(block) = store_block(store, tenant, merged, &format!("{hour}-{}", now_ns())).await? else {
+        let after = now_ns() + self.config.delete_grace.as_nanos() as i64;
+        let block_id = format!("{hour}-{}", now_ns());
+        let Some(block) = store_block(
+            &self.manifests,
+            tenant,
+            merged,
+            &block_id,
+            &self.config.hour_blocks,
+            after,
+        )
+        .await?
+        else {
             return Ok(0);
         };
         let entries = block.entries;
-        let after = now_ns() + self.config.delete_grace.as_nanos() as i64;
         let replaced: Vec<String> = chunks.iter().map(|c| c.key.clone()).collect();
         self.manifests
             .update(tenant, |m| {
                 m.chunks.retain(|c| !replaced.contains(&c.key));
-                m.blocks.push(block.clone());
+                adopt_block(m, &block);
                 m.pending_deletes.extend(replaced.iter().map(|k| PendingDelete {
                     key: k.clone(),
                     after,
@@ -221,6 +368,80 @@ impl Compactor {
             .await?;
         tracing::debug!(tenant = %tenant, hour, chunks = chunks.len(), entries, "compacted hour");
         Ok(entries)
+    }
+
+    /// Merges the blocks of every closed day (ended more than `day_grace` ago, no chunk left)
+    /// that has more than one block into one day block.
+    async fn compact_days(
+        &self,
+        tenant: &TenantId,
+        report: &mut CompactionReport,
+    ) -> Result<(), CompactorError> {
+        let Some(grace) = self.config.day_grace else {
+            return Ok(());
+        };
+        let manifest = self.manifests.load(tenant).await?;
+        let cutoff = now_ns() - grace.as_nanos() as i64;
+        let day_start = |ts: i64| ts.div_euclid(DAY_NS) * DAY_NS;
+        let mut days: BTreeMap<i64, Vec<BlockRef>> = BTreeMap::new();
+        for b in &manifest.blocks {
+            let day = day_start(b.min_ts);
+            // A block spanning days (never written by this compactor) is left alone.
+            if day == day_start(b.max_ts) && day + DAY_NS <= cutoff {
+                days.entry(day).or_default().push(b.clone());
+            }
+        }
+        for (day, blocks) in days {
+            let open = manifest
+                .chunks
+                .iter()
+                .any(|c| c.max_ts >= day && c.min_ts < day + DAY_NS);
+            if blocks.len() < 2 || open {
+                continue;
+            }
+            self.compact_day(tenant, day, &blocks).await?;
+            report.day_blocks_written += 1;
+            report.blocks_merged += blocks.len();
+        }
+        Ok(())
+    }
+
+    async fn compact_day(
+        &self,
+        tenant: &TenantId,
+        day: i64,
+        blocks: &[BlockRef],
+    ) -> Result<(), CompactorError> {
+        let store = self.manifests.store();
+        let mut sources = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
+            sources.push((b.key.clone(), store.get(&b.key).await?, index));
+        }
+        let opts = self.config.day_blocks.clone();
+        let (bytes, index) = tokio::task::spawn_blocking(move || merge_blocks(&sources, &opts))
+            .await
+            .map_err(|e| CompactorError::Task(e.to_string()))??;
+        let after = now_ns() + self.config.delete_grace.as_nanos() as i64;
+        let block_id = format!("day-{}-{}", day_of(day), now_ns());
+        let block = store_encoded(&self.manifests, tenant, bytes, index, &block_id, after).await?;
+        let inputs: Vec<BlockRef> = blocks.to_vec();
+        self.manifests
+            .update(tenant, |m| {
+                // Only swap if every input is still listed (a delete rewrite may have replaced
+                // one meanwhile); otherwise the new block stays a pending delete.
+                if inputs.iter().all(|i| m.blocks.iter().any(|b| b.key == i.key)) {
+                    for i in &inputs {
+                        retire_block(m, i, after);
+                    }
+                    if let Some(block) = &block {
+                        adopt_block(m, block);
+                    }
+                }
+            })
+            .await?;
+        tracing::debug!(tenant = %tenant, day = %day_of(day), blocks = blocks.len(), "compacted day");
+        Ok(())
     }
 
     /// Forgets the tenant's blocks and chunks older than its retention period.
@@ -257,13 +478,14 @@ impl Compactor {
         if due.is_empty() {
             return Ok(0);
         }
-        // Forget them first: a crash after this leaves orphans, never dangling references.
-        self.manifests
-            .update(tenant, |m| m.pending_deletes.retain(|p| !due.contains(&p.key)))
-            .await?;
+        // Nothing lists them any more (only the pending list does): delete first, then forget,
+        // so a crash in between only repeats a delete (deleting a missing object is no error).
         for key in &due {
             self.manifests.store().delete(key).await?;
         }
+        self.manifests
+            .update(tenant, |m| m.pending_deletes.retain(|p| !due.contains(&p.key)))
+            .await?;
         Ok(due.len())
     }
 }
@@ -282,6 +504,44 @@ mod tests {
                 metadata: vec![],
             })
             .collect()
+    }
+
+    #[test]
+    fn merging_blocks_group_by_group_equals_merging_everything() {
+        use logq_storage::write_block;
+        // Five streams spread over three overlapping blocks (with duplicates between them).
+        let streams = |from: i64, id0: u64| -> Vec<(LabelSet, Vec<Entry>)> {
+            (0..5)
+                .map(|s| {
+                    let labels = LabelSet::parse(&format!("{{app=\"a{s}\"}}")).unwrap();
+                    (labels, entries(from + s, 50, id0 + s as u64 * 1000))
+                })
+                .collect()
+        };
+        let inputs = [
+            streams(0, 0),
+            streams(25 * 1_000_000, 25),
+            streams(1_000_000_000, 10_000),
+        ];
+        let sources: Vec<(String, Bytes, BlockIndex)> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (bytes, index) = write_block(s.clone()).unwrap();
+                (format!("b{i}"), Bytes::from(bytes), index)
+            })
+            .collect();
+        let (want_bytes, want_index) =
+            write_block_with(merge_streams(inputs.concat()), &BlockOptions::day()).unwrap();
+        for limit in [1, 3_000, u64::MAX] {
+            let (bytes, index) = merge_blocks_grouped(&sources, &BlockOptions::day(), limit).unwrap();
+            assert_eq!(index, want_index, "group limit {limit}");
+            let refs: Vec<_> = index.streams.iter().collect();
+            let got = read_block_streams("m", Bytes::from(bytes), &refs).unwrap();
+            let want = read_block_streams("w", Bytes::from(want_bytes.clone()), &refs).unwrap();
+            assert_eq!(got, want, "group limit {limit}");
+            assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 5 * 75 + 5 * 50);
+        }
     }
 
     #[tokio::test]

@@ -5,10 +5,10 @@
 //! only changes what storage holds, never what queries answer.
 
 use logq_storage::{
-    read_block_streams, BlockIndex, BlockRef, DeleteRequest, ManifestStore, PendingDelete, TenantId,
+    read_block_streams, BlockIndex, BlockOptions, BlockRef, DeleteRequest, ManifestStore, TenantId,
 };
 
-use crate::compactor::{store_block, CompactorError};
+use crate::compactor::{adopt_block, retire_block, store_block, CompactorError};
 
 /// Processes the tenant's pending delete requests; returns how many blocks were rewritten.
 pub(crate) async fn apply_deletes(
@@ -125,20 +125,23 @@ async fn rewrite_block(
         return Ok(false);
     }
     let old = block.clone();
-    let replacement = store_block(store, tenant, kept, &format!("{}-{now}-d", old.min_ts)).await?;
+    // A rewrite keeps the encoding of a day block (its name says so) or an hour block.
+    let (opts, block_id) = if old.key.contains("/day-") {
+        (
+            BlockOptions::day(),
+            format!("day-{}-{now}-d", logq_storage::layout::day_of(old.min_ts)),
+        )
+    } else {
+        (BlockOptions::hour(), format!("{}-{now}-d", old.min_ts))
+    };
+    let replacement = store_block(manifests, tenant, kept, &block_id, &opts, delete_after).await?;
     manifests
         .update(tenant, |m| {
             if m.blocks.iter().any(|b| b.key == old.key) {
-                m.blocks.retain(|b| b.key != old.key);
-                m.blocks.extend(replacement.clone());
-                m.pending_deletes.push(PendingDelete {
-                    key: old.key.clone(),
-                    after: delete_after,
-                });
-                m.pending_deletes.push(PendingDelete {
-                    key: old.index_key.clone(),
-                    after: delete_after,
-                });
+                retire_block(m, &old, delete_after);
+                if let Some(r) = &replacement {
+                    adopt_block(m, r);
+                }
             }
         })
         .await?;

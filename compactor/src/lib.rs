@@ -7,5 +7,5 @@ mod compactor;
 mod deletes;
 mod retention;
 
-pub use compactor::{CompactionReport, Compactor, CompactorConfig, CompactorError};
+pub use compactor::{merge_blocks, CompactionReport, Compactor, CompactorConfig, CompactorError};
 pub use retention::{expire, RetentionPolicy, StreamRetention};

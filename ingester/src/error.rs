@@ -14,6 +14,9 @@ pub enum IngestError {
     /// A push that breaks a limit or carries bad data (HTTP 400).
     #[error("{0}")]
     Invalid(String),
+    /// Kafka failed or is unreachable (HTTP 503: the client should retry).
+    #[error("kafka: {0}")]
+    Kafka(String),
     /// The ingester is shutting down.
     #[error("ingester is shutting down")]
     Closed,

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use logq_storage::layout::{window_start, WINDOW_NS};
 use logq_storage::{matches_all, Entry, LabelMatcher, LabelSet, PushBatch, TenantId};
@@ -28,6 +29,7 @@ struct MemChunk {
     sorted: bool,
     bytes: usize,
     min_offsets: HashMap<u32, u64>,
+    last_append: Option<Instant>,
 }
 
 impl MemChunk {
@@ -85,6 +87,8 @@ pub struct FlushPolicy {
     pub grace_ns: i64,
     /// A chunk this large is flushed even if its window is open.
     pub max_chunk_bytes: usize,
+    /// A chunk that received nothing for this long is flushed even if its window is open.
+    pub idle: Option<Duration>,
     /// Flush everything (shutdown).
     pub force: bool,
 }
@@ -115,6 +119,7 @@ impl Head {
     /// Adds a batch read at `pos`.
     pub fn append(&mut self, batch: &PushBatch, pos: Position) -> AppendOutcome {
         let mut out = AppendOutcome::default();
+        let now = Instant::now();
         let tenant = self.tenants.entry(batch.tenant.clone()).or_default();
         for s in &batch.streams {
             let stream = tenant
@@ -132,6 +137,7 @@ impl Head {
                         sorted: true,
                         ..Default::default()
                     });
+                chunk.last_append = Some(now);
                 if chunk.push(e.clone(), pos) {
                     out.appended += 1;
                 } else {
@@ -155,6 +161,10 @@ impl Head {
                         policy.force
                             || **ws + WINDOW_NS + policy.grace_ns <= policy.now
                             || c.bytes >= policy.max_chunk_bytes
+                            || policy
+                                .idle
+                                .zip(c.last_append)
+                                .is_some_and(|(idle, last)| last.elapsed() >= idle)
                     })
                     .map(|(ws, _)| *ws)
                     .collect();
@@ -378,6 +388,7 @@ mod tests {
             now: new,
             grace_ns: 0,
             max_chunk_bytes: usize::MAX,
+            idle: None,
             force: false,
         };
         let due = h.take_due(policy);
@@ -396,5 +407,23 @@ mod tests {
         h.finish_flush(&TenantId::new("a").unwrap(), rest[0].id);
         assert_eq!(h.committable(0, 8), 8);
         assert_eq!(h.size(), (0, 0));
+    }
+
+    #[test]
+    fn idle_chunks_are_flushed_before_their_window_closes() {
+        let mut h = Head::default();
+        h.append(&batch("a", "x", &[WINDOW_NS]), pos(0));
+        let policy = FlushPolicy {
+            now: WINDOW_NS,
+            grace_ns: 0,
+            max_chunk_bytes: usize::MAX,
+            idle: Some(Duration::from_millis(50)),
+            force: false,
+        };
+        assert!(h.take_due(policy).is_empty(), "not idle yet");
+        std::thread::sleep(Duration::from_millis(60));
+        let due = h.take_due(policy);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].streams[0].1.len(), 1);
     }
 }

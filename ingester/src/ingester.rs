@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use logq_storage::layout::chunk_key;
-use logq_storage::{codec, encode_chunk, ChunkRef, Entry, LabelMatcher, LabelSet, ManifestStore, TenantId};
+use logq_storage::{encode_chunk, ChunkRef, Entry, LabelMatcher, LabelSet, ManifestStore, TenantId};
 use tokio::sync::watch;
 
 use crate::error::{IngestError, Result};
 use crate::head::{FlushPolicy, FlushSet, Head, Position};
-use crate::wal::{WalCommitter, WalReader};
 
 /// Ingester settings.
 #[derive(Debug, Clone)]
@@ -30,6 +29,8 @@ pub struct IngesterConfig {
     pub max_chunk_bytes: usize,
     /// Names this ingester's chunk objects (`<source>-<seq>.chunk`).
     pub source_name: String,
+    /// A chunk that received no entries for this long is flushed even if its window is open.
+    pub chunk_idle: Duration,
 }
 
 impl Default for IngesterConfig {
@@ -39,6 +40,7 @@ impl Default for IngesterConfig {
             window_grace: Duration::from_secs(60),
             max_chunk_bytes: 16 * 1024 * 1024,
             source_name: "wal".into(),
+            chunk_idle: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -56,15 +58,23 @@ pub struct IngesterMetrics {
     pub chunks_flushed: AtomicU64,
     /// Flushes that failed (and will be retried).
     pub flush_failures: AtomicU64,
+    /// Source records read (decoded or not).
+    pub records_consumed: AtomicU64,
+    /// Bytes of source record values read.
+    pub record_bytes_consumed: AtomicU64,
+    /// Microseconds spent in successful chunk flushes (with `chunks_flushed`: mean latency).
+    pub flush_seconds_micros: AtomicU64,
+    /// Consumer lag per (topic, partition), from the Kafka client's statistics.
+    pub partition_lag: std::sync::Mutex<std::collections::BTreeMap<(String, i32), i64>>,
 }
 
 /// The ingester (shared by the source loop, the flusher and queriers).
 pub struct Ingester {
     head: RwLock<Head>,
     manifests: ManifestStore,
-    config: IngesterConfig,
+    pub(crate) config: IngesterConfig,
     seq: AtomicU64,
-    applied: watch::Sender<u64>,
+    pub(crate) applied: watch::Sender<u64>,
     /// Counters.
     pub metrics: IngesterMetrics,
 }
@@ -98,7 +108,8 @@ impl Ingester {
         self.head.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Watches the next offset to be applied from the local WAL (read-your-writes for pushes).
+    /// Watches the next offset to be applied from partition 0, the local WAL's only partition
+    /// (read-your-writes for pushes in embedded mode).
     pub fn applied(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()
     }
@@ -136,6 +147,12 @@ impl Ingester {
         self.head_read().stream_stats(tenant, matchers, start, end)
     }
 
+    /// The offset from which `partition` must be replayed: nothing below it is held only in
+    /// memory (see [`Head::committable`]).
+    pub fn committable(&self, partition: u32, consumed_next: u64) -> u64 {
+        self.head_read().committable(partition, consumed_next)
+    }
+
     /// (entries, line bytes) in memory.
     pub fn memory(&self) -> (usize, usize) {
         self.head_read().size()
@@ -148,6 +165,7 @@ impl Ingester {
             now: now_ns(),
             grace_ns: self.config.window_grace.as_nanos() as i64,
             max_chunk_bytes: self.config.max_chunk_bytes,
+            idle: Some(self.config.chunk_idle),
             force,
         };
         let sets = {
@@ -178,6 +196,7 @@ impl Ingester {
     }
 
     async fn flush_set(&self, set: Arc<FlushSet>) -> Result<()> {
+        let started = std::time::Instant::now();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let key = chunk_key(&set.tenant, set.window_start, &self.config.source_name, seq);
         let encode_set = set.clone();
@@ -213,83 +232,10 @@ impl Ingester {
             })
             .await?;
         self.metrics.chunks_flushed.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .flush_seconds_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         tracing::debug!(tenant = %set.tenant, key = %key, entries = chunk.entries, "flushed chunk");
         Ok(())
-    }
-
-    /// Consumes the local WAL until `shutdown` turns true: applies records, flushes due chunks
-    /// every check interval and commits the WAL past what is durable. On shutdown it applies
-    /// what is already durable, flushes everything and commits.
-    pub async fn run_wal(
-        self: Arc<Self>,
-        mut reader: WalReader,
-        committer: WalCommitter,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut consumed_next = committer.committed().unwrap_or(0);
-        let mut committed = consumed_next;
-        let mut tick = tokio::time::interval(self.config.flush_check_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                record = reader.next() => {
-                    let Some(record) = record else { break };
-                    consumed_next = self.apply_wal_record(&record);
-                }
-                _ = tick.tick() => {
-                    let _ = self.flush(false).await;
-                    committed = self.commit_wal(&committer, consumed_next, committed).await;
-                }
-                _ = shutdown.changed() => break,
-            }
-        }
-        while let Some(record) = reader.try_next() {
-            consumed_next = self.apply_wal_record(&record);
-        }
-        match self.flush(true).await {
-            Ok(n) => tracing::info!(chunks = n, "flushed all chunks on shutdown"),
-            Err(e) => {
-                tracing::error!(error = %e, "flush on shutdown failed; the WAL keeps the data for replay")
-            }
-        }
-        self.commit_wal(&committer, consumed_next, committed).await;
-    }
-
-    fn apply_wal_record(&self, record: &crate::wal::WalRecord) -> u64 {
-        match codec::decode_batch(&record.payload) {
-            Ok(batch) => self.apply(
-                &batch,
-                Position {
-                    partition: 0,
-                    offset: record.offset,
-                },
-            ),
-            Err(e) => {
-                self.metrics.decode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(offset = record.offset, error = %e, "undecodable WAL record skipped");
-            }
-        }
-        let next = record.offset + 1;
-        self.applied.send_replace(next);
-        next
-    }
-
-    async fn commit_wal(&self, committer: &WalCommitter, consumed_next: u64, committed: u64) -> u64 {
-        let target = self.head_read().committable(0, consumed_next);
-        if target <= committed {
-            return committed;
-        }
-        let c = committer.clone();
-        match tokio::task::spawn_blocking(move || c.commit(target)).await {
-            Ok(Ok(())) => target,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "committing WAL position failed");
-                committed
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "committing WAL position panicked");
-                committed
-            }
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! logq's ingester: turns source records (local write-ahead log now, Kafka later) into
+//! logq's ingester: turns source records (the local write-ahead log, or Kafka) into
 //! in-memory chunks per (tenant, stream, 5-minute window), flushes them to object storage, and
 //! advances the source's committed position only past what is durably stored.
 #![warn(missing_docs)]
@@ -6,13 +6,27 @@
 mod error;
 mod head;
 mod ingester;
+mod kafka_config;
+mod kafka_distributor;
+mod kafka_record;
+mod kafka_source;
+mod source;
 mod validate;
 mod wal;
 mod wal_distributor;
+mod wal_source;
 
 pub use error::{IngestError, Result};
 pub use head::{AppendOutcome, FlushPolicy, FlushSet, Head, Position};
 pub use ingester::{Ingester, IngesterConfig, IngesterMetrics};
+pub use kafka_config::KafkaSettings;
+pub use kafka_distributor::{DistributorMetrics, KafkaDistributor, MAX_RECORD_LINE_BYTES};
+pub use kafka_record::{
+    RecordDecoder, RecordMeta, CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
+};
+pub use kafka_source::{IngesterContext, KafkaSource};
+pub use source::{Source, SourceRecord};
 pub use validate::{Distributor, Limits};
 pub use wal::{open_wal, WalCommitter, WalReader, WalRecord, WalWriter, MAX_RECORD_BYTES};
 pub use wal_distributor::WalDistributor;
+pub use wal_source::WalSource;

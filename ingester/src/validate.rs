@@ -30,6 +30,16 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// These limits without the age checks: for records already accepted upstream (a Kafka
+    /// record replayed days later must not be refused as too old), only sizes are checked.
+    pub fn sizes_only(&self) -> Limits {
+        Limits {
+            reject_older_than_ns: i64::MAX / 2,
+            creation_grace_ns: i64::MAX / 2,
+            ..self.clone()
+        }
+    }
+
     /// Checks a batch at wall-clock time `now` (ns).
     pub fn check(&self, batch: &PushBatch, now: i64) -> Result<(), IngestError> {
         let oldest = now.saturating_sub(self.reject_older_than_ns);
@@ -70,10 +80,13 @@ impl Limits {
     }
 }
 
-/// Anything that durably accepts pushes: the local WAL now, Kafka later.
+/// Anything that durably accepts pushes: the local WAL or Kafka.
 pub trait Distributor: Send + Sync {
     /// Accepts a validated batch; returns once it is durable.
     fn push(&self, batch: PushBatch) -> futures::future::BoxFuture<'_, Result<(), IngestError>>;
+
+    /// Appends this distributor's metrics in the Prometheus text format (none by default).
+    fn render_metrics(&self, _out: &mut String) {}
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The Parquet block format: what the compactor writes. See `storage/FORMAT.md`.
 //!
-//! Columns: `fingerprint` u64, `ts` timestamp(ns, UTC), `id` u64, `line` utf8, `metadata` utf8
-//! (JSON object, null when empty). Rows are sorted by (fingerprint, ts); each stream's rows are
+//! Columns: `fingerprint` u64, `ts` timestamp(ns, UTC), `id` u64 (null when it equals the id
+//! derived from fingerprint, ts and line: format version 2), `line` utf8, `metadata` utf8
+//! (JSON object, null when empty). Rows are grouped by stream, streams in [`stream_order_key`]
+//! order (similar streams side by side, which compresses better), rows of a stream by ts; each
+//! stream's rows are
 //! contiguous and listed in the block's [`BlockIndex`]. zstd compression, page statistics on.
 
 use std::sync::Arc;
@@ -9,19 +12,112 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
+use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use crate::entry::derive_message_id;
 use crate::entry::Entry;
-use crate::error::{Result, StorageError};
-use crate::label_index::{BlockIndex, IndexedStream};
+use crate::error::{Result, StorageError, StorageErrorKind};
+use crate::label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 use crate::labels::LabelSet;
+use crate::store::Store;
 
-/// Rows per row group: large enough for good compression, small enough to prune by time.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// How a block is encoded: the compactor writes hour blocks fast and day blocks small.
+/// Every choice here is a writer's choice; readers need none of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// zstd level of every column (1-22).
+    pub zstd_level: i32,
+    /// Rows per row group: large enough for good compression, small enough to prune by time.
+    pub row_group_rows: usize,
+    /// Target size of a data page before compression (bytes): larger pages give zstd more
+    /// context (each page is compressed on its own), smaller ones let page pruning skip more.
+    pub data_page_bytes: usize,
+    /// Most rows in a data page (the other bound on page size).
+    pub data_page_rows: usize,
+    /// Dictionary-encode the `line` column (pays only when lines repeat exactly).
+    pub line_dictionary: bool,
+    /// Encoding of the `line` column when the dictionary is off.
+    pub line_encoding: LineEncoding,
+}
+
+/// Parquet encodings tried for the `line` column (see BENCHMARKS.md for what each costs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEncoding {
+    /// PLAIN: each line behind its 4-byte length.
+    Plain,
+    /// DELTA_LENGTH_BYTE_ARRAY: the lengths apart, then the lines back to back.
+    DeltaLength,
+    /// DELTA_BYTE_ARRAY: the prefix shared with the previous line is not repeated.
+    DeltaPrefix,
+}
+
+impl BlockOptions {
+    /// Hour blocks: written at compaction speed.
+    pub fn hour() -> Self {
+        BlockOptions {
+            zstd_level: 3,
+            row_group_rows: 128 * 1024,
+            data_page_bytes: 1024 * 1024,
+            data_page_rows: 20_000,
+            line_dictionary: true,
+            line_encoding: LineEncoding::Plain,
+        }
+    }
+
+    /// Day blocks: written once a day is closed, smaller at the cost of CPU.
+    pub fn day() -> Self {
+        BlockOptions {
+            zstd_level: 19,
+            row_group_rows: 512 * 1024,
+            data_page_bytes: 8 * 1024 * 1024,
+            data_page_rows: usize::MAX,
+            line_dictionary: false,
+            line_encoding: LineEncoding::Plain,
+        }
+    }
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        Self::hour()
+    }
+}
+
+/// Labels whose value says what kind of lines a stream holds, most telling first: streams are
+/// ordered by it so that zstd sees lines of the same kind (from different hosts) together.
+const GROUPING_LABELS: &[&str] = &[
+    "service_name",
+    "service",
+    "app",
+    "application",
+    "job",
+    "container",
+    "component",
+    "filename",
+    "file",
+];
+
+/// The order of streams in a block (version 2): the first grouping label's value (service,
+/// app, job...), then the label set, then the fingerprint. Version 1 blocks are ordered by
+/// fingerprint; readers depend on neither (the label index gives each stream's rows).
+pub fn stream_order_key(labels: &LabelSet) -> (String, String, u64) {
+    let group = GROUPING_LABELS
+        .iter()
+        .find_map(|name| labels.get(name))
+        .unwrap_or_default();
+    (group.to_string(), labels.to_string(), labels.fingerprint())
+}
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -31,82 +127,141 @@ fn schema() -> Arc<Schema> {
             DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
             false,
         ),
-        Field::new("id", DataType::UInt64, false),
+        Field::new("id", DataType::UInt64, true),
         Field::new("line", DataType::Utf8, false),
         Field::new("metadata", DataType::Utf8, true),
     ]))
 }
 
-fn writer_properties() -> Result<WriterProperties> {
-    let zstd = ZstdLevel::try_new(3).map_err(|e| StorageError::corrupt("zstd level", e))?;
-    Ok(WriterProperties::builder()
+fn writer_properties(opts: &BlockOptions) -> Result<WriterProperties> {
+    let zstd = ZstdLevel::try_new(opts.zstd_level)
+        .map_err(|e| StorageError::new(StorageErrorKind::Config, "block zstd level", e))?;
+    let mut builder = WriterProperties::builder();
+    if !opts.line_dictionary {
+        let encoding = match opts.line_encoding {
+            LineEncoding::Plain => Encoding::PLAIN,
+            LineEncoding::DeltaLength => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            LineEncoding::DeltaPrefix => Encoding::DELTA_BYTE_ARRAY,
+        };
+        builder = builder.set_column_encoding(ColumnPath::from("line"), encoding);
+    }
+    Ok(builder
         .set_compression(Compression::ZSTD(zstd))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(opts.row_group_rows))
+        .set_data_page_size_limit(opts.data_page_bytes)
+        .set_data_page_row_count_limit(opts.data_page_rows)
         .set_column_dictionary_enabled(ColumnPath::from("ts"), false)
         .set_column_encoding(ColumnPath::from("ts"), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(ColumnPath::from("id"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("line"), opts.line_dictionary)
         .build())
 }
 
-/// Writes a block from streams whose entries are sorted by timestamp and de-duplicated.
-/// Returns the Parquet bytes and the block's label index.
-pub fn write_block(mut streams: Vec<(LabelSet, Vec<Entry>)>) -> Result<(Vec<u8>, BlockIndex)> {
-    streams.sort_by_key(|(l, _)| l.fingerprint());
-    let total: usize = streams.iter().map(|(_, e)| e.len()).sum();
-    let mut fps = Vec::with_capacity(total);
-    let mut tss = Vec::with_capacity(total);
-    let mut ids = Vec::with_capacity(total);
-    let mut lines = Vec::with_capacity(total);
-    let mut metas: Vec<Option<String>> = Vec::with_capacity(total);
-    let mut index = BlockIndex {
-        version: 1,
-        streams: Vec::with_capacity(streams.len()),
-    };
+/// Writes a block (with [`BlockOptions::hour`]) from streams whose entries are sorted by
+/// timestamp and de-duplicated. Returns the Parquet bytes and the block's label index.
+pub fn write_block(streams: Vec<(LabelSet, Vec<Entry>)>) -> Result<(Vec<u8>, BlockIndex)> {
+    write_block_with(streams, &BlockOptions::hour())
+}
+
+/// Like [`write_block`], encoded with `opts`.
+pub fn write_block_with(
+    mut streams: Vec<(LabelSet, Vec<Entry>)>,
+    opts: &BlockOptions,
+) -> Result<(Vec<u8>, BlockIndex)> {
+    streams.sort_by_cached_key(|(l, _)| stream_order_key(l));
+    let mut writer = BlockWriter::new(opts)?;
     for (labels, entries) in &streams {
-        if entries.is_empty() {
-            continue;
-        }
+        writer.push_stream(labels, entries)?;
+    }
+    writer.finish()
+}
+
+/// Writes a block one stream at a time, so that a large block (a day) never needs all its
+/// entries in memory: streams MUST come in increasing [`stream_order_key`] order, each with its entries
+/// sorted by timestamp and de-duplicated.
+pub struct BlockWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    index: BlockIndex,
+    rows: u64,
+    last: Option<(String, String, u64)>,
+}
+
+impl BlockWriter {
+    /// A writer encoding with `opts`.
+    pub fn new(opts: &BlockOptions) -> Result<Self> {
+        let writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties(opts)?))
+            .map_err(|e| StorageError::corrupt("creating parquet writer", e))?;
+        Ok(BlockWriter {
+            writer,
+            index: BlockIndex {
+                version: BLOCK_FORMAT_VERSION,
+                streams: Vec::new(),
+            },
+            rows: 0,
+            last: None,
+        })
+    }
+
+    /// Appends one stream's rows (nothing for an empty stream).
+    pub fn push_stream(&mut self, labels: &LabelSet, entries: &[Entry]) -> Result<()> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(());
+        };
         let fp = labels.fingerprint();
-        index.streams.push(IndexedStream {
+        let key = stream_order_key(labels);
+        if self.last.as_ref().is_some_and(|last| *last >= key) {
+            return Err(StorageError::new(
+                StorageErrorKind::Config,
+                "writing parquet block",
+                format!("stream {labels} out of order"),
+            ));
+        }
+        self.last = Some(key);
+        self.index.streams.push(IndexedStream {
             labels: labels.clone(),
             fingerprint: fp,
-            row_start: fps.len() as u64,
+            row_start: self.rows,
             rows: entries.len() as u64,
-            min_ts: entries.first().map_or(0, |e| e.ts),
-            max_ts: entries.last().map_or(0, |e| e.ts),
+            min_ts: first.ts,
+            max_ts: last.ts,
             bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
         });
-        for e in entries {
-            fps.push(fp);
-            tss.push(e.ts);
-            ids.push(e.id);
-            lines.push(e.line.as_str());
-            metas.push(if e.metadata.is_empty() {
-                None
-            } else {
-                Some(metadata_json(&e.metadata))
-            });
-        }
+        self.rows += entries.len() as u64;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from(vec![fp; entries.len()])),
+            Arc::new(
+                TimestampNanosecondArray::from_iter_values(entries.iter().map(|e| e.ts)).with_timezone("UTC"),
+            ),
+            // Derived ids are recomputed on read: storing them would cost 8 incompressible
+            // bytes a row.
+            Arc::new(UInt64Array::from_iter(entries.iter().map(|e| {
+                (e.id != derive_message_id(fp, e.ts, &e.line)).then_some(e.id)
+            }))),
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| e.line.as_str()),
+            )),
+            Arc::new(StringArray::from_iter(
+                entries
+                    .iter()
+                    .map(|e| (!e.metadata.is_empty()).then(|| metadata_json(&e.metadata))),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema(), columns)
+            .map_err(|e| StorageError::corrupt("building block batch", e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| StorageError::corrupt("writing parquet block", e))
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt64Array::from(fps)),
-        Arc::new(TimestampNanosecondArray::from(tss).with_timezone("UTC")),
-        Arc::new(UInt64Array::from(ids)),
-        Arc::new(StringArray::from(lines)),
-        Arc::new(StringArray::from(metas)),
-    ];
-    let batch = RecordBatch::try_new(schema(), columns)
-        .map_err(|e| StorageError::corrupt("building block batch", e))?;
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties()?))
-        .map_err(|e| StorageError::corrupt("creating parquet writer", e))?;
-    writer
-        .write(&batch)
-        .map_err(|e| StorageError::corrupt("writing parquet block", e))?;
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| StorageError::corrupt("finishing parquet block", e))?;
-    Ok((bytes, index))
+
+    /// Finishes the file: its bytes and its label index.
+    pub fn finish(self) -> Result<(Vec<u8>, BlockIndex)> {
+        let bytes = self
+            .writer
+            .into_inner()
+            .map_err(|e| StorageError::corrupt("finishing parquet block", e))?;
+        Ok((bytes, self.index))
+    }
 }
 
 fn metadata_json(pairs: &[(String, String)]) -> String {
@@ -212,65 +367,190 @@ pub fn read_block_streams_filtered(
     streams: &[&IndexedStream],
     filter: &RowFilter,
 ) -> Result<Vec<Vec<Entry>>> {
-    let ctx = |what: &str| format!("{what} block {key}");
-    let mut sorted: Vec<(usize, &IndexedStream)> = streams.iter().copied().enumerate().collect();
-    sorted.sort_by_key(|(_, s)| s.row_start);
-    let ranges = sorted
-        .iter()
-        .map(|(_, s)| s.row_start as usize..(s.row_start + s.rows) as usize);
+    let mut rows = RowCollector::new(key, streams, filter);
     let builder = ParquetRecordBatchReaderBuilder::try_new(data)
-        .map_err(|e| StorageError::corrupt(ctx("opening"), e))?;
+        .map_err(|e| StorageError::corrupt(rows.ctx("opening"), e))?;
     let total_rows = builder.metadata().file_metadata().num_rows() as usize;
-    let selection = RowSelection::from_consecutive_ranges(ranges, total_rows);
     let reader = builder
-        .with_row_selection(selection)
+        .with_row_selection(rows.selection(total_rows))
         .with_batch_size(8192)
         .build()
-        .map_err(|e| StorageError::corrupt(ctx("reading"), e))?;
-    let mut out: Vec<Vec<Entry>> = vec![Vec::new(); streams.len()];
-    // Rows arrive in `sorted` order: walk the streams as their row counts are used up.
-    let mut current = 0usize;
-    let mut left = sorted.first().map_or(0, |(_, s)| s.rows);
+        .map_err(|e| StorageError::corrupt(rows.ctx("reading"), e))?;
     for batch in reader {
-        let batch = batch.map_err(|e| StorageError::corrupt(ctx("decoding"), e))?;
-        let col = |i: usize| batch.column(i).clone();
-        let ts = col(1);
-        let ts = ts
+        let batch = batch.map_err(|e| StorageError::corrupt(rows.ctx("decoding"), e))?;
+        rows.push(&batch)?;
+    }
+    rows.finish()
+}
+
+/// Like [`read_block_streams_filtered`], reading the block from `store` with ranged reads: the
+/// footer and page index first, then only the pages that hold the selected streams' rows.
+/// `size` is the block's size as the manifest lists it.
+pub async fn read_block_streams_ranged(
+    store: &Store,
+    key: &str,
+    size: u64,
+    streams: &[&IndexedStream],
+    filter: &RowFilter,
+) -> Result<Vec<Vec<Entry>>> {
+    let mut rows = RowCollector::new(key, streams, filter);
+    let reader = BlockReader {
+        store: store.object_store(),
+        path: ObjectPath::from(key),
+        size,
+    };
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let map = |what: &str, e: parquet::errors::ParquetError| match e {
+        parquet::errors::ParquetError::External(inner) => match inner.downcast::<object_store::Error>() {
+            Ok(os) => StorageError::from_object_store(format!("{what} block {key}"), *os),
+            Err(other) => StorageError::new(StorageErrorKind::Io, format!("{what} block {key}"), other),
+        },
+        other => StorageError::corrupt(format!("{what} block {key}"), other),
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
+        .await
+        .map_err(|e| map("opening", e))?;
+    let total_rows = builder.metadata().file_metadata().num_rows() as usize;
+    let mut stream = builder
+        .with_row_selection(rows.selection(total_rows))
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| map("reading", e))?;
+    while let Some(batch) = stream.next().await {
+        rows.push(&batch.map_err(|e| map("decoding", e))?)?;
+    }
+    rows.finish()
+}
+
+/// Ranged reads of one block for the async Parquet reader (the footer is at a known offset: the
+/// manifest lists the block's size, so no suffix request is needed).
+struct BlockReader {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    path: ObjectPath,
+    size: u64,
+}
+
+fn external(e: object_store::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for BlockReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(external) }.boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(external) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<std::sync::Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(std::sync::Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Distributes decoded rows (which arrive in row order, restricted to the selected streams'
+/// row ranges) to their streams, applying the filter.
+struct RowCollector<'a> {
+    key: &'a str,
+    filter: &'a RowFilter,
+    /// (position in the caller's list, stream), by `row_start`.
+    sorted: Vec<(usize, &'a IndexedStream)>,
+    out: Vec<Vec<Entry>>,
+    current: usize,
+    left: u64,
+}
+
+impl<'a> RowCollector<'a> {
+    fn new(key: &'a str, streams: &[&'a IndexedStream], filter: &'a RowFilter) -> Self {
+        let mut sorted: Vec<(usize, &IndexedStream)> = streams.iter().copied().enumerate().collect();
+        sorted.sort_by_key(|(_, s)| s.row_start);
+        let left = sorted.first().map_or(0, |(_, s)| s.rows);
+        RowCollector {
+            key,
+            filter,
+            sorted,
+            out: vec![Vec::new(); streams.len()],
+            current: 0,
+            left,
+        }
+    }
+
+    fn ctx(&self, what: &str) -> String {
+        format!("{what} block {}", self.key)
+    }
+
+    fn selection(&self, total_rows: usize) -> RowSelection {
+        let ranges = self
+            .sorted
+            .iter()
+            .map(|(_, s)| s.row_start as usize..(s.row_start + s.rows) as usize);
+        RowSelection::from_consecutive_ranges(ranges, total_rows)
+    }
+
+    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let wrong = |name: &str| {
+            StorageError::corrupt(self.ctx("decoding"), format!("{name} column has the wrong type"))
+        };
+        let ts = batch
+            .column(1)
             .as_any()
             .downcast_ref::<TimestampNanosecondArray>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "ts column has the wrong type"))?;
-        let id = col(2);
-        let id = id
+            .ok_or_else(|| wrong("ts"))?;
+        let id = batch
+            .column(2)
             .as_any()
             .downcast_ref::<UInt64Array>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "id column has the wrong type"))?;
-        let line = col(3);
-        let line = line
+            .ok_or_else(|| wrong("id"))?;
+        let line = batch
+            .column(3)
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "line column has the wrong type"))?;
-        let meta = col(4);
-        let meta = meta
+            .ok_or_else(|| wrong("line"))?;
+        let meta = batch
+            .column(4)
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| StorageError::corrupt(ctx("decoding"), "metadata column has the wrong type"))?;
+            .ok_or_else(|| wrong("metadata"))?;
         for i in 0..batch.num_rows() {
-            while left == 0 {
-                current += 1;
-                left = sorted
-                    .get(current)
-                    .ok_or_else(|| StorageError::corrupt(ctx("reading"), "more rows than the index lists"))?
-                    .1
-                    .rows;
+            while self.left == 0 {
+                self.current += 1;
+                self.left = match self.sorted.get(self.current) {
+                    Some((_, s)) => s.rows,
+                    None => {
+                        return Err(StorageError::corrupt(
+                            self.ctx("reading"),
+                            "more rows than the index lists",
+                        ))
+                    }
+                };
             }
-            left -= 1;
+            self.left -= 1;
             let (t, text) = (ts.value(i), line.value(i));
-            if !filter.keeps(t, text) {
+            if !self.filter.keeps(t, text) {
                 continue;
             }
-            out[sorted[current].0].push(Entry {
+            let (pos, stream) = self.sorted[self.current];
+            self.out[pos].push(Entry {
                 ts: t,
-                id: id.value(i),
+                id: if id.is_null(i) {
+                    derive_message_id(stream.fingerprint, t, text)
+                } else {
+                    id.value(i)
+                },
                 line: text.to_string(),
                 metadata: if meta.is_null(i) {
                     Vec::new()
@@ -279,14 +559,18 @@ pub fn read_block_streams_filtered(
                 },
             });
         }
+        Ok(())
     }
-    if left != 0 || current + 1 < sorted.len() {
-        return Err(StorageError::corrupt(
-            ctx("reading"),
-            "fewer rows than the index lists",
-        ));
+
+    fn finish(self) -> Result<Vec<Vec<Entry>>> {
+        if self.left != 0 || self.current + 1 < self.sorted.len() {
+            return Err(StorageError::corrupt(
+                self.ctx("reading"),
+                "fewer rows than the index lists",
+            ));
+        }
+        Ok(self.out)
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -308,6 +592,50 @@ mod tests {
             })
             .collect();
         (labels, entries)
+    }
+
+    #[test]
+    fn block_writer_rejects_streams_out_of_order() {
+        let streams = [stream("b", 3), stream("a", 3)];
+        let mut w = BlockWriter::new(&BlockOptions::hour()).unwrap();
+        w.push_stream(&streams[0].0, &streams[0].1).unwrap();
+        let err = w.push_stream(&streams[1].0, &streams[1].1).unwrap_err();
+        assert!(err.to_string().contains("out of order"), "{err}");
+    }
+
+    #[test]
+    fn derived_ids_are_not_stored_but_read_back() {
+        let labels = LabelSet::parse("{app=\"a\"}").unwrap();
+        let fp = labels.fingerprint();
+        let entries: Vec<Entry> = (0..1000)
+            .map(|i| {
+                let line = format!("line {i}");
+                // Every tenth entry carries an agent-assigned id.
+                let id = if i % 10 == 0 {
+                    7 + i as u64
+                } else {
+                    derive_message_id(fp, i, &line)
+                };
+                Entry {
+                    ts: i,
+                    id,
+                    line,
+                    metadata: vec![],
+                }
+            })
+            .collect();
+        let (bytes, index) = write_block(vec![(labels, entries.clone())]).unwrap();
+        assert_eq!(index.version, BLOCK_FORMAT_VERSION);
+        let got = read_block_streams("k", Bytes::from(bytes.clone()), &[&index.streams[0]]).unwrap();
+        assert_eq!(got[0], entries);
+        // 900 of the 1000 ids are null in the file.
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let nulls: usize = reader
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap().column(2).null_count())
+            .sum();
+        assert_eq!(nulls, 900);
     }
 
     #[test]

@@ -9,6 +9,11 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StorageError};
+
+/// The block format version this code writes (in every new label index). Version 2 stores a
+/// message id only when it differs from the derived one (null otherwise); version 1 stored every
+/// id. Readers accept both.
+pub const BLOCK_FORMAT_VERSION: u32 = 2;
 use crate::labels::LabelSet;
 use crate::matcher::{matches_all, LabelMatcher};
 
@@ -36,7 +41,7 @@ pub struct IndexedStream {
 pub struct BlockIndex {
     /// Format version (1).
     pub version: u32,
-    /// Streams in row order (sorted by fingerprint).
+    /// Streams in row order (version 1: by fingerprint; version 2: by `stream_order_key`).
     pub streams: Vec<IndexedStream>,
 }
 
@@ -72,7 +77,7 @@ impl BlockIndex {
             .map_err(|e| StorageError::corrupt(format!("decompressing index {key}"), e))?;
         let idx: BlockIndex = serde_json::from_slice(&json)
             .map_err(|e| StorageError::corrupt(format!("parsing index {key}"), e))?;
-        if idx.version != 1 {
+        if !(1..=BLOCK_FORMAT_VERSION).contains(&idx.version) {
             return Err(StorageError::corrupt(
                 format!("reading index {key}"),
                 format!("unsupported version {}", idx.version),

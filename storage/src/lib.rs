@@ -21,9 +21,13 @@ pub mod push;
 pub mod push_proto;
 mod store;
 mod tenant;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
 
 pub use block::{
-    read_block_streams, read_block_streams_filtered, write_block, LinePredicate, RowFilter, ScanStats,
+    read_block_streams, read_block_streams_filtered, read_block_streams_ranged, stream_order_key,
+    write_block, write_block_with, BlockOptions, BlockWriter, LineEncoding, LinePredicate, RowFilter,
+    ScanStats,
 };
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
@@ -31,7 +35,7 @@ pub use chunk::{
 pub use delete_request::{CompiledDelete, DeleteRequest, LineTest};
 pub use entry::{derive_message_id, Entry, PushBatch, StreamEntries};
 pub use error::{Result, StorageError, StorageErrorKind};
-pub use label_index::{BlockIndex, IndexedStream};
+pub use label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 pub use labels::{is_valid_label_name, LabelSet, LabelsError};
 pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
 pub use matcher::{matches_all, regex_error_line, LabelMatcher, MatchOp, MatcherError};

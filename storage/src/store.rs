@@ -1,18 +1,37 @@
 //! The object store every other component writes to and reads from, chosen by URL.
 //!
-//! `file:///abs/path` or a plain path is the local filesystem (writes are fsynced, so a put that
-//! returned is durable); `memory://` is an in-process store for tests. Cloud stores come with the
-//! storage-engine issue. Paths are `/`-separated keys relative to the store's root.
+//! | URL | store |
+//! |---|---|
+//! | `/abs/path`, `file:///abs/path` | local filesystem (writes are fsynced: a put that returned is durable) |
+//! | `memory://` | in-process, for tests |
+//! | `s3://bucket/prefix?endpoint=..&region=..` | Amazon S3 or an S3-compatible server (path-style requests) |
+//! | `gs://bucket/prefix` | Google Cloud Storage |
+//! | `az://container/prefix` | Azure Blob Storage |
+//!
+//! Cloud stores take their settings from the environment (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`; `GOOGLE_*`; `AZURE_*`, as
+//! `object_store` reads them), overridden by the URL's query parameters (any key `object_store`
+//! accepts for that store, e.g. `endpoint`, `region`, `access_key_id`, `allow_http`).
+//! Keys are `/`-separated and relative to the store's root (the URL's prefix).
+//!
+//! Invariant the manifest relies on: [`Store::put_if_absent`] is atomic on every backend (the
+//! filesystem's create-new, S3's `If-None-Match: *`, GCS's `ifGenerationMatch=0`, Azure's
+//! `If-None-Match: *`). A store that cannot honour it fails the put instead of overwriting.
 
 use std::ops::Range;
 use std::path::Path as FsPath;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::error::{Result, StorageError, StorageErrorKind};
@@ -33,22 +52,98 @@ pub struct Store {
     url: String,
 }
 
+/// Query parameters whose values never appear in [`Store::url`] (or in logs).
+const SECRET_KEYS: &[&str] = &[
+    "secret_access_key",
+    "aws_secret_access_key",
+    "session_token",
+    "aws_session_token",
+    "token",
+    "access_key",
+    "account_key",
+    "azure_storage_account_key",
+    "sas_token",
+    "client_secret",
+    "service_account_key",
+];
+
 impl Store {
-    /// Opens a store from a URL (`file://`, `memory://`) or a local directory path, creating the
-    /// directory if needed.
+    /// Opens a store from a URL (see the module docs) or a local directory path, creating the
+    /// directory if needed. Errors name the URL (with secrets redacted).
     pub fn open(url: &str) -> Result<Self> {
         if url == "memory://" || url == "memory:///" {
             return Ok(Self::in_memory());
         }
-        let dir = url.strip_prefix("file://").unwrap_or(url);
-        if url.contains("://") && !url.starts_with("file://") {
-            return Err(StorageError::new(
-                StorageErrorKind::Config,
-                format!("opening object store {url:?}"),
-                "unsupported scheme (supported: file://, memory://)",
-            ));
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Self::local(FsPath::new(url));
+        };
+        match scheme {
+            "file" => Self::local(FsPath::new(rest)),
+            "s3" | "s3a" | "gs" | "az" | "azure" => Self::cloud(url, scheme, rest),
+            _ => Err(config_error(
+                url,
+                "unsupported scheme (supported: file://, memory://, s3://, gs://, az://)",
+            )),
         }
-        Self::local(FsPath::new(dir))
+    }
+
+    fn cloud(url: &str, scheme: &str, rest: &str) -> Result<Self> {
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        if bucket.is_empty() {
+            return Err(config_error(url, "missing bucket name"));
+        }
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let base = format!("{scheme}://{bucket}");
+        let built: Result<Arc<dyn ObjectStore>, String> = match scheme {
+            "s3" | "s3a" => {
+                let mut b = AmazonS3Builder::from_env().with_url(&base);
+                // `object_store` reads `AWS_DEFAULT_REGION`; the AWS CLI's `AWS_REGION` too.
+                if let Ok(region) = std::env::var("AWS_REGION") {
+                    b = b.with_region(region);
+                }
+                for (k, v) in &params {
+                    let key = AmazonS3ConfigKey::from_str(k).map_err(|_| unknown_key(url, k))?;
+                    b = b.with_config(key, v);
+                }
+                b.build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                    .map_err(|e| e.to_string())
+            }
+            "gs" => {
+                let mut b = GoogleCloudStorageBuilder::from_env().with_url(&base);
+                for (k, v) in &params {
+                    let key = GoogleConfigKey::from_str(k).map_err(|_| unknown_key(url, k))?;
+                    b = b.with_config(key, v);
+                }
+                b.build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                    .map_err(|e| e.to_string())
+            }
+            _ => {
+                let mut b = MicrosoftAzureBuilder::from_env().with_url(&base);
+                for (k, v) in &params {
+                    let key = AzureConfigKey::from_str(k).map_err(|_| unknown_key(url, k))?;
+                    b = b.with_config(key, v);
+                }
+                b.build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let inner = built.map_err(|e| config_error(url, e))?;
+        let prefix = prefix.trim_matches('/');
+        let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            inner
+        } else {
+            let p = Path::parse(prefix).map_err(|e| config_error(url, e))?;
+            Arc::new(PrefixStore::new(inner, p))
+        };
+        tracing::info!(url = %redact(url), "opened object store");
+        Ok(Store {
+            inner,
+            url: redact(url),
+        })
     }
 
     /// A store on the local filesystem under `dir` (created if missing).
@@ -70,6 +165,20 @@ impl Store {
             inner: Arc::new(InMemory::new()),
             url: "memory://".into(),
         }
+    }
+
+    /// A store over any `object_store` implementation (a wrapper such as a fault injector, or a
+    /// backend configured by hand); `url` only names it in logs and errors.
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
+        Store {
+            inner,
+            url: url.into(),
+        }
+    }
+
+    /// The underlying `object_store` implementation.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.inner.clone()
     }
 
     /// The URL this store was opened with.
@@ -98,7 +207,9 @@ impl Store {
             .await
         {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                Ok(false)
+            }
             Err(e) => Err(StorageError::from_object_store(format!("writing {key}"), e)),
         }
     }
@@ -167,6 +278,33 @@ impl Store {
     }
 }
 
+fn config_error(url: &str, message: impl ToString) -> StorageError {
+    StorageError::new(
+        StorageErrorKind::Config,
+        format!("opening object store {:?}", redact(url)),
+        message,
+    )
+}
+
+fn unknown_key(url: &str, key: &str) -> StorageError {
+    config_error(url, format!("unknown option {key:?} in the URL's query"))
+}
+
+/// `url` with the values of secret query parameters replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()) => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +355,36 @@ mod tests {
     fn unknown_scheme_is_a_config_error() {
         let err = Store::open("ftp://x").unwrap_err();
         assert_eq!(err.kind, StorageErrorKind::Config);
+        assert!(err.to_string().contains("ftp://x"), "{err}");
+    }
+
+    #[test]
+    fn bad_cloud_urls_are_config_errors_naming_the_url() {
+        let err = Store::open("s3://").unwrap_err();
+        assert_eq!(err.kind, StorageErrorKind::Config);
+        assert!(err.to_string().contains("missing bucket"), "{err}");
+        let err = Store::open("s3://b/p?colour=red&secret_access_key=hunter2").unwrap_err();
+        assert_eq!(err.kind, StorageErrorKind::Config);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("s3://b/p?colour=red") && msg.contains("colour"),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2"), "secret leaked: {msg}");
+    }
+
+    #[test]
+    fn cloud_urls_open_without_network() {
+        // Building a client does not connect; the URL's query overrides the environment.
+        let s = Store::open(
+            "s3://bucket/some/prefix?endpoint=http://127.0.0.1:1&region=eu-west-1&allow_http=true\
+             &access_key_id=a&secret_access_key=s3cret",
+        )
+        .unwrap();
+        assert!(s.url().starts_with("s3://bucket/some/prefix?endpoint="));
+        assert!(!s.url().contains("s3cret"));
+        assert!(Store::open("gs://bucket/p").unwrap().url().starts_with("gs://"));
+        let az = Store::open("az://container/p?account_name=acct&access_key=a2V5").unwrap();
+        assert!(az.url().contains("access_key=***"));
     }
 }

@@ -1,18 +1,45 @@
-//! Format compatibility: committed files written by format version 1 (a flushed chunk, a
-//! Parquet block and its label index) must keep opening and decoding to the same entries in
-//! every later version of logq. Regenerate them only when adding a new version, next to the old:
+//! Format compatibility: committed files written by each format version (a flushed chunk in
+//! `v1/`; a Parquet block and its label index in `v1/` and `v2/`) must keep opening and decoding
+//! to the same entries in every later version of logq. Regenerate only the current version's
+//! files, and only when adding that version, next to the old:
 //! `LOGQ_WRITE_FIXTURES=1 cargo test -p logq-storage --test compat -- --ignored`.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use logq_storage::{
-    decode_chunk_block, encode_chunk, read_block_streams, read_chunk_footer, write_block, BlockIndex, Entry,
-    LabelSet, Store,
+    decode_chunk_block, derive_message_id, read_block_streams, read_chunk_footer, write_block, BlockIndex,
+    Entry, LabelSet, Store, BLOCK_FORMAT_VERSION,
 };
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+}
+
+fn dir_v2() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2")
+}
+
+/// The content of the version-2 block: as version 1, with every other id the derived one
+/// (version 2 stores those as null).
+fn input_v2() -> Vec<(LabelSet, Vec<Entry>)> {
+    input()
+        .into_iter()
+        .map(|(labels, entries)| {
+            let fp = labels.fingerprint();
+            let entries = entries
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut e)| {
+                    if i % 2 == 0 {
+                        e.id = derive_message_id(fp, e.ts, &e.line);
+                    }
+                    e
+                })
+                .collect();
+            (labels, entries)
+        })
+        .collect()
 }
 
 /// The content every version-1 fixture holds.
@@ -48,12 +75,37 @@ fn write_fixtures() {
     if std::env::var("LOGQ_WRITE_FIXTURES").is_err() {
         return;
     }
-    std::fs::create_dir_all(dir()).unwrap();
-    let (chunk, _) = encode_chunk(1_700_000_000_000_000_000, &input()).unwrap();
-    std::fs::write(dir().join("chunk.chunk"), chunk).unwrap();
-    let (block, index) = write_block(input()).unwrap();
-    std::fs::write(dir().join("block.parquet"), block).unwrap();
-    std::fs::write(dir().join("block.index"), index.encode().unwrap()).unwrap();
+    // The chunk format is still version 1 (its fixture is kept); blocks are version 2.
+    assert_eq!(
+        BLOCK_FORMAT_VERSION, 2,
+        "write the new version's fixtures into a new directory"
+    );
+    std::fs::create_dir_all(dir_v2()).unwrap();
+    let (block, index) = write_block(input_v2()).unwrap();
+    std::fs::write(dir_v2().join("block.parquet"), block).unwrap();
+    std::fs::write(dir_v2().join("block.index"), index.encode().unwrap()).unwrap();
+}
+
+#[test]
+fn version_2_block_and_index_still_read() {
+    let index = BlockIndex::decode(
+        "block.index",
+        &std::fs::read(dir_v2().join("block.index")).expect("fixture v2/block.index"),
+    )
+    .unwrap();
+    assert_eq!(index.version, 2);
+    let data = Bytes::from(std::fs::read(dir_v2().join("block.parquet")).expect("fixture v2/block.parquet"));
+    let streams: Vec<_> = index.streams.iter().collect();
+    let got = read_block_streams("block.parquet", data, &streams).unwrap();
+    let want = input_v2();
+    for (s, entries) in streams.iter().zip(got) {
+        let expected = &want
+            .iter()
+            .find(|(l, _)| *l == s.labels)
+            .expect("stream in fixture input")
+            .1;
+        assert_eq!(&entries, expected, "stream {}", s.labels);
+    }
 }
 
 #[tokio::test]

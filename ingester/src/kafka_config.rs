@@ -1,0 +1,129 @@
+//! Kafka settings shared by the distributor (producer) and the ingester (consumer group), the
+//! librdkafka client configurations built from them, and topic creation.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::error::{IngestError, Result};
+
+/// Where and how logq talks to Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// The topic pushes are produced to and the ingester consumes (`h-<environment>`).
+    pub topic: String,
+    /// Partitions of the topic when logq creates it.
+    pub partitions: i32,
+    /// Replication factor of the topic when logq creates it.
+    pub replication_factor: i32,
+    /// The ingesters' consumer group.
+    pub group: String,
+    /// The stream label whose value keys (partitions) each record; `host` by default.
+    pub partition_label: String,
+    /// Extra librdkafka properties (TLS, SASL, tuning), applied last.
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaSettings {
+    /// Settings for `brokers` and topic `<prefix><environment>` with logq's defaults.
+    pub fn new(brokers: impl Into<String>, topic_prefix: &str, environment: &str) -> Self {
+        KafkaSettings {
+            brokers: brokers.into(),
+            topic: format!("{topic_prefix}{environment}"),
+            partitions: 8,
+            replication_factor: 1,
+            group: "logq-ingester".into(),
+            partition_label: "host".into(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// A client configuration with the brokers and the extra properties.
+    pub(crate) fn client_config(&self, overrides: &[(&str, &str)]) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        c.set("client.id", "logq");
+        for (k, v) in overrides {
+            c.set(*k, *v);
+        }
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// Creates the topic when it does not exist yet.
+    pub async fn ensure_topic(&self) -> Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .client_config(&[("allow.auto.create.topics", "false")])
+            .create()
+            .map_err(|e| kafka_err(format!("connecting to {}", self.brokers), e))?;
+        let admin = std::sync::Arc::new(admin);
+        let probe = admin.clone();
+        let topic_name = self.topic.clone();
+        let partitions = tokio::task::spawn_blocking(move || {
+            probe
+                .inner()
+                .fetch_metadata(Some(&topic_name), Duration::from_secs(20))
+                .map(|m| {
+                    m.topics()
+                        .iter()
+                        .find(|t| t.name() == topic_name && t.error().is_none())
+                        .map(|t| t.partitions().len())
+                })
+        })
+        .await
+        .map_err(|e| IngestError::Kafka(format!("reading metadata of {:?}: {e}", self.topic)))?
+        .map_err(|e| {
+            kafka_err(
+                format!("reading metadata of topic {:?} from {}", self.topic, self.brokers),
+                e,
+            )
+        })?;
+        if let Some(n) = partitions.filter(|n| *n > 0) {
+            tracing::debug!(topic = %self.topic, partitions = n, "Kafka topic exists");
+            return Ok(());
+        }
+        let topic = NewTopic::new(
+            &self.topic,
+            self.partitions,
+            TopicReplication::Fixed(self.replication_factor),
+        );
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(10)));
+        let outcome =
+            match tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&topic], &opts)).await {
+                Err(_) => Err("timed out after 15s".to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Ok(results)) => results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => Ok(()),
+                        Err((_, code)) => Err(code.to_string()),
+                    })
+                    .collect(),
+            };
+        match outcome {
+            Ok(()) => tracing::info!(topic = %self.topic, partitions = self.partitions, "Kafka topic ready"),
+            // Some brokers (librdkafka's mock cluster, locked-down clusters) refuse CreateTopics
+            // but create topics on first use; if this one does not, producing names the topic.
+            Err(why) => tracing::warn!(
+                topic = %self.topic,
+                error = %why,
+                "creating the Kafka topic failed; relying on the broker creating it on first use"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// A Kafka error with what was being done.
+pub(crate) fn kafka_err(ctx: impl std::fmt::Display, e: rdkafka::error::KafkaError) -> IngestError {
+    IngestError::Kafka(format!("{ctx}: {e}"))
+}

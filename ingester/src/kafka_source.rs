@@ -1,0 +1,382 @@
+//! Kafka as a [`Source`]: the ingester's consumer group.
+//!
+//! Kafka is the write-ahead log. Offsets are never auto-committed: each tick commits, per
+//! partition, the lowest offset still held only in memory ([`Ingester::committable`]), so a
+//! crash replays from there and the head's de-duplication by (timestamp, message id) makes the
+//! stored result exactly-once.
+//!
+//! Rebalances: before partitions are revoked, the rebalance callback flushes every chunk and
+//! commits synchronously, so the next owner starts exactly where this one's durable data ends
+//! (eager rebalancing revokes all partitions, so flushing all chunks is also flushing exactly
+//! the revoked ones). Backpressure: while the head holds more than the memory limit (the object
+//! store is slow or failing) the assignment is paused; polling continues so the group keeps us.
+//!
+//! Partition ids: `(topic index << 20) | partition`, the [`Position::partition`] of records.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+use crate::error::Result;
+use crate::head::Position;
+use crate::ingester::Ingester;
+use crate::kafka_config::{kafka_err, KafkaSettings};
+use crate::kafka_record::{RecordDecoder, RecordMeta};
+use crate::source::{Source, SourceRecord};
+use crate::validate::Limits;
+
+/// Positions of the partitions this ingester owns.
+#[derive(Debug, Default)]
+struct Partitions {
+    assigned: HashSet<u32>,
+    consumed_next: HashMap<u32, u64>,
+    committed: HashMap<u32, u64>,
+}
+
+/// The consumer's context: rebalance callbacks and statistics.
+pub struct IngesterContext {
+    ingester: Arc<Ingester>,
+    topics: Vec<String>,
+    partitions: Mutex<Partitions>,
+    handle: tokio::runtime::Handle,
+    closing: AtomicBool,
+}
+
+impl IngesterContext {
+    fn pid(&self, topic: &str, partition: i32) -> Option<u32> {
+        let t = self.topics.iter().position(|t| t == topic)?;
+        Some(((t as u32) << 20) | (partition as u32 & 0xF_FFFF))
+    }
+
+    fn topic_partition(&self, pid: u32) -> (&str, i32) {
+        (&self.topics[(pid >> 20) as usize], (pid & 0xF_FFFF) as i32)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Partitions> {
+        self.partitions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The offsets to commit for `pids` (all owned partitions when `None`): only those that moved.
+    fn commit_list(&self, pids: Option<&[u32]>) -> (TopicPartitionList, Vec<(u32, u64)>) {
+        let parts = self.lock();
+        let mut tpl = TopicPartitionList::new();
+        let mut moved = Vec::new();
+        let owned: Vec<u32> = match pids {
+            Some(p) => p.to_vec(),
+            None => parts.assigned.iter().copied().collect(),
+        };
+        for pid in owned {
+            let Some(&next) = parts.consumed_next.get(&pid) else {
+                continue;
+            };
+            let target = self.ingester.committable(pid, next);
+            if parts.committed.get(&pid).is_some_and(|c| *c >= target) {
+                continue;
+            }
+            let (topic, partition) = self.topic_partition(pid);
+            if tpl
+                .add_partition_offset(topic, partition, Offset::Offset(target as i64))
+                .is_ok()
+            {
+                moved.push((pid, target));
+            }
+        }
+        (tpl, moved)
+    }
+
+    fn committed(&self, moved: &[(u32, u64)]) {
+        let mut parts = self.lock();
+        for (pid, offset) in moved {
+            parts.committed.insert(*pid, *offset);
+        }
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let revoked: Vec<u32> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| self.pid(e.topic(), e.partition()))
+            .collect();
+        if !self.closing.load(Ordering::SeqCst) {
+            let ingester = self.ingester.clone();
+            let flushed = tokio::task::block_in_place(|| self.handle.block_on(ingester.flush(true)));
+            if let Err(e) = flushed {
+                tracing::warn!(error = %e, "flush before partition revocation failed; the next owner replays the rest");
+            }
+        }
+        let (list, moved) = self.commit_list(Some(&revoked));
+        if list.count() > 0 {
+            match consumer.commit(&list, CommitMode::Sync) {
+                Ok(()) => self.committed(&moved),
+                Err(e) => tracing::warn!(error = %e, "commit before partition revocation failed"),
+            }
+        }
+        let mut parts = self.lock();
+        for pid in &revoked {
+            parts.assigned.remove(pid);
+            parts.consumed_next.remove(pid);
+            parts.committed.remove(pid);
+        }
+        drop(parts);
+        tracing::info!(partitions = revoked.len(), "Kafka partitions revoked");
+    }
+}
+
+impl ClientContext for IngesterContext {
+    /// Lag per partition: the high watermark minus the next offset this ingester will apply
+    /// (the client's own `consumer_lag`, measured from the committed offset, before the first
+    /// record).
+    fn stats(&self, statistics: Statistics) {
+        let consumed = self.lock().consumed_next.clone();
+        let mut lag = self
+            .ingester
+            .metrics
+            .partition_lag
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        lag.clear();
+        for (topic, t) in &statistics.topics {
+            for (p, part) in &t.partitions {
+                if *p < 0 {
+                    continue;
+                }
+                let value = match self.pid(topic, *p).and_then(|pid| consumed.get(&pid)) {
+                    Some(next) if part.hi_offset >= 0 => (part.hi_offset - *next as i64).max(0),
+                    _ => part.consumer_lag,
+                };
+                if value >= 0 {
+                    lag.insert((topic.clone(), *p), value);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IngesterContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.revoke(consumer, tpl);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let pids: Vec<u32> = tpl
+                    .elements()
+                    .iter()
+                    .filter_map(|e| self.pid(e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(partitions = ?pids.iter().map(|p| p & 0xF_FFFF).collect::<Vec<_>>(), "Kafka partitions assigned");
+                self.lock().assigned.extend(pids);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "Kafka rebalance failed"),
+        }
+    }
+}
+
+/// The ingester's Kafka consumer.
+pub struct KafkaSource {
+    consumer: StreamConsumer<IngesterContext>,
+    decoder: RecordDecoder,
+    limits: Limits,
+    max_memory_bytes: usize,
+    paused: bool,
+    last_error_log: Option<std::time::Instant>,
+}
+
+/// Consumer errors are logged at most this often.
+const ERROR_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl KafkaSource {
+    /// Joins `settings.group` and subscribes to `settings.topic` (created when missing). Must be
+    /// called on a multi-threaded tokio runtime (rebalance callbacks flush from within polling).
+    pub async fn connect(
+        settings: &KafkaSettings,
+        ingester: Arc<Ingester>,
+        limits: &Limits,
+        max_memory_bytes: usize,
+    ) -> Result<Self> {
+        settings.ensure_topic().await?;
+        let context = IngesterContext {
+            ingester,
+            topics: vec![settings.topic.clone()],
+            partitions: Mutex::default(),
+            handle: tokio::runtime::Handle::current(),
+            closing: AtomicBool::new(false),
+        };
+        let consumer: StreamConsumer<IngesterContext> = settings
+            .client_config(&[
+                ("group.id", settings.group.as_str()),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "1000"),
+                ("statistics.interval.ms", "5000"),
+                ("topic.metadata.refresh.interval.ms", "5000"),
+                // Bounds what sits fetched but unapplied while consumption is paused.
+                ("queued.max.messages.kbytes", "16384"),
+            ])
+            .create_with_context(context)
+            .map_err(|e| kafka_err(format!("creating a consumer for {}", settings.brokers), e))?;
+        consumer
+            .subscribe(&[settings.topic.as_str()])
+            .map_err(|e| kafka_err(format!("subscribing to {:?}", settings.topic), e))?;
+        tracing::info!(topic = %settings.topic, group = %settings.group, "consuming from Kafka");
+        Ok(KafkaSource {
+            consumer,
+            decoder: RecordDecoder {
+                topic_prefix: settings
+                    .topic
+                    .split_inclusive('-')
+                    .next()
+                    .filter(|p| p.ends_with('-'))
+                    .unwrap_or("h-")
+                    .to_string(),
+                key_label: settings.partition_label.clone(),
+            },
+            limits: limits.sizes_only(),
+            max_memory_bytes,
+            paused: false,
+            last_error_log: None,
+        })
+    }
+
+    fn to_record(&self, msg: &BorrowedMessage<'_>) -> Option<SourceRecord> {
+        let context = self.consumer.context();
+        let partition = context.pid(msg.topic(), msg.partition())?;
+        let headers: Vec<(&str, &[u8])> = msg
+            .headers()
+            .map(|h| h.iter().filter_map(|h| h.value.map(|v| (h.key, v))).collect())
+            .unwrap_or_default();
+        let meta = RecordMeta {
+            topic: msg.topic(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key(),
+            timestamp_ms: msg.timestamp().to_millis(),
+            headers: &headers,
+        };
+        let value = msg.payload().unwrap_or_default();
+        let batch = self
+            .decoder
+            .decode(value, &meta, now_ns())
+            .and_then(|b| self.limits.check(&b, 0).map(|()| b).map_err(|e| e.to_string()))
+            .map_err(|e| format!("record {}/{}@{}: {e}", msg.topic(), msg.partition(), msg.offset()));
+        Some(SourceRecord {
+            position: Position {
+                partition,
+                offset: msg.offset().max(0) as u64,
+            },
+            batch,
+            bytes: value.len(),
+        })
+    }
+
+    /// Pauses the assignment while the head is over its memory limit, resumes below it.
+    fn apply_backpressure(&mut self) {
+        let (_, bytes) = self.consumer.context().ingester.memory();
+        let over = bytes > self.max_memory_bytes;
+        if over == self.paused {
+            return;
+        }
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if over {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        match result {
+            Ok(()) => {
+                self.paused = over;
+                tracing::warn!(
+                    memory_bytes = bytes,
+                    paused = over,
+                    "Kafka consumption paused/resumed for backpressure"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "pausing or resuming Kafka consumption failed"),
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+impl Source for KafkaSource {
+    fn next(&mut self) -> BoxFuture<'_, Option<SourceRecord>> {
+        Box::pin(async move {
+            self.apply_backpressure();
+            loop {
+                match self.consumer.recv().await {
+                    Ok(msg) => {
+                        if let Some(r) = self.to_record(&msg) {
+                            return Some(r);
+                        }
+                    }
+                    Err(e) => {
+                        // The client retries by itself; say so once per interval, not per poll.
+                        if self
+                            .last_error_log
+                            .is_none_or(|t| t.elapsed() > ERROR_LOG_INTERVAL)
+                        {
+                            tracing::warn!(error = %e, "Kafka consumer error (retrying)");
+                            self.last_error_log = Some(std::time::Instant::now());
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        })
+    }
+
+    fn try_next(&mut self) -> Option<SourceRecord> {
+        // Records not yet read stay in Kafka; nothing is lost by not reading them now.
+        None
+    }
+
+    fn consumed(&mut self, position: Position) {
+        let mut parts = self.consumer.context().lock();
+        if parts.assigned.contains(&position.partition) {
+            parts
+                .consumed_next
+                .insert(position.partition, position.offset + 1);
+        }
+    }
+
+    fn commit<'a>(&'a mut self, _ingester: &'a Ingester, last: bool) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let context = self.consumer.context();
+            if last {
+                context.closing.store(true, Ordering::SeqCst);
+            }
+            let (list, moved) = context.commit_list(None);
+            if list.count() == 0 {
+                return;
+            }
+            let mode = if last { CommitMode::Sync } else { CommitMode::Async };
+            let result = if last {
+                tokio::task::block_in_place(|| self.consumer.commit(&list, mode))
+            } else {
+                self.consumer.commit(&list, mode)
+            };
+            match result {
+                Ok(()) => context.committed(&moved),
+                Err(e) => tracing::warn!(error = %e, "committing Kafka offsets failed"),
+            }
+        })
+    }
+}
