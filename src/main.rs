@@ -1,6 +1,7 @@
 //! The `logq` binary: one program for the server (`serve`) and the command-line client
 //! (`query`, `labels`).
 
+mod agent;
 mod bench;
 mod client;
 mod compact;
@@ -37,6 +38,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Compact flushed chunks into Parquet blocks once and exit.
     Compact(compact::CompactArgs),
+    /// Follow log files and push every line exactly once to a Loki-compatible endpoint.
+    Agent(agent::AgentArgs),
     /// Run an in-memory mock Kafka cluster (librdkafka's) on loopback, for tests and trials.
     #[command(hide = true)]
     KafkaMock(kafka_mock::KafkaMockArgs),
@@ -60,6 +63,7 @@ fn main() {
         Command::Gen(args) => gen::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compact(args) => compact::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::KafkaMock(args) => kafka_mock::run(args),
     };
     if let Err(e) = result {

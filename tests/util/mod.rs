@@ -448,3 +448,47 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A free loopback port (free when asked; bind it soon).
+pub fn free_loopback_port() -> u16 {
+    free_port()
+}
+
+impl Server {
+    /// Starts a server on `data_dir` listening on loopback `port`, and waits until it is ready
+    /// (for clients that were given the address before the server existed).
+    pub fn start_on_port(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
+        let addr = format!("http://127.0.0.1:{port}");
+        let mut child = Command::new(logq_bin())
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("LOGQ_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start logq serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = ureq::get(format!("{addr}/ready")).call() {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("logq serve exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "logq serve did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child: Some(child),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
