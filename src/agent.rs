@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use logq_agent::{
-    AgentConfig, AgentMetrics, HttpOutput, StdinConfig, SyslogConfig, SyslogStats, TailerConfig,
+    AgentConfig, AgentMetrics, HttpOutput, Output, StdinConfig, SyslogConfig, SyslogStats, TailerConfig,
 };
+use logq_ingester::KafkaSettings;
 use logq_storage::TenantId;
 use serde::Deserialize;
 
@@ -27,6 +28,19 @@ pub struct AgentArgs {
     /// Loki-compatible push URL (`http://host:3100` or the full `/loki/api/v1/push` URL).
     #[arg(long)]
     push_url: Option<String>,
+    /// Produce to Kafka at these brokers instead of pushing over HTTP (topic
+    /// `<kafka-topic-prefix><environment>`).
+    #[arg(long)]
+    kafka: Option<String>,
+    /// Kafka topics are named `<prefix><environment>` [default: h-].
+    #[arg(long)]
+    kafka_topic_prefix: Option<String>,
+    /// The stream label whose value keys Kafka records (the partition) [default: host].
+    #[arg(long)]
+    kafka_key_label: Option<String>,
+    /// Extra librdkafka properties (TLS, SASL), e.g. `-X security.protocol=SSL`; repeatable.
+    #[arg(short = 'X', long = "kafka-property")]
+    kafka_properties: Vec<String>,
     /// Tenant sent as `X-Scope-OrgID`.
     #[arg(long)]
     org_id: Option<String>,
@@ -100,6 +114,15 @@ struct FileConfig {
     paths: Vec<String>,
     /// Push URL.
     push_url: Option<String>,
+    /// Kafka brokers (instead of a push URL).
+    kafka: Option<String>,
+    /// Kafka topic prefix.
+    kafka_topic_prefix: Option<String>,
+    /// Label keying Kafka records.
+    kafka_key_label: Option<String>,
+    /// Extra librdkafka properties, `key = "value"`.
+    #[serde(default)]
+    kafka_properties: BTreeMap<String, String>,
     /// Tenant.
     org_id: Option<String>,
     /// `env` label.
@@ -158,6 +181,7 @@ fn config_duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Dura
 struct Built {
     cfg: AgentConfig,
     url: String,
+    kafka: Option<KafkaSettings>,
     org_id: Option<String>,
     syslog: Option<SyslogConfig>,
     stdin: Option<StdinConfig>,
@@ -185,14 +209,46 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
     if paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() && !stdin {
         bail!("nothing to follow: give --path GLOB, --syslog-udp ADDR, --syslog-tcp ADDR or --stdin (or the same in the config file)");
     }
-    let Some(mut url) = args.push_url.or(file.push_url.clone()) else {
-        bail!("no output: give --push-url URL (or push_url in the config file)");
+    let kafka_brokers = args.kafka.or(file.kafka.clone());
+    let push_url = args.push_url.or(file.push_url.clone());
+    let (mut url, kafka) = match (push_url, kafka_brokers) {
+        (Some(_), Some(_)) => bail!("give either --push-url or --kafka, not both"),
+        (None, None) => bail!(
+            "no output: give --push-url URL or --kafka BROKERS (or push_url / kafka in the config file)"
+        ),
+        (Some(url), None) => (url, None),
+        (None, Some(brokers)) => {
+            let prefix = args
+                .kafka_topic_prefix
+                .or(file.kafka_topic_prefix.clone())
+                .unwrap_or_else(|| "h-".into());
+            let env = args
+                .environment
+                .clone()
+                .or(file.environment.clone())
+                .unwrap_or_else(|| "default".into());
+            let mut settings = KafkaSettings::new(brokers, &prefix, &env);
+            if let Some(label) = args.kafka_key_label.or(file.kafka_key_label.clone()) {
+                settings.partition_label = label;
+            }
+            settings.properties = file.kafka_properties.clone().into_iter().collect();
+            for kv in &args.kafka_properties {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("invalid -X {kv:?}: expected KEY=VALUE"))?;
+                settings.properties.push((k.trim().to_string(), v.to_string()));
+            }
+            (
+                format!("kafka://{}/{}", settings.brokers, settings.topic),
+                Some(settings),
+            )
+        }
     };
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
+    if kafka.is_none() && !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!("invalid --push-url {url:?}: must start with http:// or https://");
     }
     let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or("");
-    if !after_scheme.trim_end_matches('/').contains('/') {
+    if kafka.is_none() && !after_scheme.trim_end_matches('/').contains('/') {
         url = format!("{}/loki/api/v1/push", url.trim_end_matches('/'));
     }
     let org_id = args.org_id.or(file.org_id.clone());
@@ -293,6 +349,7 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
     Ok(Built {
         cfg,
         url,
+        kafka,
         org_id,
         syslog,
         stdin,
@@ -306,6 +363,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let Built {
         cfg,
         url,
+        kafka,
         org_id,
         syslog,
         stdin,
@@ -330,9 +388,22 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut output = HttpOutput::new(url.clone(), org_id, Duration::from_secs(30));
-    tracing::info!(paths = ?cfg.tailer.paths, push_url = %url, checkpoint_dir = %cfg.checkpoint_dir.display(), "agent starting");
-    logq_agent::run_with_sources(cfg, &mut output, &stop, sources).context("agent failed")?;
+    let mut output: Box<dyn Output> = match &kafka {
+        Some(settings) => {
+            let tenant = org_id
+                .as_deref()
+                .map(TenantId::new)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("invalid --org-id: {e}"))?;
+            Box::new(
+                crate::agent_kafka::KafkaOutput::connect(settings, tenant)
+                    .with_context(|| format!("connecting to Kafka at {}", settings.brokers))?,
+            )
+        }
+        None => Box::new(HttpOutput::new(url.clone(), org_id, Duration::from_secs(30))),
+    };
+    tracing::info!(paths = ?cfg.tailer.paths, output = %url, checkpoint_dir = %cfg.checkpoint_dir.display(), "agent starting");
+    logq_agent::run_with_sources(cfg, &mut *output, &stop, sources).context("agent failed")?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! (`query`, `labels`).
 
 mod agent;
+mod agent_kafka;
 mod bench;
 mod client;
 mod compact;

@@ -586,3 +586,98 @@ fn a_querier_reads_unflushed_lines_from_remote_ingesters() {
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("ingester http://"), "{}", r.body);
 }
+
+#[test]
+fn agent_to_kafka_exactly_once_across_agent_sigkills() {
+    let broker = Broker::start("agentkafka", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let server = start(dir.path(), "all", &broker.flags("all", &store));
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let file = logs.join("billing.log");
+    let args: Vec<String> = [
+        "agent",
+        "--path",
+        &logs.join("*.log").to_string_lossy(),
+        "--kafka",
+        &broker.bootstrap,
+        "--environment",
+        &broker.environment,
+        "--checkpoint-dir",
+        &dir.path().join("cp").to_string_lossy(),
+        "--host",
+        "agent-host",
+        "--from-beginning",
+        "--batch-wait",
+        "100ms",
+        "--poll-interval",
+        "50ms",
+    ]
+    .map(String::from)
+    .to_vec();
+    let spawn = || {
+        Command::new(logq_bin())
+            .args(&args)
+            .env("LOGQ_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start logq agent")
+    };
+    let t0 = now_ns();
+    let mut want = Vec::new();
+    let mut agent = spawn();
+    let mut rng = Lcg(t0 as u64);
+    for round in 0..4 {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .unwrap();
+        for i in 0..2_000 {
+            let line = format!("round {round} line {i} amount={}", rng.below(1000));
+            writeln!(f, "{line}").unwrap();
+            want.push(line);
+            if i % 500 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        drop(f);
+        std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
+        // SIGKILL mid-stream: what was sent but not checkpointed is sent again with the same
+        // (timestamp, message id), and the ingester keeps one copy.
+        agent.kill().unwrap();
+        agent.wait().unwrap();
+        agent = spawn();
+    }
+    let query = format!(
+        r#"{{service="billing",host="agent-host",env="{}"}}"#,
+        broker.environment
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut got: Vec<String>;
+    loop {
+        got = read_all(
+            &server,
+            None,
+            &query,
+            t0 - 60_000_000_000,
+            now_ns() + 60_000_000_000,
+            "forward",
+        )
+        .into_iter()
+        .map(|g| g.2)
+        .collect();
+        if got.len() >= want.len() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = agent.kill();
+    let _ = agent.wait();
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), want.len(), "lines stored vs written");
+    assert_eq!(got, want);
+}
