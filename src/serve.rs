@@ -249,6 +249,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             window_grace: args.window_grace,
             max_chunk_bytes: args.max_chunk_bytes,
             chunk_idle: args.chunk_idle_period,
+            max_memory_bytes: kafka
+                .as_ref()
+                .map(|_| args.kafka.ingester_max_memory_mb * 1024 * 1024),
             source_name: match kafka {
                 None => "wal".into(),
                 // Unique per process: two ingesters never write the same chunk key.

@@ -24,6 +24,9 @@ fn ns(p: &Params, key: &str) -> Result<i64, ApiError> {
 pub async fn head(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
     let matchers = matchers_from_json(p.required("matchers")?).map_err(ApiError::bad_request)?;
     let (start, end) = (ns(&p, "start")?, ns(&p, "end")?);
+    if start > end {
+        return Err(ApiError::bad_request("invalid range: start is after end"));
+    }
     if p.get("stats") == Some("1") {
         let rows: Vec<(String, u64, u64)> = s
             .ingester

@@ -76,6 +76,8 @@ pub struct FlushSet {
     /// Streams with their sorted entries.
     pub streams: Vec<(LabelSet, Vec<Entry>)>,
     min_offsets: HashMap<u32, u64>,
+    entries: usize,
+    bytes: usize,
 }
 
 /// Why a chunk is due for flushing.
@@ -179,7 +181,11 @@ impl Head {
                         window_start: ws,
                         streams: Vec::new(),
                         min_offsets: HashMap::new(),
+                        entries: 0,
+                        bytes: 0,
                     });
+                    set.entries += chunk.entries.len();
+                    set.bytes += chunk.bytes;
                     for (p, o) in chunk.min_offsets {
                         set.min_offsets
                             .entry(p)
@@ -321,10 +327,8 @@ impl Head {
                 b += c.bytes;
             }
             for f in &t.flushing {
-                for (_, e) in &f.streams {
-                    n += e.len();
-                    b += e.iter().map(|e| e.line.len()).sum::<usize>();
-                }
+                n += f.entries;
+                b += f.bytes;
             }
         }
         (n, b)

@@ -31,6 +31,8 @@ pub struct IngesterConfig {
     pub source_name: String,
     /// A chunk that received no entries for this long is flushed even if its window is open.
     pub chunk_idle: Duration,
+    /// Above this many line bytes in memory, every flush flushes all chunks.
+    pub max_memory_bytes: Option<usize>,
 }
 
 impl Default for IngesterConfig {
@@ -41,6 +43,7 @@ impl Default for IngesterConfig {
             max_chunk_bytes: 16 * 1024 * 1024,
             source_name: "wal".into(),
             chunk_idle: Duration::from_secs(30 * 60),
+            max_memory_bytes: None,
         }
     }
 }
@@ -175,6 +178,12 @@ impl Ingester {
     /// Flushes every due chunk (every chunk when `force`), retrying earlier failed flushes first.
     /// Returns the number of chunk objects written.
     pub async fn flush(&self, force: bool) -> Result<usize> {
+        // Over the memory limit, waiting for windows to close frees nothing: flush everything.
+        let force = force
+            || self
+                .config
+                .max_memory_bytes
+                .is_some_and(|max| self.memory().1 > max);
         let policy = FlushPolicy {
             now: now_ns(),
             grace_ns: self.config.window_grace.as_nanos() as i64,
@@ -189,7 +198,6 @@ impl Ingester {
             sets
         };
         let mut written = 0;
-        let mut first_err = None;
         for set in sets {
             match self.flush_set(set.clone()).await {
                 Ok(()) => {
@@ -197,15 +205,29 @@ impl Ingester {
                     written += 1;
                 }
                 Err(e) => {
+                    // The store is failing: the rest waits for the next try instead of each
+                    // set spending its own retries (the caller's loop must keep polling).
                     self.metrics.flush_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(tenant = %set.tenant, window = set.window_start, error = %e, "chunk flush failed; will retry");
-                    first_err.get_or_insert(e);
+                    return Err(e);
                 }
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(written),
+        Ok(written)
+    }
+
+    /// [`Ingester::flush`] bounded by `limit`: sets not flushed by then stay pending (a set
+    /// cancelled mid-write leaves at most an orphan object or a duplicate chunk, which readers
+    /// and the compactor de-duplicate).
+    pub async fn flush_within(&self, force: bool, limit: Duration) -> Result<usize> {
+        match tokio::time::timeout(limit, self.flush(force)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.metrics.flush_failures.fetch_add(1, Ordering::Relaxed);
+                Err(IngestError::Wal(format!(
+                    "flush did not finish within {limit:?}; the rest is retried"
+                )))
+            }
         }
     }
 

@@ -17,6 +17,8 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// The topic pushes are produced to and the ingester consumes (`h-<environment>`).
     pub topic: String,
+    /// The prefix of topic names (`h-`): what follows it is the environment.
+    pub topic_prefix: String,
     /// Partitions of the topic when logq creates it.
     pub partitions: i32,
     /// Replication factor of the topic when logq creates it.
@@ -35,6 +37,7 @@ impl KafkaSettings {
         KafkaSettings {
             brokers: brokers.into(),
             topic: format!("{topic_prefix}{environment}"),
+            topic_prefix: topic_prefix.to_string(),
             partitions: 8,
             replication_factor: 1,
             group: "logq-ingester".into(),

@@ -22,8 +22,22 @@ use crate::kafka_config::{kafka_err, KafkaSettings};
 use crate::kafka_record::{CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE, TENANT_HEADER};
 use crate::validate::Distributor;
 
-/// Line text per record at most (one longer line still makes a record of its own).
+/// Encoded size per record at most, estimated as line and metadata bytes plus
+/// [`ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
+/// refuse records over about 1 MB).
 pub const MAX_RECORD_LINE_BYTES: usize = 512 * 1024;
+/// Estimated protobuf bytes of an entry beyond its line and metadata: timestamp, message id
+/// pair, framing.
+const ENTRY_OVERHEAD: usize = 64;
+
+fn entry_cost(e: &logq_storage::Entry) -> usize {
+    e.line.len()
+        + e.metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 8)
+            .sum::<usize>()
+        + ENTRY_OVERHEAD
+}
 /// How long a push waits for Kafka's acknowledgement before failing (503; clients retry).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -90,7 +104,8 @@ impl KafkaDistributor {
                     entries: Vec::new(),
                 };
                 for e in s.entries {
-                    if bytes + e.line.len() > MAX_RECORD_LINE_BYTES && (bytes > 0) {
+                    let cost = entry_cost(&e);
+                    if bytes + cost > MAX_RECORD_LINE_BYTES && (bytes > 0) {
                         if !part.entries.is_empty() {
                             let labels = part.labels.clone();
                             current.push(std::mem::replace(
@@ -110,7 +125,7 @@ impl KafkaDistributor {
                         ));
                         bytes = 0;
                     }
-                    bytes += e.line.len();
+                    bytes += cost;
                     part.entries.push(e);
                 }
                 if !part.entries.is_empty() {
@@ -248,6 +263,7 @@ mod tests {
         assert_eq!(records.iter().map(|(_, b)| b.entry_count()).sum::<usize>(), total);
         for (_, b) in &records {
             assert!(b.line_bytes() <= MAX_RECORD_LINE_BYTES, "{}", b.line_bytes());
+            assert!(encode_protobuf(b).len() <= MAX_RECORD_LINE_BYTES * 2);
             assert!(b.streams.iter().all(|s| !s.entries.is_empty()));
         }
     }

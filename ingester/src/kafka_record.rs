@@ -208,11 +208,15 @@ impl RecordDecoder {
             other => other.to_string(),
         };
         let mut ts = None;
+        let mut unparsed_time = None;
         for f in TIME_FIELDS {
             if let Some(v) = obj.remove(f) {
-                ts = Some(
-                    parse_json_time(&v).ok_or_else(|| format!("JSON record has an invalid {f:?}: {v}"))?,
-                );
+                // A time we cannot read (e.g. syslog's "May  1 10:00:00") keeps the record: the
+                // record's own time stands in and the text stays as metadata.
+                match parse_json_time(&v) {
+                    Some(t) => ts = Some(t),
+                    None => unparsed_time = Some((f.to_string(), v)),
+                }
                 break;
             }
         }
@@ -232,6 +236,9 @@ impl RecordDecoder {
                 labels.entry(label.to_string()).or_insert_with(|| v.clone());
                 obj.remove(field);
             }
+        }
+        if let Some((f, v)) = unparsed_time {
+            obj.insert(f.trim_start_matches('@').to_string(), v);
         }
         let mut metadata: Vec<(String, String)> = obj
             .into_iter()
@@ -308,7 +315,9 @@ fn scale_epoch(f: f64, i: i64) -> i64 {
     if a < 1e11 {
         // Float seconds carry about microsecond precision at today's epoch: keep exactly that.
         let secs = f.trunc();
-        (secs as i64).saturating_mul(1_000_000_000) + ((f - secs) * 1e6).round() as i64 * 1_000
+        (secs as i64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(((f - secs) * 1e6).round() as i64 * 1_000)
     } else if a < 1e14 {
         i.saturating_mul(1_000_000)
     } else if a < 1e17 {

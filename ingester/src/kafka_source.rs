@@ -10,6 +10,8 @@
 //! (eager rebalancing revokes all partitions, so flushing all chunks is also flushing exactly
 //! the revoked ones). Backpressure: while the head holds more than the memory limit (the object
 //! store is slow or failing) the assignment is paused; polling continues so the group keeps us.
+//! (librdkafka drops what was fetched for paused partitions and refetches it on resume; an
+//! application pause survives reassignment, so assignments and revocations resume first.)
 //!
 //! Partition ids: `(topic index << 20) | partition`, the [`Position::partition`] of records.
 
@@ -46,6 +48,8 @@ pub struct IngesterContext {
     partitions: Mutex<Partitions>,
     handle: tokio::runtime::Handle,
     closing: AtomicBool,
+    /// Whether this ingester paused its assignment for backpressure.
+    paused: AtomicBool,
 }
 
 impl IngesterContext {
@@ -103,9 +107,15 @@ impl IngesterContext {
             .iter()
             .filter_map(|e| self.pid(e.topic(), e.partition()))
             .collect();
+        // librdkafka keeps an application pause across unassign and reassign: a partition given
+        // up while paused would come back paused for good.
+        let _ = consumer.resume(tpl);
         if !self.closing.load(Ordering::SeqCst) {
             let ingester = self.ingester.clone();
-            let flushed = tokio::task::block_in_place(|| self.handle.block_on(ingester.flush(true)));
+            let flushed = tokio::task::block_in_place(|| {
+                self.handle
+                    .block_on(ingester.flush_within(true, crate::source::FLUSH_TIME_LIMIT))
+            });
             if let Err(e) = flushed {
                 tracing::warn!(error = %e, "flush before partition revocation failed; the next owner replays the rest");
             }
@@ -159,15 +169,36 @@ impl ClientContext for IngesterContext {
 }
 
 impl ConsumerContext for IngesterContext {
+    /// Asynchronous commits count as done only when the broker acknowledged them (a failed
+    /// one is sent again at the next tick).
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "Kafka offset commit failed; retried at the next flush check");
+            return;
+        }
+        let done: Vec<(u32, u64)> = offsets
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) if o >= 0 => Some((self.pid(e.topic(), e.partition())?, o as u64)),
+                _ => None,
+            })
+            .collect();
+        self.committed(&done);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             self.revoke(consumer, tpl);
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                // Start unpaused; the next poll pauses the whole assignment if still over the limit.
+                let _ = consumer.resume(tpl);
+                self.paused.store(false, Ordering::SeqCst);
                 let pids: Vec<u32> = tpl
                     .elements()
                     .iter()
@@ -188,7 +219,6 @@ pub struct KafkaSource {
     decoder: RecordDecoder,
     limits: Limits,
     max_memory_bytes: usize,
-    paused: bool,
     last_error_log: Option<std::time::Instant>,
 }
 
@@ -211,6 +241,7 @@ impl KafkaSource {
             partitions: Mutex::default(),
             handle: tokio::runtime::Handle::current(),
             closing: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
         };
         let consumer: StreamConsumer<IngesterContext> = settings
             .client_config(&[
@@ -222,7 +253,7 @@ impl KafkaSource {
                 ("heartbeat.interval.ms", "1000"),
                 ("statistics.interval.ms", "5000"),
                 ("topic.metadata.refresh.interval.ms", "5000"),
-                // Bounds what sits fetched but unapplied while consumption is paused.
+                // Bounds what sits fetched ahead of the ingester.
                 ("queued.max.messages.kbytes", "16384"),
             ])
             .create_with_context(context)
@@ -234,18 +265,11 @@ impl KafkaSource {
         Ok(KafkaSource {
             consumer,
             decoder: RecordDecoder {
-                topic_prefix: settings
-                    .topic
-                    .split_inclusive('-')
-                    .next()
-                    .filter(|p| p.ends_with('-'))
-                    .unwrap_or("h-")
-                    .to_string(),
+                topic_prefix: settings.topic_prefix.clone(),
                 key_label: settings.partition_label.clone(),
             },
             limits: limits.sizes_only(),
             max_memory_bytes,
-            paused: false,
             last_error_log: None,
         })
     }
@@ -283,9 +307,10 @@ impl KafkaSource {
 
     /// Pauses the assignment while the head is over its memory limit, resumes below it.
     fn apply_backpressure(&mut self) {
-        let (_, bytes) = self.consumer.context().ingester.memory();
+        let context = self.consumer.context();
+        let (_, bytes) = context.ingester.memory();
         let over = bytes > self.max_memory_bytes;
-        if over == self.paused {
+        if over == context.paused.load(Ordering::SeqCst) {
             return;
         }
         let Ok(assignment) = self.consumer.assignment() else {
@@ -298,7 +323,7 @@ impl KafkaSource {
         };
         match result {
             Ok(()) => {
-                self.paused = over;
+                context.paused.store(over, Ordering::SeqCst);
                 tracing::warn!(
                     memory_bytes = bytes,
                     paused = over,
@@ -374,7 +399,9 @@ impl Source for KafkaSource {
                 self.consumer.commit(&list, mode)
             };
             match result {
-                Ok(()) => context.committed(&moved),
+                // An asynchronous commit is confirmed in `commit_callback`.
+                Ok(()) if last => context.committed(&moved),
+                Ok(()) => {}
                 Err(e) => tracing::warn!(error = %e, "committing Kafka offsets failed"),
             }
         })

@@ -17,6 +17,10 @@ use tokio::sync::watch;
 use crate::head::Position;
 use crate::ingester::Ingester;
 
+/// A periodic flush gives up after this long, so the loop keeps polling its source (a Kafka
+/// consumer that stops polling leaves its group) and notices shutdown.
+pub const FLUSH_TIME_LIMIT: Duration = Duration::from_secs(60);
+
 /// One record read from a source.
 #[derive(Debug)]
 pub struct SourceRecord {
@@ -93,7 +97,7 @@ impl Ingester {
                     }
                 }
                 _ = tick.tick() => {
-                    let _ = self.flush(false).await;
+                    let _ = self.flush_within(false, FLUSH_TIME_LIMIT).await;
                     source.commit(&self, false).await;
                 }
                 _ = shutdown.changed() => break,
