@@ -40,7 +40,7 @@ enum Command {
     /// Compact flushed chunks into Parquet blocks once and exit.
     Compact(compact::CompactArgs),
     /// Follow log files and push every line exactly once to a Loki-compatible endpoint.
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Run an in-memory mock Kafka cluster (librdkafka's) on loopback, for tests and trials.
     #[command(hide = true)]
     KafkaMock(kafka_mock::KafkaMockArgs),
@@ -64,7 +64,7 @@ fn main() {
         Command::Gen(args) => gen::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compact(args) => compact::run(args),
-        Command::Agent(args) => agent::run(args),
+        Command::Agent(args) => agent::run(*args),
         Command::KafkaMock(args) => kafka_mock::run(args),
     };
     if let Err(e) = result {
