@@ -9,9 +9,9 @@ use logq_ingester::Ingester;
 
 use crate::remote_heads::RemoteHeads;
 use logq_storage::{
-    matches_all, read_block_streams_filtered, read_chunk_footer, read_chunk_streams, BlockIndex,
-    CompiledDelete, Entry, LabelMatcher, LabelSet, LinePredicate, ManifestStore, RowFilter, ScanStats,
-    StorageErrorKind, TenantId,
+    matches_all, read_block_streams_filtered, read_block_streams_ranged, read_chunk_footer,
+    read_chunk_streams, BlockIndex, CompiledDelete, Entry, LabelMatcher, LabelSet, LinePredicate,
+    ManifestStore, RowFilter, ScanStats, StorageErrorKind, TenantId,
 };
 
 use crate::error::QueryError;
@@ -166,6 +166,10 @@ pub struct StreamStat {
     /// Stored objects (chunks, blocks) and in-memory chunk sets holding it.
     pub chunks: u64,
 }
+
+/// A block is read with ranged GETs of the selected streams' pages when they hold less than
+/// 1/this of its rows; otherwise it is fetched whole (one GET beats many for most of a block).
+const RANGED_READ_FRACTION: u64 = 4;
 
 /// Answers queries over the ingester's memory and the object store.
 pub struct Querier {
@@ -364,15 +368,29 @@ impl Querier {
                 if selected.is_empty() {
                     return Ok(out);
                 }
-                let data = store.get(&b.key).await?;
+                let total_rows: u64 = index.streams.iter().map(|s| s.rows).sum();
+                let selected_rows: u64 = selected.iter().map(|s| s.rows).sum();
                 let key = b.key.clone();
                 let streams = selected.clone();
                 let row_filter = filter.clone();
-                let read = tokio::task::spawn_blocking(move || {
-                    let refs: Vec<_> = streams.iter().collect();
-                    read_block_streams_filtered(&key, data, &refs, &row_filter)
-                })
-                .await
+                let read = if selected_rows.saturating_mul(RANGED_READ_FRACTION) < total_rows {
+                    // A few streams of a bigger block: fetch only the pages holding their rows
+                    // (ranged GETs), decoding on a blocking thread.
+                    let (store, size) = (store.clone(), b.size);
+                    let handle = tokio::runtime::Handle::current();
+                    tokio::task::spawn_blocking(move || {
+                        let refs: Vec<_> = streams.iter().collect();
+                        handle.block_on(read_block_streams_ranged(&store, &key, size, &refs, &row_filter))
+                    })
+                    .await
+                } else {
+                    let data = store.get(&b.key).await?;
+                    tokio::task::spawn_blocking(move || {
+                        let refs: Vec<_> = streams.iter().collect();
+                        read_block_streams_filtered(&key, data, &refs, &row_filter)
+                    })
+                    .await
+                }
                 // A reader that panicked on corrupt bytes is a corrupt object, not a bad request.
                 .map_err(|e| {
                     QueryError::Storage(logq_storage::StorageError::corrupt(
