@@ -110,6 +110,13 @@ pub fn render(api: &ApiMetrics, ingester: &Ingester, distributor: &dyn Distribut
         get(&m.flush_seconds_micros) as f64 / 1e6,
         get(&m.chunks_flushed)
     );
+    metric(
+        &mut out,
+        "logq_ingester_kafka_partitions_assigned",
+        "gauge",
+        "Kafka partitions this ingester owns.",
+        get(&m.kafka_partitions_assigned),
+    );
     let lag = m.partition_lag.lock().unwrap_or_else(|p| p.into_inner());
     if !lag.is_empty() {
         let _ = writeln!(

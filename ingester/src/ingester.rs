@@ -67,6 +67,8 @@ pub struct IngesterMetrics {
     pub record_bytes_consumed: AtomicU64,
     /// Microseconds spent in successful chunk flushes (with `chunks_flushed`: mean latency).
     pub flush_seconds_micros: AtomicU64,
+    /// Kafka partitions this ingester owns.
+    pub kafka_partitions_assigned: AtomicU64,
     /// Consumer lag per (topic, partition), from the Kafka client's statistics.
     pub partition_lag: std::sync::Mutex<std::collections::BTreeMap<(String, i32), i64>>,
 }

@@ -112,12 +112,38 @@ impl KafkaSettings {
         match outcome {
             Ok(()) => tracing::info!(topic = %self.topic, partitions = self.partitions, "Kafka topic ready"),
             // Some brokers (librdkafka's mock cluster, locked-down clusters) refuse CreateTopics
-            // but create topics on first use; if this one does not, producing names the topic.
-            Err(why) => tracing::warn!(
-                topic = %self.topic,
-                error = %why,
-                "creating the Kafka topic failed; relying on the broker creating it on first use"
-            ),
+            // but create a topic when a producer first asks for its metadata: ask now.
+            Err(why) => {
+                tracing::warn!(
+                    topic = %self.topic,
+                    error = %why,
+                    "creating the Kafka topic failed; asking the broker to create it on first use"
+                );
+                let producer: rdkafka::producer::BaseProducer = self
+                    .client_config(&[])
+                    .create()
+                    .map_err(|e| kafka_err(format!("connecting to {}", self.brokers), e))?;
+                let topic = self.topic.clone();
+                let found = tokio::task::spawn_blocking(move || {
+                    use rdkafka::producer::Producer;
+                    producer
+                        .client()
+                        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                        .map(|m| {
+                            m.topics()
+                                .iter()
+                                .any(|t| t.error().is_none() && !t.partitions().is_empty())
+                        })
+                })
+                .await
+                .map_err(|e| IngestError::Kafka(format!("reading metadata of {:?}: {e}", self.topic)))?;
+                match found {
+                    Ok(true) => tracing::info!(topic = %self.topic, "Kafka topic created on first use"),
+                    Ok(false) | Err(_) => {
+                        tracing::warn!(topic = %self.topic, "the Kafka topic does not exist yet")
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -133,6 +133,10 @@ impl IngesterContext {
             parts.consumed_next.remove(pid);
             parts.committed.remove(pid);
         }
+        self.ingester
+            .metrics
+            .kafka_partitions_assigned
+            .store(parts.assigned.len() as u64, Ordering::Relaxed);
         drop(parts);
         tracing::info!(partitions = revoked.len(), "Kafka partitions revoked");
     }
@@ -205,7 +209,12 @@ impl ConsumerContext for IngesterContext {
                     .filter_map(|e| self.pid(e.topic(), e.partition()))
                     .collect();
                 tracing::info!(partitions = ?pids.iter().map(|p| p & 0xF_FFFF).collect::<Vec<_>>(), "Kafka partitions assigned");
-                self.lock().assigned.extend(pids);
+                let mut parts = self.lock();
+                parts.assigned.extend(pids);
+                self.ingester
+                    .metrics
+                    .kafka_partitions_assigned
+                    .store(parts.assigned.len() as u64, Ordering::Relaxed);
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "Kafka rebalance failed"),
