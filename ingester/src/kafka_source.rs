@@ -333,11 +333,15 @@ impl KafkaSource {
         match result {
             Ok(()) => {
                 context.paused.store(over, Ordering::SeqCst);
-                tracing::warn!(
-                    memory_bytes = bytes,
-                    paused = over,
-                    "Kafka consumption paused/resumed for backpressure"
-                );
+                if over {
+                    tracing::warn!(
+                        memory_bytes = bytes,
+                        limit = self.max_memory_bytes,
+                        "memory over its limit (flushes failing or slow): Kafka consumption paused"
+                    );
+                } else {
+                    tracing::info!(memory_bytes = bytes, "Kafka consumption resumed");
+                }
             }
             Err(e) => tracing::warn!(error = %e, "pausing or resuming Kafka consumption failed"),
         }
