@@ -264,6 +264,9 @@ impl KafkaSource {
                 ("topic.metadata.refresh.interval.ms", "5000"),
                 // Bounds what sits fetched ahead of the ingester.
                 ("queued.max.messages.kbytes", "16384"),
+                // Some brokers (librdkafka's mock cluster among them) answer a fetch with more
+                // than the fetch limits ask for; a response over this limit drops the connection.
+                ("receive.message.max.bytes", "200000000"),
             ])
             .create_with_context(context)
             .map_err(|e| kafka_err(format!("creating a consumer for {}", settings.brokers), e))?;
