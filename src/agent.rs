@@ -359,7 +359,7 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    init_tracing();
+    crate::serve::init_tracing();
     let Built {
         cfg,
         url,
@@ -447,17 +447,6 @@ fn serve_metrics(addr: &str, metrics: Arc<AgentMetrics>, syslog: Arc<SyslogStats
         }
     });
     Ok(())
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGQ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Sets `stop` on SIGTERM or SIGINT (a small tokio runtime on its own thread).

@@ -207,7 +207,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `LOGQ_LOG` (default `info`).
+pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGQ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
