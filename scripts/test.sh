@@ -17,6 +17,8 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # kcat is an outside Kafka producer for the third-party record tests.
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || need_apt+=(libcurl4-openssl-dev)
+# librdkafka is built with TLS and SASL (OpenSSL) support.
+[ -e /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"

@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// A chunk holding this many bytes of lines is flushed even if its window is open.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     max_chunk_bytes: usize,
+    /// Above this many MiB of lines in memory the ingester flushes at once, the largest
+    /// chunks first, instead of waiting for the next flush check (bounds memory under load;
+    /// 0 turns it off).
+    #[arg(long, default_value_t = 64)]
+    ingester_flush_memory_mb: usize,
     /// Which roles this process runs: `all` (default), or with `--kafka` one of `distributor`
     /// (push API to Kafka, queries over storage), `ingester` (consumes Kafka into chunks),
     /// `querier` (queries over storage) or `compactor`.
@@ -250,6 +255,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             window_grace: args.window_grace,
             max_chunk_bytes: args.max_chunk_bytes,
             chunk_idle: args.chunk_idle_period,
+            flush_memory_bytes: (args.ingester_flush_memory_mb > 0)
+                .then(|| args.ingester_flush_memory_mb * 1024 * 1024),
             max_memory_bytes: kafka
                 .as_ref()
                 .map(|_| args.kafka.ingester_max_memory_mb * 1024 * 1024),

@@ -93,6 +93,21 @@ pub struct FlushPolicy {
     pub idle: Option<Duration>,
     /// Flush everything (shutdown).
     pub force: bool,
+    /// Over this many line bytes in memory, the largest open chunks are flushed as well until
+    /// what stays in memory is at most half of it.
+    pub memory_target: Option<usize>,
+}
+
+impl FlushPolicy {
+    fn is_due(&self, window_start: i64, chunk: &MemChunk) -> bool {
+        self.force
+            || window_start + WINDOW_NS + self.grace_ns <= self.now
+            || chunk.bytes >= self.max_chunk_bytes
+            || self
+                .idle
+                .zip(chunk.last_append)
+                .is_some_and(|(idle, last)| last.elapsed() >= idle)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -153,20 +168,16 @@ impl Head {
     /// Moves every due chunk into flush sets, one per (tenant, window).
     pub fn take_due(&mut self, policy: FlushPolicy) -> Vec<Arc<FlushSet>> {
         let mut out = Vec::new();
+        let relieve = self.chunks_to_relieve_memory(&policy);
         for (tenant_id, tenant) in &mut self.tenants {
             let mut by_window: BTreeMap<i64, FlushSet> = BTreeMap::new();
-            for stream in tenant.streams.values_mut() {
+            for (fp, stream) in tenant.streams.iter_mut() {
                 let due: Vec<i64> = stream
                     .windows
                     .iter()
                     .filter(|(ws, c)| {
-                        policy.force
-                            || **ws + WINDOW_NS + policy.grace_ns <= policy.now
-                            || c.bytes >= policy.max_chunk_bytes
-                            || policy
-                                .idle
-                                .zip(c.last_append)
-                                .is_some_and(|(idle, last)| last.elapsed() >= idle)
+                        policy.is_due(**ws, c)
+                            || (!relieve.is_empty() && relieve.contains(&(tenant_id.clone(), *fp, **ws)))
                     })
                     .map(|(ws, _)| *ws)
                     .collect();
@@ -205,6 +216,39 @@ impl Head {
             }
         }
         out
+    }
+
+    /// Open chunks that are not due but must be flushed to bring memory under half of
+    /// `policy.memory_target`, largest first. Empty when memory is under the target.
+    fn chunks_to_relieve_memory(&self, policy: &FlushPolicy) -> HashSet<(TenantId, u64, i64)> {
+        let mut picked = HashSet::new();
+        let Some(target) = policy.memory_target else {
+            return picked;
+        };
+        if policy.force || self.size().1 <= target {
+            return picked;
+        }
+        let mut open = Vec::new();
+        let mut staying = 0;
+        for (tenant_id, tenant) in &self.tenants {
+            for (fp, stream) in &tenant.streams {
+                for (ws, chunk) in &stream.windows {
+                    if !policy.is_due(*ws, chunk) {
+                        staying += chunk.bytes;
+                        open.push((chunk.bytes, tenant_id, *fp, *ws));
+                    }
+                }
+            }
+        }
+        open.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        for (bytes, tenant_id, fp, ws) in open {
+            if staying <= target / 2 {
+                break;
+            }
+            staying -= bytes;
+            picked.insert((tenant_id.clone(), fp, ws));
+        }
+        picked
     }
 
     /// Flush sets still waiting (a previous flush failed).
@@ -394,6 +438,7 @@ mod tests {
             max_chunk_bytes: usize::MAX,
             idle: None,
             force: false,
+            memory_target: None,
         };
         let due = h.take_due(policy);
         assert_eq!(due.len(), 1);
@@ -423,11 +468,53 @@ mod tests {
             max_chunk_bytes: usize::MAX,
             idle: Some(Duration::from_millis(50)),
             force: false,
+            memory_target: None,
         };
         assert!(h.take_due(policy).is_empty(), "not idle yet");
         std::thread::sleep(Duration::from_millis(60));
         let due = h.take_due(policy);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].streams[0].1.len(), 1);
+    }
+
+    #[test]
+    fn memory_target_flushes_largest_open_chunks_first() {
+        let mut h = Head::default();
+        let line = |n: usize| "x".repeat(n);
+        let mut b = batch("a", "big", &[1]);
+        b.streams[0].entries[0].line = line(600);
+        h.append(&b, pos(0));
+        let mut b = batch("a", "mid", &[2]);
+        b.streams[0].entries[0].line = line(300);
+        h.append(&b, pos(1));
+        let mut b = batch("a", "small", &[3]);
+        b.streams[0].entries[0].line = line(100);
+        h.append(&b, pos(2));
+        let policy = FlushPolicy {
+            now: 0,
+            grace_ns: WINDOW_NS,
+            max_chunk_bytes: usize::MAX,
+            idle: None,
+            force: false,
+            memory_target: Some(2000),
+        };
+        // Under the target: every window is open, nothing is due.
+        assert!(h.take_due(policy).is_empty());
+        // 1000 bytes over a target of 800: keep at most 400, so the 600 byte chunk goes.
+        let due = h.take_due(FlushPolicy {
+            memory_target: Some(800),
+            ..policy
+        });
+        let mut flushed: Vec<String> = due
+            .iter()
+            .flat_map(|s| s.streams.iter().map(|(l, _)| l.get("app").unwrap().to_string()))
+            .collect();
+        flushed.sort();
+        assert_eq!(flushed, ["big"]);
+        for set in &due {
+            h.finish_flush(&TenantId::new("a").unwrap(), set.id);
+        }
+        assert_eq!(h.size(), (2, 400));
+        assert_eq!(h.committable(0, 3), 1);
     }
 }

@@ -6,17 +6,22 @@
 //! update leaves an orphan object and replays the records; a crash after it replays records whose
 //! entries are already stored, and readers drop those duplicates by (timestamp, message id).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use logq_storage::layout::chunk_key;
 use logq_storage::{encode_chunk, ChunkRef, Entry, LabelMatcher, LabelSet, ManifestStore, TenantId};
 use tokio::sync::watch;
 
 use crate::error::{IngestError, Result};
 use crate::head::{FlushPolicy, FlushSet, Head, Position};
+
+/// Chunk objects encoded and written at once by a flush.
+const FLUSH_CONCURRENCY: usize = 4;
 
 /// Ingester settings.
 #[derive(Debug, Clone)]
@@ -33,6 +38,9 @@ pub struct IngesterConfig {
     pub chunk_idle: Duration,
     /// Above this many line bytes in memory, every flush flushes all chunks.
     pub max_memory_bytes: Option<usize>,
+    /// Above this many line bytes in memory, the source loop flushes at once (not at the next
+    /// check), the largest open chunks first, until half of it is left.
+    pub flush_memory_bytes: Option<usize>,
 }
 
 impl Default for IngesterConfig {
@@ -44,6 +52,7 @@ impl Default for IngesterConfig {
             source_name: "wal".into(),
             chunk_idle: Duration::from_secs(30 * 60),
             max_memory_bytes: None,
+            flush_memory_bytes: None,
         }
     }
 }
@@ -172,6 +181,13 @@ impl Ingester {
         self.head_read().committable(partition, consumed_next)
     }
 
+    /// Whether memory is over the flush target, so the source loop should flush now.
+    pub fn over_flush_target(&self) -> bool {
+        self.config
+            .flush_memory_bytes
+            .is_some_and(|target| self.memory().1 > target)
+    }
+
     /// (entries, line bytes) in memory.
     pub fn memory(&self) -> (usize, usize) {
         self.head_read().size()
@@ -192,6 +208,7 @@ impl Ingester {
             max_chunk_bytes: self.config.max_chunk_bytes,
             idle: Some(self.config.chunk_idle),
             force,
+            memory_target: self.config.flush_memory_bytes,
         };
         let sets = {
             let mut head = self.head_write();
@@ -199,23 +216,76 @@ impl Ingester {
             sets.extend(head.take_due(policy));
             sets
         };
-        let mut written = 0;
+        let mut by_tenant: BTreeMap<TenantId, Vec<Arc<FlushSet>>> = BTreeMap::new();
         for set in sets {
-            match self.flush_set(set.clone()).await {
-                Ok(()) => {
-                    self.head_write().finish_flush(&set.tenant, set.id);
-                    written += 1;
-                }
+            by_tenant.entry(set.tenant.clone()).or_default().push(set);
+        }
+        let mut written = 0;
+        for (tenant, sets) in by_tenant {
+            written += self.flush_tenant(&tenant, sets).await?;
+        }
+        Ok(written)
+    }
+
+    /// Writes `sets` (all of one tenant) as chunk objects, a few at a time, then lists every
+    /// written chunk in one manifest update (one manifest version per flush, not per chunk).
+    /// On a failed write the remaining sets wait for the next try (the store is failing; each
+    /// set spending its own retries would stall the caller's loop), but chunks already written
+    /// are still listed.
+    async fn flush_tenant(&self, tenant: &TenantId, sets: Vec<Arc<FlushSet>>) -> Result<usize> {
+        let started = std::time::Instant::now();
+        let mut writes = futures::stream::iter(sets)
+            .map(|set| async move {
+                let chunk = self.write_chunk(&set).await;
+                (set, chunk)
+            })
+            .buffered(FLUSH_CONCURRENCY);
+        let mut written: Vec<(Arc<FlushSet>, ChunkRef)> = Vec::new();
+        let mut failure = None;
+        while let Some((set, chunk)) = writes.next().await {
+            match chunk {
+                Ok(chunk) => written.push((set, chunk)),
                 Err(e) => {
-                    // The store is failing: the rest waits for the next try instead of each
-                    // set spending its own retries (the caller's loop must keep polling).
                     self.metrics.flush_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(tenant = %set.tenant, window = set.window_start, error = %e, "chunk flush failed; will retry");
-                    return Err(e);
+                    tracing::warn!(%tenant, window = set.window_start, error = %e, "chunk flush failed; will retry");
+                    failure = Some(e);
+                    break;
                 }
             }
         }
-        Ok(written)
+        // Dropping the stream cancels writes in flight: at most orphan objects, never listed.
+        drop(writes);
+        if !written.is_empty() {
+            self.manifests
+                .update(tenant, |m| {
+                    for (_, chunk) in &written {
+                        if !m.chunks.iter().any(|c| c.key == chunk.key) {
+                            m.chunks.push(chunk.clone());
+                        }
+                    }
+                })
+                .await
+                .inspect_err(|e| {
+                    self.metrics.flush_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%tenant, error = %e, "manifest update failed; chunks are rewritten on the next try");
+                })?;
+            let mut head = self.head_write();
+            for (set, _) in &written {
+                head.finish_flush(tenant, set.id);
+            }
+            drop(head);
+            let n = written.len() as u64;
+            self.metrics.chunks_flushed.fetch_add(n, Ordering::Relaxed);
+            // Every chunk of the batch became durable when the manifest update finished.
+            self.metrics
+                .flush_seconds_micros
+                .fetch_add(started.elapsed().as_micros() as u64 * n, Ordering::Relaxed);
+            tracing::debug!(%tenant, chunks = n, "flushed chunks");
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(written.len()),
+        }
     }
 
     /// [`Ingester::flush`] bounded by `limit`: sets not flushed by then stay pending (a set
@@ -233,8 +303,8 @@ impl Ingester {
         }
     }
 
-    async fn flush_set(&self, set: Arc<FlushSet>) -> Result<()> {
-        let started = std::time::Instant::now();
+    /// Encodes `set` and puts it as a chunk object; the chunk is not listed yet.
+    async fn write_chunk(&self, set: &Arc<FlushSet>) -> Result<ChunkRef> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let key = chunk_key(&set.tenant, set.window_start, &self.config.source_name, seq);
         let encode_set = set.clone();
@@ -245,7 +315,7 @@ impl Ingester {
         let size = bytes.len() as u64;
         self.manifests.store().put(&key, Bytes::from(bytes)).await?;
         let chunk = ChunkRef {
-            key: key.clone(),
+            key,
             size,
             window_start: set.window_start,
             min_ts: footer
@@ -262,18 +332,64 @@ impl Ingester {
                 .unwrap_or(set.window_start),
             entries: footer.streams.iter().map(|s| s.entries).sum(),
         };
-        self.manifests
-            .update(&set.tenant, |m| {
-                if !m.chunks.iter().any(|c| c.key == chunk.key) {
-                    m.chunks.push(chunk.clone());
-                }
-            })
-            .await?;
-        self.metrics.chunks_flushed.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .flush_seconds_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        tracing::debug!(tenant = %set.tenant, key = %key, entries = chunk.entries, "flushed chunk");
-        Ok(())
+        Ok(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logq_storage::{PushBatch, Store, StreamEntries};
+
+    const MINUTE: i64 = 60_000_000_000;
+
+    fn batch(tenant: &str, ts: &[i64]) -> PushBatch {
+        PushBatch {
+            tenant: TenantId::new(tenant).unwrap(),
+            streams: vec![StreamEntries {
+                labels: LabelSet::parse("{app=\"x\"}").unwrap(),
+                entries: ts
+                    .iter()
+                    .map(|&t| Entry {
+                        ts: t,
+                        id: t as u64,
+                        line: format!("l{t}"),
+                        metadata: vec![],
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn one_flush_writes_one_manifest_version_per_tenant() {
+        let manifests = ManifestStore::new(Store::in_memory());
+        let ingester = Ingester::new(manifests.clone(), IngesterConfig::default());
+        // Six 5-minute windows for tenant a, two for tenant b.
+        let a: Vec<i64> = (0..6).map(|w| w * 5 * MINUTE + 1).collect();
+        ingester.apply(
+            &batch("a", &a),
+            Position {
+                partition: 0,
+                offset: 0,
+            },
+        );
+        ingester.apply(
+            &batch("b", &[1, 5 * MINUTE + 1]),
+            Position {
+                partition: 0,
+                offset: 1,
+            },
+        );
+        assert_eq!(ingester.flush(true).await.unwrap(), 8);
+        let ma = manifests.load(&TenantId::new("a").unwrap()).await.unwrap();
+        let mb = manifests.load(&TenantId::new("b").unwrap()).await.unwrap();
+        assert_eq!((ma.version, ma.chunks.len()), (1, 6));
+        assert_eq!((mb.version, mb.chunks.len()), (1, 2));
+        assert_eq!(ma.chunks.iter().map(|c| c.entries).sum::<u64>(), 6);
+        assert_eq!(ingester.memory(), (0, 0));
+        // Nothing is held in memory any more, so every offset is committable.
+        assert_eq!(ingester.committable(0, 2), 2);
+        assert_eq!(ingester.flush(true).await.unwrap(), 0);
     }
 }

@@ -153,3 +153,48 @@ impl KafkaSettings {
 pub(crate) fn kafka_err(ctx: impl std::fmt::Display, e: rdkafka::error::KafkaError) -> IngestError {
     IngestError::Kafka(format!("{ctx}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::producer::BaseProducer;
+
+    fn producer_with(properties: &[(&str, &str)]) -> std::result::Result<BaseProducer, String> {
+        let mut settings = KafkaSettings::new("127.0.0.1:9", "h-", "test");
+        settings.properties = properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        settings.client_config(&[]).create().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tls_and_sasl_properties_are_supported() {
+        // librdkafka rejects these at configuration time when built without OpenSSL.
+        for (protocol, mechanism) in [
+            ("SSL", None),
+            ("SASL_PLAINTEXT", Some("PLAIN")),
+            ("SASL_SSL", Some("SCRAM-SHA-512")),
+        ] {
+            let mut props = vec![("security.protocol", protocol)];
+            if let Some(m) = mechanism {
+                props.extend([
+                    ("sasl.mechanism", m),
+                    ("sasl.username", "u"),
+                    ("sasl.password", "p"),
+                ]);
+            }
+            if let Err(e) = producer_with(&props) {
+                panic!("{protocol} {mechanism:?}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_property_is_an_error_naming_it() {
+        let Err(e) = producer_with(&[("security.protocol", "carrier-pigeon")]) else {
+            panic!("an unknown security.protocol was accepted");
+        };
+        assert!(e.contains("security.protocol"), "{e}");
+    }
+}

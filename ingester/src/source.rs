@@ -21,6 +21,10 @@ use crate::ingester::Ingester;
 /// consumer that stops polling leaves its group) and notices shutdown.
 pub const FLUSH_TIME_LIMIT: Duration = Duration::from_secs(60);
 
+/// Flushes caused by memory over the flush target are at least this far apart (a failing store
+/// is retried at this pace, not after every record).
+const PRESSURE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// One record read from a source.
 #[derive(Debug)]
 pub struct SourceRecord {
@@ -86,11 +90,17 @@ impl Ingester {
         let mut tick = tokio::time::interval(self.config.flush_check_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.set_ready(source.caught_up());
+        let mut last_pressure_flush = Instant::now();
         loop {
             tokio::select! {
                 record = source.next() => {
                     let Some(record) = record else { break };
                     self.apply_record(&mut source, record, &mut errors);
+                    if self.over_flush_target() && last_pressure_flush.elapsed() >= PRESSURE_FLUSH_INTERVAL {
+                        last_pressure_flush = Instant::now();
+                        let _ = self.flush_within(false, FLUSH_TIME_LIMIT).await;
+                        source.commit(&self, false).await;
+                    }
                     if !self.is_ready() && source.caught_up() {
                         tracing::info!("write-ahead log replayed; ready");
                         self.set_ready(true);
