@@ -15,6 +15,11 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: glibc's per-thread arenas kept freed chunk memory
+/// (an ingester at 100k lines/s peaked at 344 MiB with glibc, 209 MiB with one arena).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// logq: a Loki-compatible log storage engine and query server.
 #[derive(Debug, Parser)]
 #[command(name = "logq", version, about, args_override_self = true)]

@@ -76,9 +76,9 @@ pub struct ServeArgs {
     /// A chunk holding this many bytes of lines is flushed even if its window is open.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     max_chunk_bytes: usize,
-    /// Above this many MiB of lines in memory the ingester flushes at once, the largest
-    /// chunks first, instead of waiting for the next flush check (bounds memory under load;
-    /// 0 turns it off).
+    /// Above this many MiB of in-memory chunks (lines plus per-entry overhead) the ingester
+    /// flushes at once, the largest chunks first, instead of waiting for the next flush check
+    /// (bounds memory under load; 0 turns it off).
     #[arg(long, default_value_t = 64)]
     ingester_flush_memory_mb: usize,
     /// Which roles this process runs: `all` (default), or with `--kafka` one of `distributor`

@@ -38,8 +38,8 @@ pub struct IngesterConfig {
     pub chunk_idle: Duration,
     /// Above this many line bytes in memory, every flush flushes all chunks.
     pub max_memory_bytes: Option<usize>,
-    /// Above this many line bytes in memory, the source loop flushes at once (not at the next
-    /// check), the largest open chunks first, until half of it is left.
+    /// Above this estimated memory ([`crate::head::footprint`]), the source loop flushes at
+    /// once (not at the next check), the largest open chunks first, until half of it is left.
     pub flush_memory_bytes: Option<usize>,
 }
 
@@ -183,9 +183,10 @@ impl Ingester {
 
     /// Whether memory is over the flush target, so the source loop should flush now.
     pub fn over_flush_target(&self) -> bool {
-        self.config
-            .flush_memory_bytes
-            .is_some_and(|target| self.memory().1 > target)
+        self.config.flush_memory_bytes.is_some_and(|target| {
+            let (entries, bytes) = self.memory();
+            crate::head::footprint(entries, bytes) > target
+        })
     }
 
     /// (entries, line bytes) in memory.
