@@ -11,18 +11,19 @@ SECONDS_TO_RUN="${2:-60}"
 BROKERS="${3:-}"
 LOGQ="${LOGQ:-${CARGO_TARGET_DIR:-$HOME/.cache/logq-target}/release/logq}"
 WORK="$(mktemp -d)"
+PORT=$((20000 + RANDOM % 20000))
+ENV="rate$PORT"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 if [ -z "$BROKERS" ]; then
-  "$LOGQ" kafka-mock --ignore-stdin --topic h-rate:8 >"$WORK/mock.out" 2>"$WORK/mock.err" &
+  "$LOGQ" kafka-mock --ignore-stdin --topic "h-$ENV:8" >"$WORK/mock.out" 2>"$WORK/mock.err" &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q bootstrap= "$WORK/mock.out" 2>/dev/null && break; sleep 0.1; done
   BROKERS="$(sed -n 's/^bootstrap=//p' "$WORK/mock.out")"
 fi
-PORT=$((20000 + RANDOM % 20000))
-"$LOGQ" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --kafka "$BROKERS" \
-  --environment rate --target ingester --kafka-group "rate-$PORT" ${INGESTER_ARGS:-} 2>"$WORK/ingester.log" &
+${WRAP:-} "$LOGQ" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --kafka "$BROKERS" \
+  --environment "$ENV" --target ingester --kafka-group "rate-$PORT" ${INGESTER_ARGS:-} 2>"$WORK/ingester.log" &
 INGESTER=$!
 PIDS+=($INGESTER)
 metric() { curl -s "127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1==m {print $2}'; }
@@ -37,7 +38,7 @@ if [ -n "${SAMPLE:-}" ]; then
     done ) &
   PIDS+=($!)
 fi
-"$LOGQ" gen --kafka "$BROKERS" --env rate --rate "$RATE" --lines "$LINES" --streams 64 >/dev/null
+"$LOGQ" gen --kafka "$BROKERS" --env "$ENV" --rate "$RATE" --lines "$LINES" --streams 64 >/dev/null
 for _ in $(seq 300); do
   [ "$(metric logq_ingester_entries_total)" -ge "$LINES" ] 2>/dev/null && break
   sleep 0.2

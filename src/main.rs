@@ -20,6 +20,18 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc.h (between `mi_option_deprecated_eager_commit_delay`,
+/// 14, and `mi_option_use_numa_nodes`, 16, which libmimalloc-sys names).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = libmimalloc_sys::mi_option_use_numa_nodes - 1;
+
+/// Returns freed memory to the OS at once rather than after mimalloc's delay: an ingester's
+/// chunks are freed in bulk after each flush, and the delay let its peak RSS reach 230 MiB at
+/// 100k lines/s instead of 182 MiB, for a few percent of CPU.
+fn release_freed_memory_promptly() {
+    // SAFETY: sets a process-wide allocator option; mimalloc reads options atomically.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 /// logq: a Loki-compatible log storage engine and query server.
 #[derive(Debug, Parser)]
 #[command(name = "logq", version, about, args_override_self = true)]
@@ -52,6 +64,7 @@ enum Command {
 }
 
 fn main() {
+    release_freed_memory_promptly();
     let args =
         match config_file::expand::<Cli>(std::env::args_os().collect(), std::env::var_os("LOGQ_CONFIG")) {
             Ok(a) => a,
