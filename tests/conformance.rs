@@ -557,6 +557,17 @@ fn cases() -> Vec<Case> {
                 (labels(&[("env", "prod"), ("pod", "p2")]), Exact(0.5)),
             ]),
         },
+        // evaluator.go vectorBinop: group_left(pod) copies pod from the "one" side, which has
+        // none, so both prod series would become {env="prod"}: an error.
+        Case {
+            name: "group_left results must be unique",
+            query: r#"sum by (env, pod) (count_over_time({app="shop"}[1m])) / on (env) group_left (pod) sum by (env) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Error(
+                400,
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ),
+        },
         Case {
             name: "one-to-one needs unique matches",
             query: r#"sum by (env, pod) (count_over_time({app="shop"}[1m])) / on (env) sum by (env) (count_over_time({app="shop"}[1m]))"#,

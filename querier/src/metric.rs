@@ -747,11 +747,15 @@ fn sort_by_value(op: VecOp, mut series: SeriesVec, steps: usize) -> SeriesVec {
     }
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let value = |s: &(LabelSet, Vec<Option<f64>>)| s.1[0].unwrap_or(f64::NAN);
-    if op == VecOp::Sort {
-        series.sort_by(|a, b| value(a).total_cmp(&value(b)));
-    } else {
-        series.sort_by(|a, b| value(b).total_cmp(&value(a)));
-    }
+    // NaN comes last either way (Loki's heaps treat it as the smallest and the largest).
+    series.sort_by(|a, b| {
+        let (x, y) = (value(a), value(b));
+        x.is_nan().cmp(&y.is_nan()).then(if op == VecOp::Sort {
+            x.total_cmp(&y)
+        } else {
+            y.total_cmp(&x)
+        })
+    });
     series
 }
 
@@ -1082,6 +1086,9 @@ fn grouped_binary(
         candidates.push((labels, vals));
     }
     let mut out = Vec::with_capacity(many.len());
+    // Result labels met at each step: two matches giving the same labels at a step is Loki's
+    // error (its `insertedSigs` check in `vectorBinop`).
+    let mut produced: HashMap<LabelSet, Vec<bool>> = HashMap::new();
     for (labels, vals) in many {
         let Some(candidates) = ones.get(&signature(&labels, b)) else {
             continue;
@@ -1099,6 +1106,11 @@ fn grouped_binary(
                     .iter()
                     .filter_map(|k| one_labels.get(k).map(|v| (k.clone(), v.to_string()))),
             );
+            let both: Vec<bool> = vals
+                .iter()
+                .zip(one_vals)
+                .map(|(m, o)| m.is_some() && o.is_some())
+                .collect();
             let vals = vals
                 .iter()
                 .zip(one_vals)
@@ -1109,7 +1121,21 @@ fn grouped_binary(
                     _ => None,
                 })
                 .collect();
-            out.push((LabelSet::from_pairs(pairs), vals));
+            let result = LabelSet::from_pairs(pairs);
+            let seen = produced
+                .entry(result.clone())
+                .or_insert_with(|| vec![false; one_vals.len()]);
+            for (i, matched) in both.iter().enumerate() {
+                if *matched {
+                    if seen[i] {
+                        return Err(QueryError::BadRequest(
+                            "multiple matches for labels: grouping labels must ensure unique matches".into(),
+                        ));
+                    }
+                    seen[i] = true;
+                }
+            }
+            out.push((result, vals));
         }
     }
     Ok(out)
