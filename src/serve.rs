@@ -70,6 +70,18 @@ pub struct ServeArgs {
     /// Per-tenant ingestion burst in MB (default: one second at the rate, at least 1 MB).
     #[arg(long)]
     ingestion_burst_mb: Option<f64>,
+    /// Loki 3's `discover_service_name`: stream labels looked up, in order, for a
+    /// `service_name` label added to streams without one (`unknown_service` when none is
+    /// present). Comma-separated; `loki` stands for Loki 3's default list (service, app,
+    /// application, app_name, name, app_kubernetes_io_name, container, container_name,
+    /// k8s_container_name, component, workload, job, k8s_job_name). Off by default: Loki
+    /// enables it, but it changes every stream's and metric series' labels.
+    #[arg(long, default_value = "")]
+    discover_service_name: String,
+    /// Loki 3's `discover_log_levels`: entries get `detected_level` structured metadata (from
+    /// a level label or field, else words in the line, else `unknown`). Off by default.
+    #[arg(long)]
+    discover_log_levels: bool,
     /// A chunk that received no entries for this long is flushed even if its window is open.
     #[arg(long, default_value = "30m", value_parser = duration)]
     chunk_idle_period: Duration,
@@ -337,6 +349,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let rate = args.ingestion_rate_mb * 1e6;
             (rate, args.ingestion_burst_mb.map_or(rate.max(1e6), |b| b * 1e6))
         })),
+        ingest_defaults: logq_api::IngestDefaults {
+            service_name_labels: service_name_labels(&args.discover_service_name),
+            discover_log_levels: args.discover_log_levels,
+        },
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -398,4 +414,19 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The `--discover-service-name` list (`loki`: Loki 3's default list).
+fn service_name_labels(flag: &str) -> Vec<String> {
+    flag.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .flat_map(|l| match l {
+            "loki" => logq_api::LOKI_SERVICE_NAME_LABELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            other => vec![other.to_string()],
+        })
+        .collect()
 }

@@ -135,6 +135,34 @@ fn load(server: &Server, base: i64) {
     );
 }
 
+/// Streams whose pipelines set labels to "": `{app="edge", env="qa"}` (JSON with a status
+/// that is "200", "" or missing) and `{app="edge", env="re"}` (lines with and without a status
+/// code for an optional `regexp` group).
+fn load_edge(server: &Server, base: i64) {
+    push(
+        server,
+        &[("app", "edge"), ("env", "qa")],
+        base,
+        &[
+            (10, r#"{"status":"200","path":"/a","took":1.50}"#, &[]),
+            (20, r#"{"status":"","path":"/b"}"#, &[]),
+            (30, r#"{"path":"/c","status":null}"#, &[]),
+        ],
+    );
+    push(
+        server,
+        &[("app", "edge"), ("env", "re")],
+        base,
+        &[(15, "GET /a 200", &[]), (25, "GET /b", &[])],
+    );
+}
+
+fn edge(extra: &[(&str, &str)]) -> Value {
+    let mut pairs = vec![("app", "edge"), ("env", "qa")];
+    pairs.extend_from_slice(extra);
+    labels(&pairs)
+}
+
 fn prod(extra: &[(&str, &str)]) -> Value {
     let mut pairs = vec![("app", "shop"), ("env", "prod")];
     pairs.extend_from_slice(extra);
@@ -144,6 +172,84 @@ fn prod(extra: &[(&str, &str)]) -> Value {
 fn cases() -> Vec<Case> {
     use Val::*;
     vec![
+        // Empty label values (pkg/logql/log/labels.go `Set` keeps "", parser.go sets it): a
+        // label set to "" names its own series, apart from series without the label.
+        // `json` keeps a field "" and skips null (only strings, numbers and bools are read).
+        Case {
+            name: "json field set to empty is its own group",
+            query: r#"sum by (status) (count_over_time({app="edge", env="qa"} | json [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[]), Exact(1.0)),
+                (labels(&[("status", "")]), Exact(1.0)),
+                (labels(&[("status", "200")]), Exact(1.0)),
+            ]),
+        },
+        // JSONExpressionParser: null and missing paths are "".
+        Case {
+            name: "json path expressions set missing fields to empty",
+            query: r#"count_over_time({app="edge", env="qa"} | json st="status" [1m])"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (edge(&[("st", "")]), Exact(2.0)),
+                (edge(&[("st", "200")]), Exact(1.0)),
+            ]),
+        },
+        // JSONExpressionParser takes a number as written (jsonparser's raw bytes).
+        Case {
+            name: "json path expressions keep numbers as written",
+            query: r#"sum by (t) (count_over_time({app="edge", env="qa"} | json t="took" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("t", "")]), Exact(2.0)),
+                (labels(&[("t", "1.50")]), Exact(1.0)),
+            ]),
+        },
+        // RegexpParser: `FindSubmatch` gives "" for a group that took no part.
+        Case {
+            name: "regexp optional group is empty",
+            query: r#"sum by (code) (count_over_time({app="edge", env="re"} | regexp `(?P<method>\w+) (?P<path>\S+)(?: (?P<code>\d+))?` [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[("code", "")]), Exact(1.0)),
+                (labels(&[("code", "200")]), Exact(1.0)),
+            ]),
+        },
+        // fmt.go LabelsFormatter: the rendered "" is set.
+        Case {
+            name: "label_format rendering nothing",
+            query: r#"sum by (x) (count_over_time({app="edge", env="qa"} | label_format x="{{.nope}}" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[("x", "")]), Exact(3.0))]),
+        },
+        // LogfmtExpressionParser: requested labels start as "".
+        Case {
+            name: "logfmt expressions set missing keys to empty",
+            query: r#"sum by (m) (count_over_time({app="edge", env="qa"} | logfmt m="missing" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![(labels(&[("m", "")]), Exact(3.0))]),
+        },
+        // evaluator.go matchingSignature / resultMetric go through Prometheus' labels builder,
+        // which drops empty values: `{st=""}` matches and yields `{}`.
+        Case {
+            name: "binary operations drop empty labels",
+            query: r#"sum by (st) (count_over_time({app="edge", env="qa"} | json st="status" [1m])) / sum by (st) (count_over_time({app="edge", env="qa"} | json st="status" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[]), Exact(1.0)),
+                (labels(&[("st", "200")]), Exact(1.0)),
+            ]),
+        },
+        // VectorAggEvaluator: `without` resets a labels builder (empty values dropped).
+        Case {
+            name: "without drops empty labels",
+            query: r#"sum without (app, env) (count_over_time({app="edge", env="qa"} | json st="status" [1m]))"#,
+            at: At::Instant(60),
+            want: Want::Vector(vec![
+                (labels(&[]), Exact(2.0)),
+                (labels(&[("st", "200")]), Exact(1.0)),
+            ]),
+        },
         // Structured metadata becomes series labels of metric queries unless aggregated away
         // (pkg/logql/log/metrics_extraction.go: the builder `Add`s StructuredMetadataLabel
         // before grouping). Window (t-1m, t]: entries at 10, 20, 30, 40 s.
@@ -276,17 +382,16 @@ fn cases() -> Vec<Case> {
                 Exact(26.0 / 120.0),
             )]),
         },
-        // range_vector.go extrapolatedRate as Loki calls it for rate_counter: the window is
-        // anchored on the first sample, ns timestamps / 1000, the range in ms. Samples 3, 7, 2
-        // at 15, 25, 45 s: increase 6 (reset adds 7); span 3e7 "ms"; 60 added to the start.
+        // range_vector.go extrapolatedRate for rate_counter since grafana/loki#23684 (the
+        // Prometheus extrapolation over the window (0, 60 s]). Samples 3, 7, 2 at 15, 25, 45 s:
+        // increase 6 (the reset adds 7) over 30 s; average gap 15 s, so both edges (15 s
+        // away, under 1.1 gaps) are extrapolated to; the zero point (15 s back) does not cut
+        // the start: 6 * 60 / 30 / 60.
         Case {
             name: "rate_counter",
             query: r#"rate_counter({app="shop", env="dev"} | json counter="counter" | __error__="" | unwrap counter [1m])"#,
             at: At::Instant(60),
-            want: Want::Vector(vec![(
-                labels(&[("app", "shop"), ("env", "dev")]),
-                Near(6.0 * ((3e7 + 60.0) / 3e7) / 60.0),
-            )]),
+            want: Want::Vector(vec![(labels(&[("app", "shop"), ("env", "dev")]), Near(0.2))]),
         },
         Case {
             name: "json on a non-JSON line fails the metric query",
@@ -452,6 +557,17 @@ fn cases() -> Vec<Case> {
                 (labels(&[("env", "prod"), ("pod", "p2")]), Exact(0.5)),
             ]),
         },
+        // evaluator.go vectorBinop: group_left(pod) copies pod from the "one" side, which has
+        // none, so both prod series would become {env="prod"}: an error.
+        Case {
+            name: "group_left results must be unique",
+            query: r#"sum by (env, pod) (count_over_time({app="shop"}[1m])) / on (env) group_left (pod) sum by (env) (count_over_time({app="shop"}[1m]))"#,
+            at: At::Instant(60),
+            want: Want::Error(
+                400,
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ),
+        },
         Case {
             name: "one-to-one needs unique matches",
             query: r#"sum by (env, pod) (count_over_time({app="shop"}[1m])) / on (env) sum by (env) (count_over_time({app="shop"}[1m]))"#,
@@ -466,6 +582,26 @@ fn cases() -> Vec<Case> {
             want: Want::Vector(vec![
                 (labels(&[("env", "prod")]), Exact(3.0)),
                 (labels(&[("env", "dev")]), Exact(2.0)),
+            ]),
+        },
+        // evaluator.go Sortable walks the whole expression; the literal step evaluator keeps
+        // the sorted order, so negating keeps prod (3) before dev (2).
+        Case {
+            name: "operations keep the order of a sort",
+            query: r#"sort_desc(sum by (env) (count_over_time({app="shop"}[30s]))) * -1"#,
+            at: At::Instant(30),
+            want: Want::Vector(vec![
+                (labels(&[("env", "prod")]), Exact(-3.0)),
+                (labels(&[("env", "dev")]), Exact(-2.0)),
+            ]),
+        },
+        Case {
+            name: "sort ascending",
+            query: r#"sort(sum by (env) (count_over_time({app="shop"}[30s])))"#,
+            at: At::Instant(30),
+            want: Want::Vector(vec![
+                (labels(&[("env", "dev")]), Exact(2.0)),
+                (labels(&[("env", "prod")]), Exact(3.0)),
             ]),
         },
         Case {
@@ -854,6 +990,7 @@ fn loki_conformance_suite() {
     ];
     let mut server = Server::start(dir.path(), &idle);
     load(&server, base);
+    load_edge(&server, base);
     let cases = cases();
     check_all(&server, base, &cases, "memory");
 
@@ -1046,6 +1183,60 @@ fn log_queries_show_structured_metadata() {
         [
             "level=info status=200 latency=10ms size=5",
             "level=warn status=404 latency=1s size=40"
+        ]
+    );
+}
+
+/// Loki 3's ingest defaults, off unless configured: with `--discover-service-name loki
+/// --discover-log-levels`, streams get `service_name` (the first of Loki's discovery labels,
+/// else `unknown_service`) and entries `detected_level` structured metadata (a level field of
+/// the JSON or logfmt line, else words in the line, else `unknown`), which metric queries see.
+#[test]
+fn loki_ingest_defaults_when_configured() {
+    let run = |flags: &[&str]| -> Vec<(Value, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(dir.path(), flags);
+        let base = (now_ns() / (600 * S) - 3) * 600 * S;
+        push(
+            &server,
+            &[("job", "batch"), ("app", "shop")],
+            base,
+            &[
+                (10, r#"{"level":"WARNING","msg":"slow"}"#, &[]),
+                (20, "ts=1 lvl=err msg=boom", &[]),
+                (30, "GET /index.html 200", &[]),
+            ],
+        );
+        push(&server, &[("host", "h1")], base, &[(15, "disk error", &[])]);
+        let mut out = Vec::new();
+        for sel in [r#"{job=~".+"}"#, r#"{host=~".+"}"#] {
+            let q = format!("sum by (service_name, detected_level) (count_over_time({sel}[1m]))");
+            let r = get(
+                &server.url("/loki/api/v1/query"),
+                &[("query", q.as_str()), ("time", &(base + 60 * S).to_string())],
+                &[("X-Scope-OrgID", TENANT)],
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+            for s in r.json()["data"]["result"].as_array().unwrap() {
+                out.push((s["metric"].clone(), s["value"][1].as_str().unwrap().to_string()));
+            }
+        }
+        out
+    };
+    let off = run(&[]);
+    assert_eq!(
+        off,
+        [(labels(&[]), "3".to_string()), (labels(&[]), "1".to_string())]
+    );
+    let on = run(&["--discover-service-name", "loki", "--discover-log-levels"]);
+    let series = |level: &str, service: &str| labels(&[("detected_level", level), ("service_name", service)]);
+    assert_eq!(
+        on,
+        [
+            (series("error", "shop"), "1".to_string()),
+            (series("unknown", "shop"), "1".to_string()),
+            (series("warn", "shop"), "1".to_string()),
+            (series("error", "unknown_service"), "1".to_string()),
         ]
     );
 }

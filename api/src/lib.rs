@@ -5,6 +5,7 @@
 mod content_encoding;
 mod deletes;
 mod error;
+mod ingest_defaults;
 mod internal;
 mod metrics;
 mod params;
@@ -16,6 +17,7 @@ mod tenant;
 
 pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;
+pub use ingest_defaults::{IngestDefaults, LOKI_SERVICE_NAME_LABELS};
 pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
 /// Loki's push protobuf messages (re-exported from storage, where the wire format lives).
 pub use logq_storage::push_proto as proto;

@@ -50,6 +50,8 @@ pub struct AppState {
     pub manifests: logq_storage::ManifestStore,
     /// Per-tenant ingestion rate limit.
     pub rate_limiter: crate::rate_limit::RateLimiter,
+    /// Loki 3's ingest-time `service_name` and `detected_level` discovery (off by default).
+    pub ingest_defaults: crate::IngestDefaults,
 }
 
 /// Runs a query future under the query timeout: 504 when it expires, as Loki. A query that
@@ -184,7 +186,7 @@ async fn push(
     let is_json =
         header_str(header::CONTENT_TYPE).is_some_and(|c| c.trim_start().starts_with("application/json"));
     let mut stats = DecodeStats::default();
-    let batch = if is_json {
+    let mut batch = if is_json {
         decode_json(tenant, &body)
     } else {
         decode_protobuf(tenant, &body, &mut stats)
@@ -193,6 +195,8 @@ async fn push(
     s.limits
         .check(&batch, now_ns())
         .map_err(|e| rejected(e.to_string()))?;
+    // After validation, as Loki: a discovered `service_name` is not counted against the limits.
+    s.ingest_defaults.apply(&mut batch);
     s.rate_limiter
         .admit(&batch.tenant, batch.line_bytes())
         .map_err(|message| {

@@ -50,8 +50,9 @@ enum Value {
 /// query (one step). Rows examined are counted in `stats`.
 ///
 /// Series are ordered by labels, as Loki orders matrices and instant vectors; an instant query
-/// whose expression uses `sort` or `sort_desc` keeps their order by value instead. More than
-/// [`MAX_SERIES`] result series is an error, as in Loki.
+/// whose expression uses `sort` or `sort_desc` anywhere (Loki's `Sortable`) keeps the order
+/// evaluation gives instead: by value where the sort is, then as each operation passes it on.
+/// More than [`MAX_SERIES`] result series is an error, as in Loki.
 pub async fn evaluate(
     q: &Querier,
     tenant: &TenantId,
@@ -67,6 +68,7 @@ pub async fn evaluate(
         stats,
     };
     let value = eval(&ctx, expr).await?;
+    let keep_order = instant && sortable(expr);
     Ok(match value {
         Value::Scalar(v) => MetricResult::Scalar(v),
         Value::Vector(series) => {
@@ -82,6 +84,14 @@ pub async fn evaluate(
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
+            if out.len() > MAX_SERIES {
+                return Err(QueryError::BadRequest(format!(
+                    "maximum of series ({MAX_SERIES}) reached for a single query"
+                )));
+            }
+            if keep_order {
+                return Ok(MetricResult::Matrix(out));
+            }
             // Series with equal labels (a binary operation that drops labels) are one series.
             out.sort_by(|a, b| a.labels.cmp(&b.labels));
             out.dedup_by(|b, a| {
@@ -98,35 +108,18 @@ pub async fn evaluate(
                 a.points.sort_by_key(|p| p.0);
                 true
             });
-            if out.len() > MAX_SERIES {
-                return Err(QueryError::BadRequest(format!(
-                    "maximum of series ({MAX_SERIES}) reached for a single query"
-                )));
-            }
-            if instant {
-                match sort_order(expr) {
-                    Some(VecOp::Sort) => out.sort_by(|a, b| last(a).total_cmp(&last(b))),
-                    Some(VecOp::SortDesc) => out.sort_by(|a, b| last(b).total_cmp(&last(a))),
-                    _ => {}
-                }
-            }
             MetricResult::Matrix(out)
         }
     })
 }
 
-fn last(s: &Series) -> f64 {
-    s.points.last().map_or(f64::NAN, |p| p.1)
-}
-
-/// `sort` or `sort_desc` when the expression's result is ordered by one (Loki's `Sortable`:
-/// instant vectors of such expressions are not re-sorted by labels).
-fn sort_order(expr: &SampleExpr) -> Option<VecOp> {
+/// Loki's `Sortable`: whether `sort` or `sort_desc` appears anywhere in the expression.
+fn sortable(expr: &SampleExpr) -> bool {
     match expr {
-        SampleExpr::Vector(v) if matches!(v.op, VecOp::Sort | VecOp::SortDesc) => Some(v.op),
-        SampleExpr::LabelReplace(l) => sort_order(&l.inner),
-        SampleExpr::Binary(b) if matches!(b.rhs, SampleExpr::Literal(_)) => sort_order(&b.lhs),
-        _ => None,
+        SampleExpr::Vector(v) => matches!(v.op, VecOp::Sort | VecOp::SortDesc) || sortable(&v.inner),
+        SampleExpr::LabelReplace(l) => sortable(&l.inner),
+        SampleExpr::Binary(b) => sortable(&b.lhs) || sortable(&b.rhs),
+        SampleExpr::Range(_) | SampleExpr::Literal(_) | SampleExpr::VectorLiteral(_) => false,
     }
 }
 
@@ -313,17 +306,19 @@ fn convert(conv: UnwrapConv, v: &str) -> Result<f64, String> {
     }
 }
 
+/// `labels` grouped by `by`/`without`, keeping empty values as Loki's sample extractor and
+/// its `by` grouping of vector aggregations do (a label set to "" is a group of its own).
 fn grouped(labels: &LabelSet, grouping: &Option<Grouping>) -> LabelSet {
     match grouping {
         None => labels.clone(),
-        Some(g) if g.without => LabelSet::from_pairs(
+        Some(g) if g.without => LabelSet::from_pairs_keeping_empty(
             labels
                 .pairs()
                 .iter()
                 .filter(|(k, _)| !g.labels.contains(k))
                 .cloned(),
         ),
-        Some(g) => LabelSet::from_pairs(
+        Some(g) => LabelSet::from_pairs_keeping_empty(
             labels
                 .pairs()
                 .iter()
@@ -533,7 +528,7 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) 
                 lo += 1;
             }
             let window = &points[lo..hi];
-            vals.push((!window.is_empty()).then(|| range_value(r, window)));
+            vals.push((!window.is_empty()).then(|| range_value(r, window, end)));
         }
         out.push((labels, vals));
     }
@@ -584,9 +579,10 @@ fn duration_seconds(ns: i64) -> f64 {
     (ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9
 }
 
-/// The value of a range aggregation over one window's samples (ascending time), computed as
-/// Loki's range vector aggregators do (same operations in the same order, so the same floats).
-fn range_value(r: &RangeAggregation, w: &[(i64, f64)]) -> f64 {
+/// The value of a range aggregation over one window's samples (ascending time; the window
+/// ends at `end`, inclusive), computed as Loki's range vector aggregators do (same operations
+/// in the same order, so the same floats).
+fn range_value(r: &RangeAggregation, w: &[(i64, f64)], end: i64) -> f64 {
     let range_s = duration_seconds(r.range_ns);
     let sum = || w.iter().fold(0.0, |acc, p| acc + p.1);
     match r.op {
@@ -636,24 +632,23 @@ fn range_value(r: &RangeAggregation, w: &[(i64, f64)]) -> f64 {
         }
         RangeOp::FirstOverTime => w[0].1,
         RangeOp::LastOverTime => w[w.len() - 1].1,
-        RangeOp::RateCounter => loki_counter_rate(w, r.range_ns),
+        RangeOp::RateCounter => counter_rate(w, r.range_ns, end),
         RangeOp::AbsentOverTime => 1.0,
     }
 }
 
-/// Loki's `rate_counter`: its `extrapolatedRate(samples, range, isCounter, isRate)`, which
-/// anchors the extrapolation on the first sample (`rangeStart = first - range`, `rangeEnd =
-/// last`) and mixes units (nanosecond timestamps divided by 1000 as if milliseconds, the range
-/// in milliseconds). Reproduced exactly because it is what Loki answers; fewer than two samples
-/// give 0 (a point, not a gap).
-fn loki_counter_rate(samples: &[(i64, f64)], range_ns: i64) -> f64 {
+/// Loki's `rate_counter` (`extrapolatedRate(samples, rangeEnd, range, isCounter, isRate)`
+/// since grafana/loki#23684, which fixed its nanosecond/millisecond mix-up): Prometheus'
+/// `rate` over the window `(end - range, end]` — counter resets add the value before them;
+/// the increase is extrapolated to a window edge closer than 1.1 average sample gaps, else by
+/// half a gap, and never below the counter's zero point — divided by the range in seconds.
+/// Fewer than two samples give 0 (a point, not a gap).
+fn counter_rate(samples: &[(i64, f64)], range_ns: i64, end: i64) -> f64 {
     if samples.len() < 2 {
         return 0.0;
     }
     let (first_t, first_v) = samples[0];
     let (last_t, last_v) = samples[samples.len() - 1];
-    let range_start = first_t - range_ns / 1_000_000;
-    let range_end = last_t;
     let mut result = last_v - first_v;
     let mut last_value = 0.0;
     for &(_, v) in samples {
@@ -662,29 +657,26 @@ fn loki_counter_rate(samples: &[(i64, f64)], range_ns: i64) -> f64 {
         }
         last_value = v;
     }
-    let mut to_start = (first_t - range_start) as f64 / 1000.0;
-    let to_end = (range_end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
+    let seconds = |ns: i64| ns as f64 / 1e9;
+    let mut to_start = seconds(first_t - (end - range_ns));
+    let mut to_end = seconds(end - last_t);
+    let sampled = seconds(last_t - first_t);
     let average_gap = sampled / (samples.len() - 1) as f64;
+    let threshold = average_gap * 1.1;
+    if to_start >= threshold {
+        to_start = average_gap / 2.0;
+    }
     if result > 0.0 && first_v >= 0.0 {
+        // A counter is never negative: extrapolate no further back than its zero point.
         let to_zero = sampled * (first_v / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    let threshold = average_gap * 1.1;
-    let mut interval = sampled;
-    interval += if to_start < threshold {
-        to_start
-    } else {
-        average_gap / 2.0
-    };
-    interval += if to_end < threshold {
-        to_end
-    } else {
-        average_gap / 2.0
-    };
-    result *= interval / sampled;
+    if to_end >= threshold {
+        to_end = average_gap / 2.0;
+    }
+    result *= (sampled + to_start + to_end) / sampled;
     result / duration_seconds(range_ns)
 }
 
@@ -714,7 +706,7 @@ fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
         Value::Vector(s) => s,
     };
     match v.op {
-        VecOp::Sort | VecOp::SortDesc => return Value::Vector(series),
+        VecOp::Sort | VecOp::SortDesc => return Value::Vector(sort_by_value(v.op, series, steps)),
         VecOp::Topk | VecOp::Bottomk => return Value::Vector(top_k(v, series, steps)),
         _ => {}
     }
@@ -722,6 +714,8 @@ fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
     for (labels, vals) in &series {
         let key = match &v.grouping {
             None => LabelSet::default(),
+            // `without` goes through Prometheus' labels builder, which drops empty values.
+            Some(g) if g.without => grouped(labels, &Some(g.clone())).without_empty(),
             Some(g) => grouped(labels, &Some(g.clone())),
         };
         let slot = groups.entry(key).or_insert_with(|| vec![Vec::new(); steps]);
@@ -742,6 +736,27 @@ fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
         })
         .collect();
     Value::Vector(out)
+}
+
+/// `sort` / `sort_desc` of an instant vector: by value (ties in label order), the order the
+/// rest of the evaluation keeps (Loki's heaps, then `sort.Sort(sort.Reverse(heap))`). Over a
+/// range the order of a matrix is its labels', so there is nothing to do.
+fn sort_by_value(op: VecOp, mut series: SeriesVec, steps: usize) -> SeriesVec {
+    if steps != 1 {
+        return series;
+    }
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let value = |s: &(LabelSet, Vec<Option<f64>>)| s.1[0].unwrap_or(f64::NAN);
+    // NaN comes last either way (Loki's heaps treat it as the smallest and the largest).
+    series.sort_by(|a, b| {
+        let (x, y) = (value(a), value(b));
+        x.is_nan().cmp(&y.is_nan()).then(if op == VecOp::Sort {
+            x.total_cmp(&y)
+        } else {
+            y.total_cmp(&x)
+        })
+    });
+    series
 }
 
 /// A vector aggregation over one group's values, as Loki's `VectorAggEvaluator` computes it
@@ -866,9 +881,11 @@ fn combine(b: &BinaryExpr, a: f64, c: f64, keep: f64) -> Option<f64> {
     }
 }
 
+/// The matching signature of a series in a binary operation. Loki builds it (and the result's
+/// labels) with Prometheus' labels builder, which drops empty-valued labels.
 fn signature(labels: &LabelSet, b: &BinaryExpr) -> LabelSet {
     match &b.matching {
-        None => labels.clone(),
+        None => labels.without_empty(),
         Some(m) if m.on => LabelSet::from_pairs(
             labels
                 .pairs()
@@ -1026,7 +1043,9 @@ fn vector_binary(
                 .filter_map(|(l, vals)| {
                     let sig = signature(&l, b);
                     let other = right.get(&sig)?;
-                    let labels = if b.matching.is_some() { sig } else { l };
+                    // Loki's `resultMetric`: the left labels (through the builder, so without
+                    // empty values), trimmed to the signature by `on`/`ignoring`.
+                    let labels = sig;
                     let vals = vals
                         .into_iter()
                         .zip(other)
@@ -1067,6 +1086,9 @@ fn grouped_binary(
         candidates.push((labels, vals));
     }
     let mut out = Vec::with_capacity(many.len());
+    // Result labels met at each step: two matches giving the same labels at a step is Loki's
+    // error (its `insertedSigs` check in `vectorBinop`).
+    let mut produced: HashMap<LabelSet, Vec<bool>> = HashMap::new();
     for (labels, vals) in many {
         let Some(candidates) = ones.get(&signature(&labels, b)) else {
             continue;
@@ -1084,6 +1106,11 @@ fn grouped_binary(
                     .iter()
                     .filter_map(|k| one_labels.get(k).map(|v| (k.clone(), v.to_string()))),
             );
+            let both: Vec<bool> = vals
+                .iter()
+                .zip(one_vals)
+                .map(|(m, o)| m.is_some() && o.is_some())
+                .collect();
             let vals = vals
                 .iter()
                 .zip(one_vals)
@@ -1094,7 +1121,21 @@ fn grouped_binary(
                     _ => None,
                 })
                 .collect();
-            out.push((LabelSet::from_pairs(pairs), vals));
+            let result = LabelSet::from_pairs(pairs);
+            let seen = produced
+                .entry(result.clone())
+                .or_insert_with(|| vec![false; one_vals.len()]);
+            for (i, matched) in both.iter().enumerate() {
+                if *matched {
+                    if seen[i] {
+                        return Err(QueryError::BadRequest(
+                            "multiple matches for labels: grouping labels must ensure unique matches".into(),
+                        ));
+                    }
+                    seen[i] = true;
+                }
+            }
+            out.push((result, vals));
         }
     }
     Ok(out)
@@ -1105,22 +1146,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counter_rate_follows_lokis_extrapolation() {
+    fn counter_rate_extrapolates_as_prometheus() {
         let s = 1_000_000_000i64;
-        // A counter growing 1 per second, sampled every 10 s; Loki anchors the window on the
-        // first sample and mixes units, so the increase 40 is scaled by (span + 60 s) / span
-        // with the span in microseconds, then divided by the range.
-        let samples: Vec<(i64, f64)> = (1..=5).map(|i| (i * 10 * s, (i * 10) as f64)).collect();
-        let span_us = 40e6;
-        let want = 40.0 * ((span_us + 60.0) / span_us) / 60.0;
-        assert_eq!(loki_counter_rate(&samples, 60 * s), want);
+        // engine_test.go TestEngine_LogsRateUnwrap: values 47..61 at 46..60 s, window
+        // (30 s, 60 s]: the first sample is 16 s from the start (more than 1.1 gaps), so the
+        // start extrapolates by half a gap; the last sits at the end. 14 * 14.5 / 14 / 30.
+        let samples: Vec<(i64, f64)> = (46..=60).map(|t| (t * s, (t + 1) as f64)).collect();
+        assert_eq!(counter_rate(&samples, 30 * s, 60 * s), 0.4833333333333334);
+        // A constant counter: 0.
+        let flat: Vec<(i64, f64)> = (46..=60).map(|t| (t * s, 1.0)).collect();
+        assert_eq!(counter_rate(&flat, 30 * s, 60 * s), 0.0);
+        // Close to both edges: extrapolated to the whole window. Samples 10 s apart from 5 s
+        // in (0, 60]: 5 s to each edge (< 11 s), increase 10 per sample.
+        let close: Vec<(i64, f64)> = (0..6)
+            .map(|i| ((5 + 10 * i) * s, (100 + 10 * i) as f64))
+            .collect();
+        assert_eq!(counter_rate(&close, 60 * s, 60 * s), 50.0 * (60.0 / 50.0) / 60.0);
+        // The zero point caps the start: 0 -> 10 -> 20 at 20, 30, 40 s in (0, 60]: the
+        // counter was 0 at 20 s, so nothing is added before the first sample.
+        let zero = [(20 * s, 0.0), (30 * s, 10.0), (40 * s, 20.0)];
+        assert_eq!(counter_rate(&zero, 60 * s, 60 * s), 20.0 * (25.0 / 20.0) / 60.0);
         // A reset adds the value before it.
         let reset = [(10 * s, 5.0), (20 * s, 10.0), (30 * s, 2.0), (40 * s, 7.0)];
-        let span_us = 30e6;
-        let want = 12.0 * ((span_us + 60.0) / span_us) / 60.0;
-        assert_eq!(loki_counter_rate(&reset, 60 * s), want);
+        let want = 12.0 * ((30.0 + 10.0 + 5.0) / 30.0) / 60.0;
+        assert_eq!(counter_rate(&reset, 60 * s, 60 * s), want);
         // One sample: 0, not a gap.
-        assert_eq!(loki_counter_rate(&samples[..1], 60 * s), 0.0);
+        assert_eq!(counter_rate(&samples[..1], 30 * s, 60 * s), 0.0);
     }
 
     #[test]

@@ -10,8 +10,8 @@
 use logq_storage::LabelSet;
 
 use crate::logql::{
-    go_duration_ns, humanize_bytes, json_path, CmpOp, CmpValue, JsonPathStep, LabelComparison,
-    LabelFilterExpr, LabelFormat, LogExpr, ParserKind, ParserStage, Stage,
+    go_duration_ns, humanize_bytes, json_path, CmpOp, CmpValue, LabelComparison, LabelFilterExpr,
+    LabelFormat, LogExpr, ParserKind, ParserStage, Stage,
 };
 
 /// Label name/value pairs.
@@ -117,6 +117,14 @@ impl<'a> LineLabels<'a> {
         names
     }
 
+    /// Every label with its current value (Loki's `LabelsBuilder.Map`, the data of templates).
+    fn pairs_now(&self) -> Vec<(String, String)> {
+        self.names()
+            .into_iter()
+            .filter_map(|n| self.get(&n).map(|v| (n.clone(), v.to_string())))
+            .collect()
+    }
+
     /// The labels by category, as Loki's `categorize-labels` encoding returns them: stream
     /// labels (as modified by the pipeline), structured metadata, and parsed labels (with
     /// `__error__` and `__error_details__`).
@@ -180,7 +188,9 @@ impl<'a> LineLabels<'a> {
             .collect();
         pairs.extend(self.metadata);
         pairs.extend(self.extracted);
-        LabelSet::from_pairs(pairs)
+        // Loki's labels builder keeps labels set to "" (a `json` field "", a missing
+        // `json a="path"`, a `regexp` group that did not take part): they name the series.
+        LabelSet::from_pairs_keeping_empty(pairs)
     }
 }
 
@@ -220,10 +230,10 @@ pub fn process_with_metadata<'a>(
             Stage::Parser(p) => parse_logfmt(p, cur, &mut labels),
             Stage::Regexp(re) => {
                 if let Some(caps) = re.captures(cur) {
+                    // A group that took no part in the match is "" (Go's `FindSubmatch`).
                     for name in re.capture_names().flatten() {
-                        if let Some(m) = caps.name(name) {
-                            labels.add_extracted(sanitize(name), m.as_str().to_string());
-                        }
+                        let value = caps.name(name).map_or("", |m| m.as_str());
+                        labels.add_extracted(sanitize(name), value.to_string());
                     }
                 }
             }
@@ -249,7 +259,8 @@ pub fn process_with_metadata<'a>(
                 }
             }
             Stage::LineFormat(t) => {
-                match t.render(|k| labels.get(k), cur, ts) {
+                let all = || labels.pairs_now();
+                match t.render(|k| labels.get(k), all, cur, ts) {
                     Ok(out) => rewritten = Some(out),
                     // Loki keeps the line and marks it.
                     Err(details) => labels.set_error("TemplateFormatErr", details),
@@ -268,15 +279,10 @@ pub fn process_with_metadata<'a>(
                             }
                         }
                         LabelFormat::Template { to, template } => {
-                            let seen = snapshot.get_or_insert_with(|| {
-                                labels
-                                    .names()
-                                    .into_iter()
-                                    .filter_map(|n| labels.get(&n).map(|v| (n.clone(), v.to_string())))
-                                    .collect()
-                            });
+                            let seen = snapshot.get_or_insert_with(|| labels.pairs_now());
                             let get = |k: &str| seen.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-                            match template.render(get, cur, ts) {
+                            let all = || seen.clone();
+                            match template.render(get, all, cur, ts) {
                                 Ok(v) => labels.set(to.clone(), v),
                                 Err(details) => labels.set_error("TemplateFormatErr", details),
                             }
@@ -444,22 +450,16 @@ fn parse_json(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
         }
     }
     match serde_json::from_str::<serde_json::Value>(line) {
-        Ok(v @ serde_json::Value::Object(_)) if !stage.params.is_empty() => {
+        Ok(serde_json::Value::Object(_)) => {
             for (label, expr) in &stage.params {
                 let Ok(path) = json_path(expr) else { continue };
-                let mut cur = Some(&v);
-                for step in &path {
-                    cur = match step {
-                        JsonPathStep::Key(k) => cur.and_then(|c| c.get(k)),
-                        JsonPathStep::Index(i) => cur.and_then(|c| c.get(*i)),
-                    };
+                // Values as written in the line (`1.50` stays `1.50`); null is "".
+                match crate::json_path::value_at(line, &path) {
+                    Some(text) => labels.add_extracted(label.clone(), text),
+                    // Loki sets every label not found to "" after the walk.
+                    None if labels.get(label).is_some() => {}
+                    None => labels.set(label.clone(), String::new()),
                 }
-                let text = match cur {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(serde_json::Value::Null) | None => continue,
-                    Some(other) => other.to_string(),
-                };
-                labels.add_extracted(label.clone(), text);
             }
         }
         _ => labels.set_error("JSONParserErr", JSON_NOT_OBJECT.into()),
@@ -628,6 +628,14 @@ fn parse_logfmt(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
             .find(|(_, k)| k == key)
             .map(|(label, _)| label.clone())
     };
+    // Loki's `LogfmtExpressionParser` first sets every requested label (not a stream label)
+    // to "", then sets the values found, empty ones included.
+    for (label, _) in &stage.params {
+        if labels.stream.get(label).is_none() {
+            labels.set(label.clone(), String::new());
+        }
+    }
+    let keep_empty = stage.keep_empty || !stage.params.is_empty();
     let mut rest = line.trim_start();
     while !rest.is_empty() {
         let key_end = rest
@@ -665,7 +673,7 @@ fn parse_logfmt(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
             labels.set_error("LogfmtParserErr", "unexpected '=' without a key".into());
             return;
         }
-        if !key.is_empty() && (!value.is_empty() || stage.keep_empty) {
+        if !key.is_empty() && (!value.is_empty() || keep_empty) {
             if let Some(name) = wanted(key) {
                 labels.add_extracted(name, value);
             }

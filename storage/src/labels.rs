@@ -1,8 +1,10 @@
 //! Stream label sets: sorted, de-duplicated `name="value"` pairs with a stable 64-bit
 //! fingerprint, and the Prometheus text form `{a="b", c="d"}` used by push requests.
 //!
-//! Invariants: names are sorted and unique, every name matches `[a-zA-Z_][a-zA-Z0-9_]*`, values
-//! are non-empty (Loki drops empty-valued labels), and the fingerprint depends only on the pairs.
+//! Invariants: names are sorted and unique, every name matches `[a-zA-Z_][a-zA-Z0-9_]*`, and the
+//! fingerprint depends only on the pairs. Stream identities never hold empty values (Loki drops
+//! empty-valued stream labels); only the querier's metric series may, built with
+//! [`LabelSet::from_pairs_keeping_empty`], as Loki's series keep a parsed label set to `""`.
 
 use std::fmt;
 
@@ -57,6 +59,30 @@ impl LabelSet {
             }
         }
         LabelSet(out)
+    }
+
+    /// [`LabelSet::from_pairs`] keeping empty values: Loki's pipeline labels (a `json` field
+    /// `""`, a `regexp` group that did not participate, a `label_format` rendering nothing) stay
+    /// in series labels with an empty value, a different series from one without the label.
+    pub fn from_pairs_keeping_empty(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut v: Vec<(String, String)> = pairs.into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, String)> = Vec::with_capacity(v.len());
+        for (k, val) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = val,
+                _ => out.push((k, val)),
+            }
+        }
+        LabelSet(out)
+    }
+
+    /// The same set without its empty-valued labels (Prometheus' `labels.Builder` drops them).
+    pub fn without_empty(&self) -> Self {
+        if self.0.iter().all(|(_, v)| !v.is_empty()) {
+            return self.clone();
+        }
+        LabelSet(self.0.iter().filter(|(_, v)| !v.is_empty()).cloned().collect())
     }
 
     /// Builds a set from outside input: names must be valid and unique, and the set non-empty.

@@ -2,9 +2,13 @@
 //! and actions `{{ ... }}` with fields (`.label`, a missing label is empty), `__line__`,
 //! `__timestamp__`, string, number and boolean literals, parenthesised pipelines, pipes
 //! (`{{ .a | ToUpper }}`: the value becomes the last argument), `if` / `else if` / `else` /
-//! `end`, and Loki's template functions (string, comparison, arithmetic, regex and time
-//! functions; see [`call`]). A function Loki lacks is rejected when the query is parsed; a
-//! failure while rendering is a `TemplateFormatErr` of the line, as in Loki.
+//! `end`, `with` (dot becomes the value when it is non-empty), `range` over the labels (sorted
+//! by name, as Go ranges a map) or an integer, variables (`$x := ...`, `$x = ...`, `$` for the
+//! labels, `range $k, $v := .`), and Loki's template functions (string, comparison,
+//! arithmetic, regex and time functions; see [`call`]). The data is the label map, as Loki
+//! executes its templates over `map[string]string`. A function Loki lacks is rejected when
+//! the query is parsed; a failure while rendering is a `TemplateFormatErr` of the line, as in
+//! Loki.
 
 use regex::Regex;
 
@@ -33,6 +37,26 @@ enum Node {
         then: Vec<Node>,
         otherwise: Vec<Node>,
     },
+    /// `{{with [$v :=] p}}`: `then` with dot set to the value when it is non-empty.
+    With {
+        var: Option<String>,
+        pipe: Pipeline,
+        then: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    /// `{{range [[$k,] $v :=] p}}`: `body` per element, `otherwise` when there is none.
+    Range {
+        key: Option<String>,
+        value: Option<String>,
+        pipe: Pipeline,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    /// `{{$x := p}}` (declare) or `{{$x = p}}` (assign): prints nothing.
+    Assign {
+        name: String,
+        pipe: Pipeline,
+    },
 }
 
 /// Commands joined by `|`.
@@ -51,6 +75,10 @@ enum Arg {
     Bool(bool),
     Func(String),
     Sub(Pipeline),
+    /// `$name` (`$` alone: the data, i.e. the labels).
+    Var(String),
+    /// `$.name`: a label, whatever dot is.
+    RootField(String),
 }
 
 /// A value while rendering.
@@ -62,6 +90,8 @@ enum V {
     Bool(bool),
     /// A time, Unix ns (`__timestamp__`, `toDate`, ...).
     Time(i64),
+    /// The label map (the template's data), sorted by name.
+    Map(Vec<(String, String)>),
 }
 
 const FUNCS: &[&str] = &[
@@ -136,6 +166,19 @@ const FUNCS: &[&str] = &[
     "b64enc",
     "b64dec",
     "count",
+    "Trim",
+    "TrimLeft",
+    "TrimRight",
+    "bytes",
+    "duration",
+    "duration_seconds",
+    "toDateInZone",
+    "now",
+    "index",
+    "slice",
+    "html",
+    "js",
+    "urlquery",
 ];
 
 impl Template {
@@ -153,25 +196,51 @@ impl Template {
         })
     }
 
-    /// Renders with `get` looking labels up (a missing label is empty); the error is Loki's
-    /// `TemplateFormatErr` detail.
+    /// Renders with `get` looking labels up (a missing label is empty) and `all` listing them
+    /// (for `range`, `$` and a printed dot); the error is Loki's `TemplateFormatErr` detail.
     pub fn render<'a>(
         &self,
         get: impl Fn(&str) -> Option<&'a str>,
+        all: impl Fn() -> Vec<(String, String)>,
         line: &str,
         ts: i64,
     ) -> Result<String, String> {
-        let ctx = Ctx { get: &get, line, ts };
+        let ctx = Ctx {
+            get: &get,
+            all: &all,
+            line,
+            ts,
+        };
+        let mut scope = Scope {
+            dot: None,
+            vars: Vec::new(),
+        };
         let mut out = String::new();
-        render_nodes(&self.nodes, &ctx, &mut out)?;
+        render_nodes(&self.nodes, &ctx, &mut scope, &mut out)?;
         Ok(out)
     }
 }
 
 struct Ctx<'c, 'a> {
     get: &'c dyn Fn(&str) -> Option<&'a str>,
+    all: &'c dyn Fn() -> Vec<(String, String)>,
     line: &'c str,
     ts: i64,
+}
+
+/// What `.` and the variables are at a point of the execution.
+struct Scope {
+    /// `None`: the data (the labels).
+    dot: Option<V>,
+    vars: Vec<(String, V)>,
+}
+
+impl Ctx<'_, '_> {
+    fn labels(&self) -> V {
+        let mut all = (self.all)();
+        all.sort();
+        V::Map(all)
+    }
 }
 
 /// Text and actions (`Err` for an unclosed action).
@@ -252,9 +321,27 @@ fn parse_nodes(tokens: &[(bool, String)], i: &mut usize) -> Result<(Vec<Node>, O
             nodes.push(parse_if(cond, tokens, i)?);
             continue;
         }
+        if let Some(rest) = text.strip_prefix("with ") {
+            nodes.push(parse_with(rest, tokens, i)?);
+            continue;
+        }
+        if let Some(rest) = text.strip_prefix("range ") {
+            nodes.push(parse_range(rest, tokens, i)?);
+            continue;
+        }
         let first = text.split_whitespace().next().unwrap_or("");
-        if matches!(first, "range" | "with" | "define" | "template" | "block") {
+        if matches!(first, "define" | "template" | "block" | "break" | "continue") {
             return Err(format!("template: unsupported action {{{{{text}}}}}"));
+        }
+        if let Some((names, pipe)) = declaration(text) {
+            let [name] = names.as_slice() else {
+                return Err(format!("template: too many declarations in {{{{{text}}}}}"));
+            };
+            nodes.push(Node::Assign {
+                name: name.clone(),
+                pipe: parse_pipeline(pipe)?,
+            });
+            continue;
         }
         nodes.push(Node::Action(parse_pipeline(text)?));
     }
@@ -279,6 +366,90 @@ fn parse_if(cond: &str, tokens: &[(bool, String)], i: &mut usize) -> Result<Node
     Ok(Node::If {
         cond,
         then,
+        otherwise,
+    })
+}
+
+/// `$a := rest`, `$a, $b := rest` or `$a = rest`: the variable names (without `$`) and the
+/// pipeline text.
+fn declaration(text: &str) -> Option<(Vec<String>, &str)> {
+    let t = text.trim_start();
+    if !t.starts_with('$') {
+        return None;
+    }
+    let (lhs, rhs) = match (t.find(":="), t.find('=')) {
+        (Some(d), _) => (&t[..d], &t[d + 2..]),
+        (None, Some(e)) if !t[e + 1..].starts_with('=') => (&t[..e], &t[e + 1..]),
+        _ => return None,
+    };
+    let names: Option<Vec<String>> = lhs
+        .split(',')
+        .map(|n| {
+            let n = n.trim().strip_prefix('$')?;
+            (!n.is_empty() && n.chars().all(|c| c == '_' || c.is_alphanumeric())).then(|| n.to_string())
+        })
+        .collect();
+    Some((names?, rhs))
+}
+
+/// The body of a `with` or `range` up to `{{end}}`, with its `{{else}}` part; `else_chain`
+/// names the keyword whose `{{else <kw> ...}}` chains another block (`with`).
+fn parse_block(
+    tokens: &[(bool, String)],
+    i: &mut usize,
+    else_chain: Option<&str>,
+) -> Result<(Vec<Node>, Vec<Node>), String> {
+    let (body, end) = parse_nodes(tokens, i)?;
+    let otherwise = match end.as_deref() {
+        Some("end") => Vec::new(),
+        Some("else") => {
+            let (nodes, end) = parse_nodes(tokens, i)?;
+            if end.as_deref() != Some("end") {
+                return Err("template: missing {{end}}".into());
+            }
+            nodes
+        }
+        Some(e) => match else_chain.and_then(|kw| e.strip_prefix("else ")?.strip_prefix(kw)) {
+            Some(rest) if rest.starts_with(' ') => vec![parse_with(rest, tokens, i)?],
+            _ => return Err(format!("template: unexpected {{{{{e}}}}}")),
+        },
+        None => return Err("template: missing {{end}}".into()),
+    };
+    Ok((body, otherwise))
+}
+
+fn parse_with(text: &str, tokens: &[(bool, String)], i: &mut usize) -> Result<Node, String> {
+    let (var, pipe) = match declaration(text) {
+        Some((names, pipe)) if names.len() == 1 => (names.into_iter().next(), pipe),
+        Some(_) => return Err("template: too many declarations in with".into()),
+        None => (None, text),
+    };
+    let pipe = parse_pipeline(pipe)?;
+    let (then, otherwise) = parse_block(tokens, i, Some("with"))?;
+    Ok(Node::With {
+        var,
+        pipe,
+        then,
+        otherwise,
+    })
+}
+
+fn parse_range(text: &str, tokens: &[(bool, String)], i: &mut usize) -> Result<Node, String> {
+    let (key, value, pipe) = match declaration(text) {
+        Some((names, pipe)) => match names.as_slice() {
+            [v] => (None, Some(v.clone()), pipe),
+            [k, v] => (Some(k.clone()), Some(v.clone()), pipe),
+            _ => return Err("template: too many declarations in range".into()),
+        },
+        None => (None, None, text),
+    };
+    let pipe = parse_pipeline(pipe)?;
+    let (body, otherwise) = parse_block(tokens, i, None)?;
+    Ok(Node::Range {
+        key,
+        value,
+        pipe,
+        body,
         otherwise,
     })
 }
@@ -376,6 +547,15 @@ impl<'s> Lexer<'s> {
             .unwrap_or(r.len());
         let word = &r[..len];
         self.pos += len;
+        if let Some(var) = word.strip_prefix('$') {
+            if let Some(field) = var.strip_prefix('.') {
+                return Ok(Arg::RootField(field.to_string()));
+            }
+            if !var.chars().all(|ch| ch == '_' || ch.is_alphanumeric()) {
+                return Err(format!("template: bad variable {word:?}"));
+            }
+            return Ok(Arg::Var(var.to_string()));
+        }
         Ok(match word {
             "." => Arg::Dot,
             "__line__" => Arg::Line,
@@ -405,20 +585,101 @@ impl<'s> Lexer<'s> {
     }
 }
 
-fn render_nodes(nodes: &[Node], ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), String> {
+/// Renders `nodes`; variables declared inside go out of scope at the end (Go's rule: at the
+/// `{{end}}` of the enclosing control structure).
+fn render_nodes(
+    nodes: &[Node],
+    ctx: &Ctx<'_, '_>,
+    scope: &mut Scope,
+    out: &mut String,
+) -> Result<(), String> {
+    let vars = scope.vars.len();
+    let result = render_each(nodes, ctx, scope, out);
+    scope.vars.truncate(vars);
+    result
+}
+
+/// Renders `nodes` with dot set to `dot` (and variables bound), restoring dot afterwards.
+fn render_in(
+    nodes: &[Node],
+    ctx: &Ctx<'_, '_>,
+    scope: &mut Scope,
+    dot: Option<V>,
+    bind: Vec<(String, V)>,
+    out: &mut String,
+) -> Result<(), String> {
+    let saved = std::mem::replace(&mut scope.dot, dot);
+    let vars = scope.vars.len();
+    scope.vars.extend(bind);
+    let result = render_nodes(nodes, ctx, scope, out);
+    scope.vars.truncate(vars);
+    scope.dot = saved;
+    result
+}
+
+fn render_each(nodes: &[Node], ctx: &Ctx<'_, '_>, scope: &mut Scope, out: &mut String) -> Result<(), String> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
-            Node::Action(p) => out.push_str(&print(&eval_pipeline(p, ctx)?)),
+            Node::Action(p) => out.push_str(&print(&eval_pipeline(p, ctx, scope)?)),
             Node::If {
                 cond,
                 then,
                 otherwise,
             } => {
-                if truthy(&eval_pipeline(cond, ctx)?) {
-                    render_nodes(then, ctx, out)?;
+                if truthy(&eval_pipeline(cond, ctx, scope)?) {
+                    render_nodes(then, ctx, scope, out)?;
                 } else {
-                    render_nodes(otherwise, ctx, out)?;
+                    render_nodes(otherwise, ctx, scope, out)?;
+                }
+            }
+            Node::With {
+                var,
+                pipe,
+                then,
+                otherwise,
+            } => {
+                let v = eval_pipeline(pipe, ctx, scope)?;
+                if truthy(&v) {
+                    let bind = var.iter().map(|n| (n.clone(), v.clone())).collect();
+                    render_in(then, ctx, scope, Some(v), bind, out)?;
+                } else {
+                    render_nodes(otherwise, ctx, scope, out)?;
+                }
+            }
+            Node::Range {
+                key,
+                value,
+                pipe,
+                body,
+                otherwise,
+            } => {
+                let items: Vec<(V, V)> = match eval_pipeline(pipe, ctx, scope)? {
+                    V::Map(pairs) => pairs.into_iter().map(|(k, v)| (V::Str(k), V::Str(v))).collect(),
+                    V::Int(n) => (0..n.max(0)).map(|i| (V::Int(i), V::Int(i))).collect(),
+                    other => return Err(format!("template: range can't iterate over {}", print(&other))),
+                };
+                if items.is_empty() {
+                    render_nodes(otherwise, ctx, scope, out)?;
+                }
+                for (k, v) in items {
+                    let mut bind = Vec::new();
+                    match (key, value) {
+                        (Some(kn), Some(vn)) => {
+                            bind.push((kn.clone(), k));
+                            bind.push((vn.clone(), v.clone()));
+                        }
+                        (None, Some(vn)) => bind.push((vn.clone(), v.clone())),
+                        _ => {}
+                    }
+                    render_in(body, ctx, scope, Some(v), bind, out)?;
+                }
+            }
+            Node::Assign { name, pipe } => {
+                let v = eval_pipeline(pipe, ctx, scope)?;
+                match scope.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = v,
+                    None => scope.vars.push((name.clone(), v)),
                 }
             }
         }
@@ -426,40 +687,69 @@ fn render_nodes(nodes: &[Node], ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(
     Ok(())
 }
 
-fn eval_pipeline(p: &Pipeline, ctx: &Ctx<'_, '_>) -> Result<V, String> {
+fn eval_pipeline(p: &Pipeline, ctx: &Ctx<'_, '_>, scope: &Scope) -> Result<V, String> {
     let mut piped: Option<V> = None;
     for cmd in &p.0 {
-        piped = Some(eval_command(cmd, piped.take(), ctx)?);
+        piped = Some(eval_command(cmd, piped.take(), ctx, scope)?);
     }
     piped.ok_or_else(|| "template: empty pipeline".into())
 }
 
-fn eval_arg(a: &Arg, ctx: &Ctx<'_, '_>) -> Result<V, String> {
+/// A label of the data (`missingkey=zero`: a missing one is "").
+fn label_value(ctx: &Ctx<'_, '_>, name: &str) -> V {
+    V::Str((ctx.get)(name).unwrap_or("").to_string())
+}
+
+fn eval_arg(a: &Arg, ctx: &Ctx<'_, '_>, scope: &Scope) -> Result<V, String> {
     Ok(match a {
-        Arg::Field(n) => V::Str((ctx.get)(n).unwrap_or("").to_string()),
-        Arg::Dot => V::Str(String::new()),
+        Arg::Field(n) => match &scope.dot {
+            None => label_value(ctx, n),
+            Some(V::Map(pairs)) => V::Str(
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+            ),
+            Some(other) => {
+                return Err(format!(
+                    "template: can't evaluate field {n} in type {}",
+                    go_type(other)
+                ))
+            }
+        },
+        Arg::RootField(n) => label_value(ctx, n),
+        Arg::Dot => match &scope.dot {
+            None => ctx.labels(),
+            Some(v) => v.clone(),
+        },
+        Arg::Var(n) if n.is_empty() => ctx.labels(),
+        Arg::Var(n) => match scope.vars.iter().rev().find(|(k, _)| k == n) {
+            Some((_, v)) => v.clone(),
+            None => return Err(format!("template: undefined variable: ${n}")),
+        },
         Arg::Line => V::Str(ctx.line.to_string()),
         Arg::Timestamp => V::Time(ctx.ts),
         Arg::Str(s) => V::Str(s.clone()),
         Arg::Int(i) => V::Int(*i),
         Arg::Float(f) => V::Float(*f),
         Arg::Bool(b) => V::Bool(*b),
-        Arg::Sub(p) => eval_pipeline(p, ctx)?,
+        Arg::Sub(p) => eval_pipeline(p, ctx, scope)?,
         Arg::Func(f) => call(f, Vec::new())?,
     })
 }
 
-fn eval_command(cmd: &[Arg], piped: Option<V>, ctx: &Ctx<'_, '_>) -> Result<V, String> {
+fn eval_command(cmd: &[Arg], piped: Option<V>, ctx: &Ctx<'_, '_>, scope: &Scope) -> Result<V, String> {
     match &cmd[0] {
         Arg::Func(f) => {
             let mut args = cmd[1..]
                 .iter()
-                .map(|a| eval_arg(a, ctx))
+                .map(|a| eval_arg(a, ctx, scope))
                 .collect::<Result<Vec<_>, _>>()?;
             args.extend(piped);
             call(f, args)
         }
-        other if cmd.len() == 1 && piped.is_none() => eval_arg(other, ctx),
+        other if cmd.len() == 1 && piped.is_none() => eval_arg(other, ctx, scope),
         _ => Err("template: can't give argument to non-function".into()),
     }
 }
@@ -471,6 +761,19 @@ fn truthy(v: &V) -> bool {
         V::Float(f) => *f != 0.0,
         V::Bool(b) => *b,
         V::Time(_) => true,
+        V::Map(m) => !m.is_empty(),
+    }
+}
+
+/// The Go type a value has in Loki's templates (for error messages).
+fn go_type(v: &V) -> &'static str {
+    match v {
+        V::Str(_) => "string",
+        V::Int(_) => "int",
+        V::Float(_) => "float64",
+        V::Bool(_) => "bool",
+        V::Time(_) => "time.Time",
+        V::Map(_) => "map[string]string",
     }
 }
 
@@ -507,6 +810,11 @@ fn print(v: &V) -> String {
         V::Float(f) => go_float(*f),
         V::Bool(b) => b.to_string(),
         V::Time(ns) => go_time_string(*ns),
+        // fmt prints a map with its keys sorted: `map[a:1 b:2]`.
+        V::Map(m) => {
+            let pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            format!("map[{}]", pairs.join(" "))
+        }
     }
 }
 
@@ -546,6 +854,7 @@ fn to_i64(v: &V) -> i64 {
             t.parse::<i64>().unwrap_or(0)
         }
         V::Time(ns) => *ns,
+        V::Map(_) => 0,
     }
 }
 
@@ -557,6 +866,7 @@ fn to_f64(v: &V) -> f64 {
         V::Bool(b) => f64::from(u8::from(*b)),
         V::Str(s) => s.trim().parse::<f64>().unwrap_or(0.0),
         V::Time(ns) => *ns as f64,
+        V::Map(_) => 0.0,
     }
 }
 
@@ -999,6 +1309,129 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             arity(f, &a, 1)?;
             V::Str(base64_decode(&s(0)).unwrap_or_default())
         }
+        // strings.Trim / TrimLeft / TrimRight(s, cutset).
+        "Trim" | "TrimLeft" | "TrimRight" => {
+            arity(f, &a, 2)?;
+            let (text, cut) = (s(0), s(1));
+            let is_cut = |c: char| cut.contains(c);
+            V::Str(
+                match f {
+                    "Trim" => text.trim_matches(is_cut),
+                    "TrimLeft" => text.trim_start_matches(is_cut),
+                    _ => text.trim_end_matches(is_cut),
+                }
+                .to_string(),
+            )
+        }
+        // Loki's `convertBytes` / `convertDuration`: float64 bytes and seconds.
+        "bytes" => {
+            arity(f, &a, 1)?;
+            let b =
+                super::humanize_bytes(&s(0)).map_err(|e| format!("template: error calling bytes: {e}"))?;
+            V::Float(b as f64)
+        }
+        "duration" | "duration_seconds" => {
+            arity(f, &a, 1)?;
+            let ns = super::go_duration_ns(&s(0)).map_err(|e| format!("template: error calling {f}: {e}"))?;
+            V::Float((ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9)
+        }
+        // Only UTC is known here (no time zone database): other zones read as UTC, as Loki
+        // does for a zone it cannot load.
+        "toDateInZone" => {
+            arity(f, &a, 3)?;
+            return call("toDate", vec![a[0].clone(), a[2].clone()]);
+        }
+        "now" => {
+            arity(f, &a, 0)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            V::Time(now)
+        }
+        // Go's builtins.
+        "index" => {
+            if a.len() < 2 {
+                return Err("template: wrong number of args for index: want at least 1 got 0".into());
+            }
+            let mut cur = a[0].clone();
+            for key in &a[1..] {
+                cur = match (&cur, key) {
+                    (V::Map(m), k) => {
+                        let k = as_str(k);
+                        V::Str(
+                            m.iter()
+                                .find(|(n, _)| *n == k)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default(),
+                        )
+                    }
+                    (V::Str(text), V::Int(i)) => {
+                        match usize::try_from(*i).ok().and_then(|i| text.as_bytes().get(i)) {
+                            Some(b) => V::Int(i64::from(*b)),
+                            None => {
+                                return Err(format!("template: error calling index: index out of range: {i}"))
+                            }
+                        }
+                    }
+                    (other, _) => {
+                        return Err(format!(
+                            "template: error calling index: can't index item of type {}",
+                            go_type(other)
+                        ))
+                    }
+                };
+            }
+            cur
+        }
+        "slice" => {
+            let V::Str(text) = a.first().cloned().unwrap_or(V::Str(String::new())) else {
+                return Err("template: error calling slice: can't slice item".into());
+            };
+            let from = a.get(1).map_or(0, to_i64).max(0) as usize;
+            let to = a.get(2).map_or(text.len() as i64, to_i64).max(0) as usize;
+            match text.get(from..to) {
+                Some(sub) if from <= to => V::Str(sub.to_string()),
+                _ => return Err(format!("template: error calling slice: index out of range: {to}")),
+            }
+        }
+        "html" => {
+            let text: String = a.iter().map(as_str).collect();
+            let mut out = String::new();
+            for c in text.chars() {
+                match c {
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '&' => out.push_str("&amp;"),
+                    '\'' => out.push_str("&#39;"),
+                    '"' => out.push_str("&#34;"),
+                    '\0' => out.push('\u{FFFD}'),
+                    c => out.push(c),
+                }
+            }
+            V::Str(out)
+        }
+        "js" => {
+            let text: String = a.iter().map(as_str).collect();
+            let mut out = String::new();
+            for c in text.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\'' => out.push_str("\\'"),
+                    '"' => out.push_str("\\\""),
+                    '<' => out.push_str("\\u003C"),
+                    '>' => out.push_str("\\u003E"),
+                    '&' => out.push_str("\\u0026"),
+                    '=' => out.push_str("\\u003D"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            V::Str(out)
+        }
+        "urlquery" => {
+            let text: String = a.iter().map(as_str).collect();
+            V::Str(form_urlencoded::byte_serialize(text.as_bytes()).collect())
+        }
         other => return Err(format!("template: function {other:?} not defined")),
     })
 }
@@ -1090,7 +1523,108 @@ mod tests {
 
     fn render(t: &str, labels: &[(&str, &str)]) -> Result<String, String> {
         let get = |k: &str| labels.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-        Template::parse(t)?.render(get, "raw line", 1_700_000_000_500_000_000)
+        let all = || {
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Template::parse(t)?.render(get, all, "raw line", 1_700_000_000_500_000_000)
+    }
+
+    #[test]
+    fn with_range_and_variables_as_go_templates() {
+        let l = [("level", "warn"), ("app", "api"), ("empty", "")];
+        // `with`: dot is the value when non-empty; `else` otherwise; `else with` chains.
+        assert_eq!(
+            render("{{ with .level }}[{{ . | upper }}]{{ end }}", &l).unwrap(),
+            "[WARN]"
+        );
+        assert_eq!(
+            render("{{ with .empty }}x{{ else }}none{{ end }}", &l).unwrap(),
+            "none"
+        );
+        assert_eq!(
+            render("{{ with .missing }}a{{ else with .app }}b={{ . }}{{ end }}", &l).unwrap(),
+            "b=api"
+        );
+        assert_eq!(
+            render("{{ with $l := .level }}{{ $l }}{{ end }}", &l).unwrap(),
+            "warn"
+        );
+        // A field of a string dot is an execution error (TemplateFormatErr).
+        assert!(render("{{ with .level }}{{ .app }}{{ end }}", &l)
+            .unwrap_err()
+            .contains("can't evaluate field app"));
+        // `$` is the data whatever dot is.
+        assert_eq!(
+            render("{{ with .level }}{{ $.app }}{{ end }}", &l).unwrap(),
+            "api"
+        );
+        // `range` over the labels: sorted by name, as Go ranges a map.
+        assert_eq!(
+            render("{{ range $k, $v := . }}{{ $k }}={{ $v }};{{ end }}", &l).unwrap(),
+            "app=api;empty=;level=warn;"
+        );
+        assert_eq!(
+            render("{{ range . }}<{{ . }}>{{ end }}", &l).unwrap(),
+            "<api><><warn>"
+        );
+        assert_eq!(render("{{ range $i := 3 }}{{ $i }}{{ end }}", &l).unwrap(), "012");
+        assert_eq!(
+            render("{{ range 0 }}x{{ else }}none{{ end }}", &l).unwrap(),
+            "none"
+        );
+        assert!(render("{{ range .app }}x{{ end }}", &l)
+            .unwrap_err()
+            .contains("range can't iterate over api"));
+        // Variables: declaration, assignment, scope ends at the enclosing {{end}}.
+        assert_eq!(
+            render(
+                "{{ $x := .app }}{{ if true }}{{ $x = \"b\" }}{{ end }}{{ $x }}",
+                &l
+            )
+            .unwrap(),
+            "b"
+        );
+        assert!(Template::parse("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}")
+            .and_then(|t| t.render(|_| None, Vec::new, "", 0))
+            .unwrap_err()
+            .contains("undefined variable"));
+        // The data printed as Go prints a map.
+        assert_eq!(render("{{ . }}", &l[..2]).unwrap(), "map[app:api level:warn]");
+        assert_eq!(render("{{ index . \"app\" }}", &l).unwrap(), "api");
+    }
+
+    #[test]
+    fn lokis_other_template_functions() {
+        let l = [("size", "1.5KB"), ("took", "1m30s"), ("s", "--a-b--")];
+        assert_eq!(render("{{ bytes .size }}", &l).unwrap(), "1500");
+        assert_eq!(
+            render("{{ duration .took }} {{ duration_seconds \"250ms\" }}", &l).unwrap(),
+            "90 0.25"
+        );
+        assert_eq!(
+            render(
+                "{{ Trim .s \"-\" }}|{{ TrimLeft .s \"-\" }}|{{ TrimRight .s \"-\" }}",
+                &l
+            )
+            .unwrap(),
+            "a-b|a-b--|--a-b"
+        );
+        assert_eq!(render("{{ slice .s 2 5 }}", &l).unwrap(), "a-b");
+        assert_eq!(
+            render("{{ html \"<a href='x'>\" }}", &l).unwrap(),
+            "&lt;a href=&#39;x&#39;&gt;"
+        );
+        assert_eq!(
+            render("{{ js \"it's <b>\" }}", &l).unwrap(),
+            "it\\'s \\u003Cb\\u003E"
+        );
+        assert_eq!(render("{{ urlquery \"a b&c\" }}", &l).unwrap(), "a+b%26c");
+        assert!(render("{{ bytes .s }}", &l)
+            .unwrap_err()
+            .contains("error calling bytes"));
     }
 
     #[test]
