@@ -3,17 +3,16 @@
 //!
 //! A push is split by the value of the partition label (`host` by default), so all lines of a
 //! host land in one partition in order; each group becomes one or more records of at most
-//! [`MAX_RECORD_LINE_BYTES`] of line text (brokers refuse records over ~1 MB). Record value: a
+//! [`MAX_RECORD_LINE_BYTES`] of estimated encoded size (brokers refuse records over ~1 MB; split
+//! and encoded by `logq_storage::split_records` and `PushEncoder`). Record value: a
 //! snappy-compressed Loki `PushRequest` carrying message ids; headers: `X-Scope-OrgID` (tenant)
 //! and `content-type: application/x-protobuf`.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::{try_join_all, BoxFuture};
-use logq_storage::push::encode_protobuf;
-use logq_storage::{PushBatch, StreamEntries};
+use logq_storage::{split_records, PushBatch, PushEncoder, TenantId};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -23,21 +22,9 @@ use crate::kafka_record::{CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE, TENANT_HEA
 use crate::validate::Distributor;
 
 /// Encoded size per record at most, estimated as line and metadata bytes plus
-/// [`ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
+/// [`logq_storage::ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
 /// refuse records over about 1 MB).
 pub const MAX_RECORD_LINE_BYTES: usize = 512 * 1024;
-/// Estimated protobuf bytes of an entry beyond its line and metadata: timestamp, message id
-/// pair, framing.
-const ENTRY_OVERHEAD: usize = 64;
-
-fn entry_cost(e: &logq_storage::Entry) -> usize {
-    e.line.len()
-        + e.metadata
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 8)
-            .sum::<usize>()
-        + ENTRY_OVERHEAD
-}
 /// How long a push waits for Kafka's acknowledgement before failing (503; clients retry).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -83,82 +70,38 @@ impl KafkaDistributor {
         })
     }
 
-    /// Splits a push into (key, record batch) pairs: by partition-label value, then by size.
-    fn records(&self, batch: PushBatch) -> Vec<(String, PushBatch)> {
-        let mut by_key: BTreeMap<String, Vec<StreamEntries>> = BTreeMap::new();
-        for s in batch.streams {
-            let key = s
-                .labels
-                .get(&self.partition_label)
-                .unwrap_or_default()
-                .to_string();
-            by_key.entry(key).or_default().push(s);
-        }
-        let mut out = Vec::new();
-        for (key, streams) in by_key {
-            let mut current: Vec<StreamEntries> = Vec::new();
-            let mut bytes = 0;
-            for s in streams {
-                let mut part = StreamEntries {
-                    labels: s.labels.clone(),
-                    entries: Vec::new(),
-                };
-                for e in s.entries {
-                    let cost = entry_cost(&e);
-                    if bytes + cost > MAX_RECORD_LINE_BYTES && (bytes > 0) {
-                        if !part.entries.is_empty() {
-                            let labels = part.labels.clone();
-                            current.push(std::mem::replace(
-                                &mut part,
-                                StreamEntries {
-                                    labels,
-                                    entries: Vec::new(),
-                                },
-                            ));
-                        }
-                        out.push((
-                            key.clone(),
-                            PushBatch {
-                                tenant: batch.tenant.clone(),
-                                streams: std::mem::take(&mut current),
-                            },
-                        ));
-                        bytes = 0;
-                    }
-                    bytes += cost;
-                    part.entries.push(e);
-                }
-                if !part.entries.is_empty() {
-                    current.push(part);
-                }
-            }
-            if !current.is_empty() {
-                out.push((
-                    key,
-                    PushBatch {
-                        tenant: batch.tenant.clone(),
-                        streams: current,
-                    },
-                ));
-            }
-        }
-        out
+    /// Produces a push (as `tenant` when given, else its own) and waits until Kafka
+    /// acknowledged every record. The batch is only borrowed: records are encoded straight from
+    /// it.
+    pub async fn push_ref(&self, batch: &PushBatch, tenant: Option<&TenantId>) -> Result<()> {
+        let tenant = tenant.unwrap_or(&batch.tenant);
+        let values = self.records(batch);
+        try_join_all(values.iter().map(|(key, value)| self.produce(key, value, tenant))).await?;
+        Ok(())
     }
 
-    async fn produce(&self, key: String, batch: PushBatch) -> Result<()> {
-        let value = encode_protobuf(&batch);
+    /// Splits a push by partition-label value, then by size, and encodes each record's value.
+    fn records<'a>(&self, batch: &'a PushBatch) -> Vec<(&'a str, Vec<u8>)> {
+        let mut encoder = PushEncoder::new();
+        split_records(batch, &self.partition_label, MAX_RECORD_LINE_BYTES)
+            .into_iter()
+            .map(|r| (r.key, encoder.encode(&r.parts).to_vec()))
+            .collect()
+    }
+
+    async fn produce(&self, key: &str, value: &[u8], tenant: &TenantId) -> Result<()> {
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: TENANT_HEADER,
-                value: Some(batch.tenant.as_str()),
+                value: Some(tenant.as_str()),
             })
             .insert(Header {
                 key: CONTENT_TYPE_HEADER,
                 value: Some(PROTOBUF_CONTENT_TYPE),
             });
-        let mut record = FutureRecord::to(&self.topic).payload(&value).headers(headers);
+        let mut record = FutureRecord::to(&self.topic).payload(value).headers(headers);
         if !key.is_empty() {
-            record = record.key(&key);
+            record = record.key(key);
         }
         match self.producer.send(record, DELIVERY_TIMEOUT).await {
             Ok(_) => {
@@ -178,11 +121,7 @@ impl KafkaDistributor {
 
 impl Distributor for KafkaDistributor {
     fn push(&self, batch: PushBatch) -> BoxFuture<'_, Result<(), IngestError>> {
-        Box::pin(async move {
-            let records = self.records(batch);
-            try_join_all(records.into_iter().map(|(key, b)| self.produce(key, b))).await?;
-            Ok(())
-        })
+        Box::pin(async move { self.push_ref(&batch, None).await })
     }
 
     fn render_metrics(&self, out: &mut String) {
@@ -217,7 +156,7 @@ impl Distributor for KafkaDistributor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logq_storage::{Entry, LabelSet, TenantId};
+    use logq_storage::{Entry, LabelSet, StreamEntries};
 
     fn stream(labels: &str, lines: &[usize]) -> StreamEntries {
         StreamEntries {
@@ -257,13 +196,18 @@ mod tests {
             ],
         };
         let total = batch.entry_count();
-        let records = d.records(batch);
-        let keys: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
+        let records = d.records(&batch);
+        let keys: Vec<&str> = records.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["", "a", "a", "b"]);
-        assert_eq!(records.iter().map(|(_, b)| b.entry_count()).sum::<usize>(), total);
-        for (_, b) in &records {
+        let mut stats = logq_storage::push::DecodeStats::default();
+        let decoded: Vec<PushBatch> = records
+            .iter()
+            .map(|(_, v)| logq_storage::push::decode_protobuf(batch.tenant.clone(), v, &mut stats).unwrap())
+            .collect();
+        assert_eq!(decoded.iter().map(|b| b.entry_count()).sum::<usize>(), total);
+        for ((_, v), b) in records.iter().zip(&decoded) {
             assert!(b.line_bytes() <= MAX_RECORD_LINE_BYTES, "{}", b.line_bytes());
-            assert!(encode_protobuf(b).len() <= MAX_RECORD_LINE_BYTES * 2);
+            assert!(v.len() <= MAX_RECORD_LINE_BYTES * 2);
             assert!(b.streams.iter().all(|s| !s.entries.is_empty()));
         }
     }
