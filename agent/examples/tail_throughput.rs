@@ -5,15 +5,17 @@
 //! the agent from the beginning (read, split, timestamp parse, labels, message ids, batching,
 //! checkpoint journal) into an output that does what the Kafka output does to a batch short of
 //! the network: split it into records by the `host` key and at 512 KiB, encode each record value
-//! (Loki protobuf carrying message ids, snappy) and, as librdkafka does with
-//! `compression.type=zstd`, compress the record values again with zstd level 3 (`--no-zstd`
-//! skips that step). Reports lines/s and MB/s of file bytes per CPU-second of the whole process
-//! (user + system time from `/proc/self/stat`, all threads; generating the files is not
-//! counted), the wall time, and the peak RSS (`VmHWM`).
+//! (Loki protobuf carrying message ids, uncompressed) and, as librdkafka does with
+//! `compression.type=zstd` and `compression.level=1`, compress the values with zstd. Reports
+//! lines/s and MB/s of file bytes per CPU-second of the whole process (user + system time from
+//! `/proc/self/stat`, all threads; generating the files is not counted), the wall time, and the
+//! peak RSS (`VmHWM`).
 //!
-//! `cargo run --release -p logq-agent --example tail_throughput [MB] [DIR] [--no-zstd]`:
-//! `MB` of lines (default 200); `DIR` keeps the generated files (reused when it already holds
-//! them, which makes profiling runs start at once).
+//! `cargo run --release -p logq-agent --example tail_throughput [MB] [DIR] [--snappy-values]
+//! [--no-zstd]`: `MB` of lines (default 200); `DIR` keeps the generated files (reused when it
+//! already holds them, which makes profiling runs start at once); `--snappy-values` compresses
+//! each value with snappy as the Kafka output did before; `--no-zstd` leaves out the producer's
+//! compression; `ZSTD_LEVEL=n` sets its level.
 
 use std::io::Write;
 use std::path::Path;
@@ -26,8 +28,8 @@ use logq_storage::{split_records, PushBatch, PushEncoder};
 const FILES: usize = 100;
 /// The distributor's record size cap (`logq_ingester::MAX_RECORD_LINE_BYTES`).
 const RECORD_BYTES: usize = 512 * 1024;
-/// librdkafka's default zstd level (`compression.level=-1`).
-const ZSTD_LEVEL: i32 = 3;
+/// The producer's zstd level (`compression.level` in `logq_ingester::KafkaDistributor`).
+const ZSTD_LEVEL: i32 = 1;
 
 struct KafkaShaped<'a> {
     lines: u64,
@@ -35,6 +37,7 @@ struct KafkaShaped<'a> {
     value_bytes: u64,
     wire_bytes: u64,
     want: u64,
+    raw_values: bool,
     encoder: PushEncoder,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     zstd_out: Vec<u8>,
@@ -44,7 +47,11 @@ struct KafkaShaped<'a> {
 impl Output for KafkaShaped<'_> {
     fn send(&mut self, batch: &PushBatch) -> Result<(), OutputError> {
         for r in split_records(batch, "host", RECORD_BYTES) {
-            let value = self.encoder.encode(&r.parts);
+            let value = if self.raw_values {
+                self.encoder.encode_raw(&r.parts)
+            } else {
+                self.encoder.encode(&r.parts)
+            };
             self.records += 1;
             self.value_bytes += value.len() as u64;
             self.wire_bytes += match &mut self.zstd {
@@ -127,6 +134,11 @@ fn generate(logs: &Path, mb: usize) -> (usize, u64) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let zstd = !args.iter().any(|a| a == "--no-zstd");
+    let raw_values = !args.iter().any(|a| a == "--snappy-values");
+    let level: i32 = std::env::var("ZSTD_LEVEL")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(ZSTD_LEVEL);
     let mut pos = args.iter().filter(|a| !a.starts_with("--"));
     let mb: usize = pos.next().and_then(|a| a.parse().ok()).unwrap_or(200);
     let scratch = tempfile::tempdir().expect("temp dir");
@@ -151,8 +163,9 @@ fn main() {
         value_bytes: 0,
         wire_bytes: 0,
         want: total_lines,
+        raw_values,
         encoder: PushEncoder::new(),
-        zstd: zstd.then(|| zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd")),
+        zstd: zstd.then(|| zstd::bulk::Compressor::new(level).expect("zstd")),
         zstd_out: Vec::new(),
         stop: &stop,
     };
@@ -166,11 +179,16 @@ fn main() {
     let mb_total = total_bytes as f64 / 1e6;
     println!(
         "{FILES} files, {total_lines} lines, {mb_total:.1} MB -> {} records ({} batches), values {:.1} MB \
-         (snappy{}), {:.1} MB on the wire",
+         ({}{}), {:.1} MB on the wire",
         out.records,
         stats.batches_sent,
         out.value_bytes as f64 / 1e6,
-        if zstd { " + producer zstd" } else { "" },
+        if raw_values { "protobuf" } else { "snappy" },
+        if zstd {
+            format!(" + producer zstd level {level}")
+        } else {
+            String::new()
+        },
         out.wire_bytes as f64 / 1e6,
     );
     println!(

@@ -4,9 +4,12 @@
 //! A push is split by the value of the partition label (`host` by default), so all lines of a
 //! host land in one partition in order; each group becomes one or more records of at most
 //! [`MAX_RECORD_LINE_BYTES`] of estimated encoded size (brokers refuse records over ~1 MB; split
-//! and encoded by `logq_storage::split_records` and `PushEncoder`). Record value: a
-//! snappy-compressed Loki `PushRequest` carrying message ids; headers: `X-Scope-OrgID` (tenant)
-//! and `content-type: application/x-protobuf`.
+//! and encoded by `logq_storage::split_records` and `PushEncoder`). Record value: an
+//! uncompressed Loki `PushRequest` carrying message ids; headers: `X-Scope-OrgID` (tenant),
+//! `content-type: application/x-protobuf` and `content-encoding: identity`. The producer
+//! compresses record batches with zstd (level 1): compressing the values too (snappy, as before)
+//! cost more CPU for a larger result. Ingesters still read snappy values (records without the
+//! encoding header), so they must be upgraded before the distributors and agents.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,7 +21,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::error::{IngestError, Result};
 use crate::kafka_config::{kafka_err, KafkaSettings};
-use crate::kafka_record::{CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE, TENANT_HEADER};
+use crate::kafka_record::{
+    CONTENT_ENCODING_HEADER, CONTENT_TYPE_HEADER, IDENTITY_ENCODING, PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
+};
 use crate::validate::Distributor;
 
 /// Encoded size per record at most, estimated as line and metadata bytes plus
@@ -57,6 +62,9 @@ impl KafkaDistributor {
                 ("enable.idempotence", "true"),
                 ("acks", "all"),
                 ("compression.type", "zstd"),
+                // Level 1: on log records about as small as the default level 3, for less CPU
+                // (BENCHMARKS.md, agent).
+                ("compression.level", "1"),
                 ("linger.ms", "5"),
                 ("message.timeout.ms", "30000"),
             ])
@@ -85,7 +93,7 @@ impl KafkaDistributor {
         let mut encoder = PushEncoder::new();
         split_records(batch, &self.partition_label, MAX_RECORD_LINE_BYTES)
             .into_iter()
-            .map(|r| (r.key, encoder.encode(&r.parts).to_vec()))
+            .map(|r| (r.key, encoder.encode_raw(&r.parts).to_vec()))
             .collect()
     }
 
@@ -98,6 +106,10 @@ impl KafkaDistributor {
             .insert(Header {
                 key: CONTENT_TYPE_HEADER,
                 value: Some(PROTOBUF_CONTENT_TYPE),
+            })
+            .insert(Header {
+                key: CONTENT_ENCODING_HEADER,
+                value: Some(IDENTITY_ENCODING),
             });
         let mut record = FutureRecord::to(&self.topic).payload(value).headers(headers);
         if !key.is_empty() {
@@ -202,7 +214,9 @@ mod tests {
         let mut stats = logq_storage::push::DecodeStats::default();
         let decoded: Vec<PushBatch> = records
             .iter()
-            .map(|(_, v)| logq_storage::push::decode_protobuf(batch.tenant.clone(), v, &mut stats).unwrap())
+            .map(|(_, v)| {
+                logq_storage::push::decode_protobuf_raw(batch.tenant.clone(), v, &mut stats).unwrap()
+            })
             .collect();
         assert_eq!(decoded.iter().map(|b| b.entry_count()).sum::<usize>(), total);
         for ((_, v), b) in records.iter().zip(&decoded) {

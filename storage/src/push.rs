@@ -124,8 +124,20 @@ fn lossy(bytes: Vec<u8>, stats: &mut DecodeStats) -> String {
 /// Decodes a snappy-compressed protobuf push body (after any Content-Encoding was removed).
 pub fn decode_protobuf(tenant: TenantId, body: &[u8], stats: &mut DecodeStats) -> Result<PushBatch, String> {
     let raw = snappy_block(body)?;
-    let req = PushRequest::decode(raw.as_slice())
-        .map_err(|e| format!("error parsing push request protobuf: {e}"))?;
+    decode_protobuf_raw(tenant, &raw, stats)
+}
+
+/// Decodes an uncompressed protobuf push (a Kafka record value marked
+/// `content-encoding: identity`, compressed by the Kafka producer instead).
+pub fn decode_protobuf_raw(
+    tenant: TenantId,
+    raw: &[u8],
+    stats: &mut DecodeStats,
+) -> Result<PushBatch, String> {
+    if raw.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(format!("push body exceeds {MAX_DECOMPRESSED_BYTES} bytes"));
+    }
+    let req = PushRequest::decode(raw).map_err(|e| format!("error parsing push request protobuf: {e}"))?;
     let mut streams = Vec::with_capacity(req.streams.len());
     for s in req.streams {
         let text = lossy(s.labels, stats);
