@@ -12,12 +12,13 @@
 //! encoding header), so they must be upgraded before the distributors and agents.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::future::{try_join_all, BoxFuture};
+use futures::future::BoxFuture;
 use logq_storage::{split_records, PushBatch, PushEncoder, TenantId};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use crate::error::{IngestError, Result};
 use crate::kafka_config::{kafka_err, KafkaSettings};
@@ -30,7 +31,8 @@ use crate::validate::Distributor;
 /// [`logq_storage::ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
 /// refuse records over about 1 MB).
 pub const MAX_RECORD_LINE_BYTES: usize = 512 * 1024;
-/// How long a push waits for Kafka's acknowledgement before failing (503; clients retry).
+/// How long a push waits for room in the producer's queue before failing (503; clients retry);
+/// delivery itself times out after librdkafka's `message.timeout.ms` (30 s).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Counters of the distributor.
@@ -79,16 +81,47 @@ impl KafkaDistributor {
     }
 
     /// Produces a push (as `tenant` when given, else its own) and waits until Kafka
-    /// acknowledged every record. The batch is only borrowed: records are encoded straight from
-    /// it.
+    /// acknowledged every record. The batch is only borrowed: each record is encoded into one
+    /// reusable buffer and handed to the producer (which copies it) before the next is encoded,
+    /// so a push costs no copy of its own.
     pub async fn push_ref(&self, batch: &PushBatch, tenant: Option<&TenantId>) -> Result<()> {
         let tenant = tenant.unwrap_or(&batch.tenant);
-        let values = self.records(batch);
-        try_join_all(values.iter().map(|(key, value)| self.produce(key, value, tenant))).await?;
-        Ok(())
+        let mut encoder = PushEncoder::new();
+        let mut pending = Vec::new();
+        let mut result = Ok(());
+        for r in split_records(batch, &self.partition_label, MAX_RECORD_LINE_BYTES) {
+            let value = encoder.encode_raw(&r.parts);
+            match self.enqueue(r.key, value, tenant).await {
+                Ok(delivery) => pending.push((delivery, value.len())),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // Wait for every enqueued record, even after an error: the caller retries the push.
+        for (delivery, len) in pending {
+            let error = match delivery.await {
+                Ok(Ok(_)) => {
+                    self.metrics.records_produced.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .bytes_produced
+                        .fetch_add(len as u64, Ordering::Relaxed);
+                    continue;
+                }
+                Ok(Err((e, _))) => kafka_err(format!("producing to topic {:?}", self.topic), e),
+                Err(_) => IngestError::Kafka(format!("producing to topic {:?}: producer closed", self.topic)),
+            };
+            self.metrics.produce_errors.fetch_add(1, Ordering::Relaxed);
+            if result.is_ok() {
+                result = Err(error);
+            }
+        }
+        result
     }
 
     /// Splits a push by partition-label value, then by size, and encodes each record's value.
+    #[cfg(test)]
     fn records<'a>(&self, batch: &'a PushBatch) -> Vec<(&'a str, Vec<u8>)> {
         let mut encoder = PushEncoder::new();
         split_records(batch, &self.partition_label, MAX_RECORD_LINE_BYTES)
@@ -97,7 +130,9 @@ impl KafkaDistributor {
             .collect()
     }
 
-    async fn produce(&self, key: &str, value: &[u8], tenant: &TenantId) -> Result<()> {
+    /// Hands one record to the producer (which copies `value`), waiting while its queue is
+    /// full (for at most [`DELIVERY_TIMEOUT`]).
+    async fn enqueue(&self, key: &str, value: &[u8], tenant: &TenantId) -> Result<DeliveryFuture> {
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: TENANT_HEADER,
@@ -115,17 +150,20 @@ impl KafkaDistributor {
         if !key.is_empty() {
             record = record.key(key);
         }
-        match self.producer.send(record, DELIVERY_TIMEOUT).await {
-            Ok(_) => {
-                self.metrics.records_produced.fetch_add(1, Ordering::Relaxed);
-                self.metrics
-                    .bytes_produced
-                    .fetch_add(value.len() as u64, Ordering::Relaxed);
-                Ok(())
-            }
-            Err((e, _)) => {
-                self.metrics.produce_errors.fetch_add(1, Ordering::Relaxed);
-                Err(kafka_err(format!("producing to topic {:?}", self.topic), e))
+        let started = Instant::now();
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                    if started.elapsed() < DELIVERY_TIMEOUT =>
+                {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err((e, _)) => {
+                    self.metrics.produce_errors.fetch_add(1, Ordering::Relaxed);
+                    return Err(kafka_err(format!("producing to topic {:?}", self.topic), e));
+                }
             }
         }
     }
