@@ -5,7 +5,7 @@
 //! moves its checkpoint.
 
 use logq_agent::{Output, OutputError};
-use logq_ingester::{Distributor, KafkaDistributor, KafkaSettings};
+use logq_ingester::{KafkaDistributor, KafkaSettings};
 use logq_storage::{PushBatch, TenantId};
 
 /// Produces the agent's batches to Kafka.
@@ -36,12 +36,8 @@ impl KafkaOutput {
 
 impl Output for KafkaOutput {
     fn send(&mut self, batch: &PushBatch) -> Result<(), OutputError> {
-        let mut batch = batch.clone();
-        if let Some(t) = &self.tenant {
-            batch.tenant = t.clone();
-        }
         self.runtime
-            .block_on(self.distributor.push(batch))
+            .block_on(self.distributor.push_ref(batch, self.tenant.as_ref()))
             .map_err(|e| OutputError {
                 // Kafka errors are transient from the agent's side: keep the lines and retry.
                 retryable: true,

@@ -138,8 +138,31 @@ fn to_text(mut bytes: Vec<u8>, truncated: bool) -> (String, bool) {
     }
 }
 
+/// Position of the first `needle` in `haystack`, eight bytes at a time (the agent's innermost
+/// loop: every byte read passes here). A word's bytes equal to the needle become zero after
+/// the xor; `(w - 0x01..) & !w & 0x80..` sets the high bit of the first zero byte (borrows only
+/// disturb the bytes above it).
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut words = haystack.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let x = u64::from_le_bytes(b) ^ pattern;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| at + p)
 }
 
 /// Joins continuation lines (those that do not match a start pattern) onto the event they
@@ -200,6 +223,26 @@ impl Multiline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memchr_finds_the_first_needle_at_every_position() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for filler in [b'a', 0x00, 0x0b, 0x09, 0xff, 0x8a] {
+                    let mut h = vec![filler; len];
+                    if at < len {
+                        h[at] = b'\n';
+                        // A second needle after the first must not be reported.
+                        if at + 3 < len {
+                            h[at + 3] = b'\n';
+                        }
+                    }
+                    let want = h.iter().position(|&b| b == b'\n');
+                    assert_eq!(memchr(b'\n', &h), want, "len {len} at {at} filler {filler:#x}");
+                }
+            }
+        }
+    }
 
     fn split(chunks: &[&[u8]], max: usize) -> (Vec<RawLine>, LineSplitter) {
         let mut s = LineSplitter::new(100, max);

@@ -3,42 +3,36 @@
 //!
 //! A push is split by the value of the partition label (`host` by default), so all lines of a
 //! host land in one partition in order; each group becomes one or more records of at most
-//! [`MAX_RECORD_LINE_BYTES`] of line text (brokers refuse records over ~1 MB). Record value: a
-//! snappy-compressed Loki `PushRequest` carrying message ids; headers: `X-Scope-OrgID` (tenant)
-//! and `content-type: application/x-protobuf`.
+//! [`MAX_RECORD_LINE_BYTES`] of estimated encoded size (brokers refuse records over ~1 MB; split
+//! and encoded by `logq_storage::split_records` and `PushEncoder`). Record value: an
+//! uncompressed Loki `PushRequest` carrying message ids; headers: `X-Scope-OrgID` (tenant),
+//! `content-type: application/x-protobuf` and `content-encoding: identity`. The producer
+//! compresses record batches with zstd (level 1): compressing the values too (snappy, as before)
+//! cost more CPU for a larger result. Ingesters still read snappy values (records without the
+//! encoding header), so they must be upgraded before the distributors and agents.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::future::{try_join_all, BoxFuture};
-use logq_storage::push::encode_protobuf;
-use logq_storage::{PushBatch, StreamEntries};
+use futures::future::BoxFuture;
+use logq_storage::{split_records, PushBatch, PushEncoder, TenantId};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use crate::error::{IngestError, Result};
 use crate::kafka_config::{kafka_err, KafkaSettings};
-use crate::kafka_record::{CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE, TENANT_HEADER};
+use crate::kafka_record::{
+    CONTENT_ENCODING_HEADER, CONTENT_TYPE_HEADER, IDENTITY_ENCODING, PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
+};
 use crate::validate::Distributor;
 
 /// Encoded size per record at most, estimated as line and metadata bytes plus
-/// [`ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
+/// [`logq_storage::ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
 /// refuse records over about 1 MB).
 pub const MAX_RECORD_LINE_BYTES: usize = 512 * 1024;
-/// Estimated protobuf bytes of an entry beyond its line and metadata: timestamp, message id
-/// pair, framing.
-const ENTRY_OVERHEAD: usize = 64;
-
-fn entry_cost(e: &logq_storage::Entry) -> usize {
-    e.line.len()
-        + e.metadata
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 8)
-            .sum::<usize>()
-        + ENTRY_OVERHEAD
-}
-/// How long a push waits for Kafka's acknowledgement before failing (503; clients retry).
+/// How long a push waits for room in the producer's queue before failing (503; clients retry);
+/// delivery itself times out after librdkafka's `message.timeout.ms` (30 s).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Counters of the distributor.
@@ -70,6 +64,9 @@ impl KafkaDistributor {
                 ("enable.idempotence", "true"),
                 ("acks", "all"),
                 ("compression.type", "zstd"),
+                // Level 1: on log records about as small as the default level 3, for less CPU
+                // (BENCHMARKS.md, agent).
+                ("compression.level", "1"),
                 ("linger.ms", "5"),
                 ("message.timeout.ms", "30000"),
             ])
@@ -83,94 +80,90 @@ impl KafkaDistributor {
         })
     }
 
-    /// Splits a push into (key, record batch) pairs: by partition-label value, then by size.
-    fn records(&self, batch: PushBatch) -> Vec<(String, PushBatch)> {
-        let mut by_key: BTreeMap<String, Vec<StreamEntries>> = BTreeMap::new();
-        for s in batch.streams {
-            let key = s
-                .labels
-                .get(&self.partition_label)
-                .unwrap_or_default()
-                .to_string();
-            by_key.entry(key).or_default().push(s);
-        }
-        let mut out = Vec::new();
-        for (key, streams) in by_key {
-            let mut current: Vec<StreamEntries> = Vec::new();
-            let mut bytes = 0;
-            for s in streams {
-                let mut part = StreamEntries {
-                    labels: s.labels.clone(),
-                    entries: Vec::new(),
-                };
-                for e in s.entries {
-                    let cost = entry_cost(&e);
-                    if bytes + cost > MAX_RECORD_LINE_BYTES && (bytes > 0) {
-                        if !part.entries.is_empty() {
-                            let labels = part.labels.clone();
-                            current.push(std::mem::replace(
-                                &mut part,
-                                StreamEntries {
-                                    labels,
-                                    entries: Vec::new(),
-                                },
-                            ));
-                        }
-                        out.push((
-                            key.clone(),
-                            PushBatch {
-                                tenant: batch.tenant.clone(),
-                                streams: std::mem::take(&mut current),
-                            },
-                        ));
-                        bytes = 0;
-                    }
-                    bytes += cost;
-                    part.entries.push(e);
-                }
-                if !part.entries.is_empty() {
-                    current.push(part);
+    /// Produces a push (as `tenant` when given, else its own) and waits until Kafka
+    /// acknowledged every record. The batch is only borrowed: each record is encoded into one
+    /// reusable buffer and handed to the producer (which copies it) before the next is encoded,
+    /// so a push costs no copy of its own.
+    pub async fn push_ref(&self, batch: &PushBatch, tenant: Option<&TenantId>) -> Result<()> {
+        let tenant = tenant.unwrap_or(&batch.tenant);
+        let mut encoder = PushEncoder::new();
+        let mut pending = Vec::new();
+        let mut result = Ok(());
+        for r in split_records(batch, &self.partition_label, MAX_RECORD_LINE_BYTES) {
+            let value = encoder.encode_raw(&r.parts);
+            match self.enqueue(r.key, value, tenant).await {
+                Ok(delivery) => pending.push((delivery, value.len())),
+                Err(e) => {
+                    result = Err(e);
+                    break;
                 }
             }
-            if !current.is_empty() {
-                out.push((
-                    key,
-                    PushBatch {
-                        tenant: batch.tenant.clone(),
-                        streams: current,
-                    },
-                ));
+        }
+        // Wait for every enqueued record, even after an error: the caller retries the push.
+        for (delivery, len) in pending {
+            let error = match delivery.await {
+                Ok(Ok(_)) => {
+                    self.metrics.records_produced.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .bytes_produced
+                        .fetch_add(len as u64, Ordering::Relaxed);
+                    continue;
+                }
+                Ok(Err((e, _))) => kafka_err(format!("producing to topic {:?}", self.topic), e),
+                Err(_) => IngestError::Kafka(format!("producing to topic {:?}: producer closed", self.topic)),
+            };
+            self.metrics.produce_errors.fetch_add(1, Ordering::Relaxed);
+            if result.is_ok() {
+                result = Err(error);
             }
         }
-        out
+        result
     }
 
-    async fn produce(&self, key: String, batch: PushBatch) -> Result<()> {
-        let value = encode_protobuf(&batch);
+    /// Splits a push by partition-label value, then by size, and encodes each record's value.
+    #[cfg(test)]
+    fn records<'a>(&self, batch: &'a PushBatch) -> Vec<(&'a str, Vec<u8>)> {
+        let mut encoder = PushEncoder::new();
+        split_records(batch, &self.partition_label, MAX_RECORD_LINE_BYTES)
+            .into_iter()
+            .map(|r| (r.key, encoder.encode_raw(&r.parts).to_vec()))
+            .collect()
+    }
+
+    /// Hands one record to the producer (which copies `value`), waiting while its queue is
+    /// full (for at most [`DELIVERY_TIMEOUT`]).
+    async fn enqueue(&self, key: &str, value: &[u8], tenant: &TenantId) -> Result<DeliveryFuture> {
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: TENANT_HEADER,
-                value: Some(batch.tenant.as_str()),
+                value: Some(tenant.as_str()),
             })
             .insert(Header {
                 key: CONTENT_TYPE_HEADER,
                 value: Some(PROTOBUF_CONTENT_TYPE),
+            })
+            .insert(Header {
+                key: CONTENT_ENCODING_HEADER,
+                value: Some(IDENTITY_ENCODING),
             });
-        let mut record = FutureRecord::to(&self.topic).payload(&value).headers(headers);
+        let mut record = FutureRecord::to(&self.topic).payload(value).headers(headers);
         if !key.is_empty() {
-            record = record.key(&key);
+            record = record.key(key);
         }
-        match self.producer.send(record, DELIVERY_TIMEOUT).await {
-            Ok(_) => {
-                self.metrics.records_produced.fetch_add(1, Ordering::Relaxed);
-                self.metrics
-                    .bytes_produced
-                    .fetch_add(value.len() as u64, Ordering::Relaxed);
-                Ok(())
-            }
-            Err((e, _)) => {
-                self.metrics.produce_errors.fetch_add(1, Ordering::Relaxed);
-                Err(kafka_err(format!("producing to topic {:?}", self.topic), e))
+        let started = Instant::now();
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                    if started.elapsed() < DELIVERY_TIMEOUT =>
+                {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err((e, _)) => {
+                    self.metrics.produce_errors.fetch_add(1, Ordering::Relaxed);
+                    return Err(kafka_err(format!("producing to topic {:?}", self.topic), e));
+                }
             }
         }
     }
@@ -178,11 +171,7 @@ impl KafkaDistributor {
 
 impl Distributor for KafkaDistributor {
     fn push(&self, batch: PushBatch) -> BoxFuture<'_, Result<(), IngestError>> {
-        Box::pin(async move {
-            let records = self.records(batch);
-            try_join_all(records.into_iter().map(|(key, b)| self.produce(key, b))).await?;
-            Ok(())
-        })
+        Box::pin(async move { self.push_ref(&batch, None).await })
     }
 
     fn render_metrics(&self, out: &mut String) {
@@ -217,7 +206,7 @@ impl Distributor for KafkaDistributor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logq_storage::{Entry, LabelSet, TenantId};
+    use logq_storage::{Entry, LabelSet, StreamEntries};
 
     fn stream(labels: &str, lines: &[usize]) -> StreamEntries {
         StreamEntries {
@@ -257,13 +246,20 @@ mod tests {
             ],
         };
         let total = batch.entry_count();
-        let records = d.records(batch);
-        let keys: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
+        let records = d.records(&batch);
+        let keys: Vec<&str> = records.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["", "a", "a", "b"]);
-        assert_eq!(records.iter().map(|(_, b)| b.entry_count()).sum::<usize>(), total);
-        for (_, b) in &records {
+        let mut stats = logq_storage::push::DecodeStats::default();
+        let decoded: Vec<PushBatch> = records
+            .iter()
+            .map(|(_, v)| {
+                logq_storage::push::decode_protobuf_raw(batch.tenant.clone(), v, &mut stats).unwrap()
+            })
+            .collect();
+        assert_eq!(decoded.iter().map(|b| b.entry_count()).sum::<usize>(), total);
+        for ((_, v), b) in records.iter().zip(&decoded) {
             assert!(b.line_bytes() <= MAX_RECORD_LINE_BYTES, "{}", b.line_bytes());
-            assert!(encode_protobuf(b).len() <= MAX_RECORD_LINE_BYTES * 2);
+            assert!(v.len() <= MAX_RECORD_LINE_BYTES * 2);
             assert!(b.streams.iter().all(|s| !s.entries.is_empty()));
         }
     }

@@ -1,9 +1,11 @@
 //! Kafka record values into push batches.
 //!
 //! What a record may hold, tried in this order:
-//! - a Loki `PushRequest` protobuf, snappy-compressed (what logq's distributor and agent
-//!   produce; marked with the header `content-type: application/x-protobuf`, and recognised
-//!   without it);
+//! - a Loki `PushRequest` protobuf, marked with the header `content-type:
+//!   application/x-protobuf`: uncompressed when also marked `content-encoding: identity` (what
+//!   logq's distributor and agent produce: the Kafka producer compresses the record batch with
+//!   zstd), else snappy-compressed (what they produced before; also recognised without any
+//!   header);
 //! - a Loki JSON push (`{"streams":[...]}`);
 //! - one JSON object per record, the shapes third-party shippers produce: `{"timestamp":..,
 //!   "message"|"line"|"log"|"msg":.., "labels":{..}}`, Vector (`message`, `timestamp`, `host`),
@@ -19,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
+use logq_storage::push::{decode_json, decode_protobuf, decode_protobuf_raw, DecodeStats};
 use logq_storage::{
     is_valid_label_name, Entry, LabelSet, PushBatch, StreamEntries, TenantId, DEFAULT_TENANT,
 };
@@ -30,8 +32,12 @@ use xxhash_rust::xxh3::Xxh3;
 pub const TENANT_HEADER: &str = "X-Scope-OrgID";
 /// Header naming a record's format; logq's own records say [`PROTOBUF_CONTENT_TYPE`].
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
-/// The content type of a snappy-compressed Loki protobuf push.
+/// The content type of a Loki protobuf push.
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
+/// Header saying how a protobuf record value is compressed; absent means snappy.
+pub const CONTENT_ENCODING_HEADER: &str = "content-encoding";
+/// [`CONTENT_ENCODING_HEADER`] value of an uncompressed value (the producer compresses batches).
+pub const IDENTITY_ENCODING: &str = "identity";
 
 /// Where a record came from and what travelled beside its value.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +104,13 @@ impl RecordDecoder {
             .is_some_and(|v| v.eq_ignore_ascii_case(PROTOBUF_CONTENT_TYPE.as_bytes()));
         let mut stats = DecodeStats::default();
         if declared_protobuf {
-            return decode_protobuf(tenant, value, &mut stats);
+            let identity = header(meta, CONTENT_ENCODING_HEADER)
+                .is_some_and(|v| v.eq_ignore_ascii_case(IDENTITY_ENCODING.as_bytes()));
+            return if identity {
+                decode_protobuf_raw(tenant, value, &mut stats)
+            } else {
+                decode_protobuf(tenant, value, &mut stats)
+            };
         }
         let trimmed = value.trim_ascii_start();
         if trimmed.first() == Some(&b'{') {
@@ -141,7 +153,8 @@ impl RecordDecoder {
         for (name, value) in meta.headers {
             let skip = name.eq_ignore_ascii_case(TENANT_HEADER)
                 || name.eq_ignore_ascii_case("tenant")
-                || name.eq_ignore_ascii_case(CONTENT_TYPE_HEADER);
+                || name.eq_ignore_ascii_case(CONTENT_TYPE_HEADER)
+                || name.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER);
             if skip || !is_valid_label_name(name) {
                 continue;
             }
@@ -430,6 +443,22 @@ mod tests {
         assert_eq!(
             RecordDecoder::default()
                 .decode(&value, &meta(&headers, None), 0)
+                .unwrap(),
+            batch
+        );
+        // Uncompressed (the producer compresses), as the distributor and the agent produce.
+        let mut encoder = logq_storage::PushEncoder::new();
+        let raw = encoder
+            .encode_raw(&[(&batch.streams[0].labels, batch.streams[0].entries.as_slice())])
+            .to_vec();
+        let headers: [(&str, &[u8]); 3] = [
+            ("X-Scope-OrgID", b"t1"),
+            ("content-type", b"application/x-protobuf"),
+            ("content-encoding", b"identity"),
+        ];
+        assert_eq!(
+            RecordDecoder::default()
+                .decode(&raw, &meta(&headers, None), 0)
                 .unwrap(),
             batch
         );

@@ -22,7 +22,8 @@ pub use ingester::{Ingester, IngesterConfig, IngesterMetrics};
 pub use kafka_config::KafkaSettings;
 pub use kafka_distributor::{DistributorMetrics, KafkaDistributor, MAX_RECORD_LINE_BYTES};
 pub use kafka_record::{
-    RecordDecoder, RecordMeta, CONTENT_TYPE_HEADER, PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
+    RecordDecoder, RecordMeta, CONTENT_ENCODING_HEADER, CONTENT_TYPE_HEADER, IDENTITY_ENCODING,
+    PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
 };
 pub use kafka_source::{IngesterContext, KafkaSource};
 pub use source::{Source, SourceRecord};

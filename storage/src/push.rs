@@ -16,7 +16,8 @@ use serde::Deserialize;
 
 use crate::entry::{derive_message_id, Entry, PushBatch, StreamEntries};
 use crate::labels::LabelSet;
-use crate::push_proto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
+use crate::push_encode::PushEncoder;
+use crate::push_proto::PushRequest;
 use crate::tenant::TenantId;
 
 /// Largest decompressed push body.
@@ -88,44 +89,7 @@ fn new_entry(fp: u64, ts: i64, line: String, mut metadata: Vec<(String, String)>
 /// id as [`MESSAGE_ID_METADATA`]. The tenant is not part of the body (it travels beside it: the
 /// `X-Scope-OrgID` header or a Kafka record header).
 pub fn encode_protobuf(batch: &PushBatch) -> Vec<u8> {
-    let req = PushRequest {
-        streams: batch
-            .streams
-            .iter()
-            .map(|s| StreamAdapter {
-                labels: s.labels.to_string().into_bytes(),
-                entries: s
-                    .entries
-                    .iter()
-                    .map(|e| EntryAdapter {
-                        timestamp: Some(Timestamp {
-                            seconds: e.ts.div_euclid(1_000_000_000),
-                            nanos: e.ts.rem_euclid(1_000_000_000) as i32,
-                        }),
-                        line: e.line.as_bytes().to_vec(),
-                        structured_metadata: e
-                            .metadata
-                            .iter()
-                            .map(|(k, v)| LabelPairAdapter {
-                                name: k.as_bytes().to_vec(),
-                                value: v.as_bytes().to_vec(),
-                            })
-                            .chain(std::iter::once(LabelPairAdapter {
-                                name: MESSAGE_ID_METADATA.as_bytes().to_vec(),
-                                value: e.id.to_string().into_bytes(),
-                            }))
-                            .collect(),
-                        parsed: vec![],
-                    })
-                    .collect(),
-                hash: 0,
-            })
-            .collect(),
-        format: String::new(),
-    };
-    snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .unwrap_or_default()
+    PushEncoder::new().encode_batch(batch).to_vec()
 }
 
 /// Decodes a Loki JSON push body.
@@ -160,8 +124,20 @@ fn lossy(bytes: Vec<u8>, stats: &mut DecodeStats) -> String {
 /// Decodes a snappy-compressed protobuf push body (after any Content-Encoding was removed).
 pub fn decode_protobuf(tenant: TenantId, body: &[u8], stats: &mut DecodeStats) -> Result<PushBatch, String> {
     let raw = snappy_block(body)?;
-    let req = PushRequest::decode(raw.as_slice())
-        .map_err(|e| format!("error parsing push request protobuf: {e}"))?;
+    decode_protobuf_raw(tenant, &raw, stats)
+}
+
+/// Decodes an uncompressed protobuf push (a Kafka record value marked
+/// `content-encoding: identity`, compressed by the Kafka producer instead).
+pub fn decode_protobuf_raw(
+    tenant: TenantId,
+    raw: &[u8],
+    stats: &mut DecodeStats,
+) -> Result<PushBatch, String> {
+    if raw.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(format!("push body exceeds {MAX_DECOMPRESSED_BYTES} bytes"));
+    }
+    let req = PushRequest::decode(raw).map_err(|e| format!("error parsing push request protobuf: {e}"))?;
     let mut streams = Vec::with_capacity(req.streams.len());
     for s in req.streams {
         let text = lossy(s.labels, stats);
@@ -193,6 +169,7 @@ pub fn decode_protobuf(tenant: TenantId, body: &[u8], stats: &mut DecodeStats) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::push_proto::{EntryAdapter, LabelPairAdapter, StreamAdapter, Timestamp};
 
     fn t() -> TenantId {
         TenantId::new("t").unwrap()
