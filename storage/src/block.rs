@@ -20,7 +20,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderB
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{BrotliLevel, Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -49,6 +49,17 @@ pub struct BlockOptions {
     pub line_dictionary: bool,
     /// Encoding of the `line` column when the dictionary is off.
     pub line_encoding: LineEncoding,
+    /// Compression of the `line` column (every other column uses zstd at `zstd_level`).
+    pub line_codec: LineCodec,
+}
+
+/// Compression codecs tried for the `line` column, which is nearly all of a block's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineCodec {
+    /// zstd at the block's `zstd_level`.
+    Zstd,
+    /// Brotli at this quality (0-11; Parquet's BROTLI codec, 4 MiB window).
+    Brotli(u32),
 }
 
 /// Parquet encodings tried for the `line` column (see BENCHMARKS.md for what each costs).
@@ -72,6 +83,7 @@ impl BlockOptions {
             data_page_rows: 20_000,
             line_dictionary: true,
             line_encoding: LineEncoding::Plain,
+            line_codec: LineCodec::Zstd,
         }
     }
 
@@ -84,6 +96,7 @@ impl BlockOptions {
             data_page_rows: usize::MAX,
             line_dictionary: false,
             line_encoding: LineEncoding::Plain,
+            line_codec: LineCodec::Zstd,
         }
     }
 }
@@ -144,6 +157,11 @@ fn writer_properties(opts: &BlockOptions) -> Result<WriterProperties> {
             LineEncoding::DeltaPrefix => Encoding::DELTA_BYTE_ARRAY,
         };
         builder = builder.set_column_encoding(ColumnPath::from("line"), encoding);
+    }
+    if let LineCodec::Brotli(quality) = opts.line_codec {
+        let level = BrotliLevel::try_new(quality)
+            .map_err(|e| StorageError::new(StorageErrorKind::Config, "block brotli quality", e))?;
+        builder = builder.set_column_compression(ColumnPath::from("line"), Compression::BROTLI(level));
     }
     Ok(builder
         .set_compression(Compression::ZSTD(zstd))
@@ -636,6 +654,30 @@ mod tests {
             .map(|b| b.unwrap().column(2).null_count())
             .sum();
         assert_eq!(nulls, 900);
+    }
+
+    #[test]
+    fn brotli_lines_round_trip_and_only_the_line_column_uses_it() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let input = vec![stream("a", 2000), stream("b", 300)];
+        let opts = BlockOptions {
+            line_codec: LineCodec::Brotli(5),
+            ..BlockOptions::day()
+        };
+        let (bytes, index) = write_block_with(input.clone(), &opts).unwrap();
+        let reader = SerializedFileReader::new(Bytes::from(bytes.clone())).unwrap();
+        for column in reader.metadata().row_group(0).columns() {
+            let brotli = matches!(column.compression(), Compression::BROTLI(_));
+            assert_eq!(brotli, column.column_path().string() == "line", "{column:?}");
+        }
+        let all: Vec<&IndexedStream> = index.streams.iter().collect();
+        let got = read_block_streams("k", Bytes::from(bytes), &all).unwrap();
+        assert_eq!(got, vec![input[0].1.clone(), input[1].1.clone()]);
+        let bad = BlockOptions {
+            line_codec: LineCodec::Brotli(12),
+            ..BlockOptions::day()
+        };
+        assert!(write_block_with(input, &bad).is_err());
     }
 
     #[test]
