@@ -24,6 +24,10 @@ pub struct CompactArgs {
     /// Compact hours that ended at least this long ago.
     #[arg(long, default_value = "15m", value_parser = crate::serve::duration)]
     hour_grace: Duration,
+    /// Merge a day's hour blocks into one day block once the day ended this long ago (`off`:
+    /// keep hour blocks).
+    #[arg(long, default_value = "1d", value_parser = crate::serve::day_grace)]
+    day_grace: crate::serve::DayGrace,
     /// Delete replaced chunks this long after compaction (0s: in this pass).
     #[arg(long, default_value = "5m", value_parser = crate::serve::duration)]
     delete_grace: Duration,
@@ -49,6 +53,7 @@ pub fn run(args: CompactArgs) -> anyhow::Result<()> {
             CompactorConfig {
                 interval: Duration::from_secs(60),
                 hour_grace: args.hour_grace,
+                day_grace: args.day_grace.0,
                 delete_grace: args.delete_grace,
                 retention: args.retention.policy(),
                 ..Default::default()
@@ -56,10 +61,12 @@ pub fn run(args: CompactArgs) -> anyhow::Result<()> {
         );
         let report = compactor.run_once().await.context("compacting")?;
         println!(
-            "compacted {} chunks into {} blocks ({} entries); expired {} objects; rewrote {} blocks for delete requests; deleted {} objects",
+            "compacted {} chunks into {} blocks ({} entries); merged {} hour blocks into {} day blocks; expired {} objects; rewrote {} blocks for delete requests; deleted {} objects",
             report.chunks_compacted,
             report.blocks_written,
             report.entries,
+            report.blocks_merged,
+            report.day_blocks_written,
             report.objects_expired,
             report.blocks_rewritten,
             report.objects_deleted
