@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// (`off`: keep hour blocks).
     #[arg(long, default_value = "1d", value_parser = day_grace)]
     compact_day_grace: DayGrace,
+    /// Compression of day blocks' line column: `zstd` (level 19), or `brotli` (quality 11: about
+    /// 4% smaller, 4x the compaction CPU, slower reads of day blocks; `brotli:Q` for another).
+    #[arg(long, default_value = "zstd")]
+    compact_day_codec: logq_storage::LineCodec,
     /// Replaced chunks are deleted this long after compaction.
     #[arg(long, default_value = "5m", value_parser = duration)]
     delete_grace: Duration,
@@ -324,6 +328,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 interval: args.compact_interval,
                 hour_grace: args.compact_hour_grace,
                 day_grace: args.compact_day_grace.0,
+                day_blocks: logq_storage::BlockOptions {
+                    line_codec: args.compact_day_codec,
+                    ..logq_storage::BlockOptions::day()
+                },
                 delete_grace: args.delete_grace,
                 retention: args.retention.policy(),
                 ..Default::default()

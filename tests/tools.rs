@@ -286,6 +286,8 @@ fn compact_day_grace_says_when_hour_blocks_become_a_day_block() {
             "0s",
             "--day-grace",
             day_grace,
+            "--day-codec",
+            "brotli:5",
         ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -307,7 +309,7 @@ fn compact_day_grace_says_when_hour_blocks_become_a_day_block() {
         (files_with_suffix(&store, ".parquet").len(), day_blocks()),
         (2, 0)
     );
-    // A grace the day has outlived merges them.
+    // A grace the day has outlived merges them (here into a day block with Brotli lines).
     let text = compact("1d");
     assert!(text.contains("merged 2 hour blocks into 1 day blocks"), "{text}");
     assert_eq!(

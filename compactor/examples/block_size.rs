@@ -60,7 +60,7 @@ fn main() {
     let no_zstd19 = args.iter().any(|a| a == "--no-zstd19");
     let mut day_opts = BlockOptions::day();
     if let Some(i) = args.iter().position(|a| a == "--day-codec") {
-        day_opts.line_codec = parse_codec(&args[i + 1]);
+        day_opts.line_codec = args[i + 1].parse().unwrap();
     }
 
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -278,15 +278,6 @@ fn main() {
                 mb / read_secs
             );
         }
-    }
-}
-
-/// `zstd` or `brotli:Q`.
-fn parse_codec(s: &str) -> LineCodec {
-    match s.split_once(':') {
-        Some(("brotli", q)) => LineCodec::Brotli(q.parse().expect("brotli quality")),
-        _ if s == "zstd" => LineCodec::Zstd,
-        _ => panic!("--day-codec zstd|brotli:Q, not {s}"),
     }
 }
 

@@ -73,6 +73,24 @@ pub enum LineEncoding {
     DeltaPrefix,
 }
 
+impl std::str::FromStr for LineCodec {
+    type Err = String;
+
+    /// `zstd`, `brotli` (quality 11) or `brotli:<quality 0-11>`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "zstd" => Ok(LineCodec::Zstd),
+            "brotli" => Ok(LineCodec::Brotli(11)),
+            other => match other.strip_prefix("brotli:").map(str::parse::<u32>) {
+                Some(Ok(q)) if q <= 11 => Ok(LineCodec::Brotli(q)),
+                _ => Err(format!(
+                    "line codec {s:?}: expected zstd, brotli or brotli:<quality 0-11>"
+                )),
+            },
+        }
+    }
+}
+
 impl BlockOptions {
     /// Hour blocks: written at compaction speed.
     pub fn hour() -> Self {
@@ -654,6 +672,17 @@ mod tests {
             .map(|b| b.unwrap().column(2).null_count())
             .sum();
         assert_eq!(nulls, 900);
+    }
+
+    #[test]
+    fn line_codecs_parse() {
+        assert_eq!("zstd".parse(), Ok(LineCodec::Zstd));
+        assert_eq!("brotli".parse(), Ok(LineCodec::Brotli(11)));
+        assert_eq!("brotli:9".parse(), Ok(LineCodec::Brotli(9)));
+        for bad in ["brotli:12", "gzip", "brotli:x", ""] {
+            let err = bad.parse::<LineCodec>().unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
     }
 
     #[test]
