@@ -52,6 +52,14 @@ pub struct ServeArgs {
     /// An hour is compacted into a block this long after it ends.
     #[arg(long, default_value = "15m", value_parser = duration)]
     compact_hour_grace: Duration,
+    /// A day's hour blocks are merged into one smaller day block this long after the day ends
+    /// (`off`: keep hour blocks).
+    #[arg(long, default_value = "1d", value_parser = day_grace)]
+    compact_day_grace: DayGrace,
+    /// Compression of day blocks' line column: `zstd` (level 19), or `brotli` (quality 11: about
+    /// 4% smaller, 4x the compaction CPU, slower reads of day blocks; `brotli:Q` for another).
+    #[arg(long, default_value = "zstd")]
+    compact_day_codec: logq_storage::LineCodec,
     /// Replaced chunks are deleted this long after compaction.
     #[arg(long, default_value = "5m", value_parser = duration)]
     delete_grace: Duration,
@@ -213,6 +221,18 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_nanos(ns as u64))
 }
 
+/// When day blocks are made: a grace after the day ends, or never (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayGrace(pub Option<Duration>);
+
+/// Parses `--compact-day-grace` / `--day-grace`: a duration, or `off`.
+pub fn day_grace(s: &str) -> Result<DayGrace, String> {
+    match s.trim() {
+        "off" | "never" => Ok(DayGrace(None)),
+        other => duration(other).map(|d| DayGrace(Some(d))),
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
@@ -326,6 +346,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             CompactorConfig {
                 interval: args.compact_interval,
                 hour_grace: args.compact_hour_grace,
+                day_grace: args.compact_day_grace.0,
+                day_blocks: logq_storage::BlockOptions {
+                    line_codec: args.compact_day_codec,
+                    ..logq_storage::BlockOptions::day()
+                },
                 delete_grace: args.delete_grace,
                 retention: args.retention.policy(),
                 ..Default::default()
@@ -429,4 +454,21 @@ fn service_name_labels(flag: &str) -> Vec<String> {
             other => vec![other.to_string()],
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_grace_is_a_duration_or_off() {
+        assert_eq!(day_grace("off"), Ok(DayGrace(None)));
+        assert_eq!(day_grace("never"), Ok(DayGrace(None)));
+        assert_eq!(
+            day_grace("36h"),
+            Ok(DayGrace(Some(Duration::from_secs(36 * 3600))))
+        );
+        assert_eq!(day_grace("0s"), Ok(DayGrace(Some(Duration::ZERO))));
+        assert!(day_grace("soon").is_err());
+    }
 }

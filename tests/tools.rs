@@ -245,6 +245,86 @@ fn compact_once_turns_chunks_into_blocks_and_loses_nothing() {
 }
 
 #[test]
+fn compact_day_grace_says_when_hour_blocks_become_a_day_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            "--flush-check-interval",
+            "200ms",
+            "--window-grace",
+            "0s",
+            "--compact-interval",
+            "1000h",
+        ],
+    );
+    // Two hours of the day before yesterday: that day ended between one and two days ago.
+    let (hour, day) = (3_600_000_000_000, 86_400_000_000_000);
+    let base = (now_ns() / day) * day - 2 * day + 5 * hour;
+    let streams: Vec<TestStream> = (0..3)
+        .map(|s| TestStream {
+            labels: vec![("app".into(), "days".into()), ("n".into(), s.to_string())],
+            entries: (0..360)
+                .map(|i| (base + i * 20_000_000_000 + s, format!("line {i} of {s}")))
+                .collect(),
+        })
+        .collect();
+    push_streams(&server, None, &streams, true, 200);
+    let store = dir.path().join("store");
+    wait_for(30, "chunks", || !files_with_suffix(&store, ".chunk").is_empty());
+    server.terminate();
+    let data_dir = dir.path().to_str().unwrap();
+    let compact = |day_grace: &str| {
+        let out = logq(&[
+            "compact",
+            "--once",
+            "--data-dir",
+            data_dir,
+            "--hour-grace",
+            "0s",
+            "--delete-grace",
+            "0s",
+            "--day-grace",
+            day_grace,
+            "--day-codec",
+            "brotli:5",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let day_blocks = || {
+        files_with_suffix(&store, ".parquet")
+            .iter()
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("day-"))
+            .count()
+    };
+    // `off` keeps the two hour blocks; a grace longer than the day's age too.
+    compact("off");
+    assert_eq!(
+        (files_with_suffix(&store, ".parquet").len(), day_blocks()),
+        (2, 0)
+    );
+    compact("2d");
+    assert_eq!(
+        (files_with_suffix(&store, ".parquet").len(), day_blocks()),
+        (2, 0)
+    );
+    // A grace the day has outlived merges them (here into a day block with Brotli lines).
+    let text = compact("1d");
+    assert!(text.contains("merged 2 hour blocks into 1 day blocks"), "{text}");
+    assert_eq!(
+        (files_with_suffix(&store, ".parquet").len(), day_blocks()),
+        (1, 1)
+    );
+    let bad = logq(&["compact", "--once", "--data-dir", data_dir, "--day-grace", "soon"]);
+    assert!(!bad.status.success());
+
+    server.restart();
+    let got = read_all(&server, None, r#"{app="days"}"#, base, now_ns(), "forward");
+    assert_same(&got, &expected(&streams, "forward"), "after the day block");
+}
+
+#[test]
 fn stream_retention_drops_only_the_selected_streams_old_entries() {
     let dir = tempfile::tempdir().unwrap();
     let hour = 3_600_000_000_000;

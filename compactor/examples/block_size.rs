@@ -5,15 +5,19 @@
 //!
 //! ```text
 //! cargo run --release -p logq-compactor --example block_size -- DIR [--raw FILE] [--levers]
+//!     [--day-codec zstd|brotli:Q] [--no-zstd19]
 //! ```
 //! `DIR` holds one file per stream (`logq gen --dir`, or the loghub sample). The lines of each
 //! file get timestamps spread evenly over one day. `--raw FILE` is the raw text the baselines
-//! compress (default: the files concatenated); `--levers` also tries other encodings.
+//! compress (default: the files concatenated); `--levers` also tries other encodings;
+//! `--day-codec` overrides the day blocks' line codec; `--no-zstd19` skips the slow `zstd -19`
+//! baselines (for 1 GB corpora). Read speeds decode every row of the blocks.
 
 use bytes::Bytes;
 use logq_compactor::merge_blocks;
 use logq_storage::{
-    derive_message_id, write_block_with, BlockIndex, BlockOptions, Entry, LabelSet, LineEncoding,
+    derive_message_id, read_block_streams, write_block_with, BlockIndex, BlockOptions, Entry, LabelSet,
+    LineCodec, LineEncoding,
 };
 
 const HOUR_NS: i64 = 3600 * 1_000_000_000;
@@ -53,6 +57,11 @@ fn main() {
         .position(|a| a == "--raw")
         .map(|i| args[i + 1].clone());
     let levers = args.iter().any(|a| a == "--levers");
+    let no_zstd19 = args.iter().any(|a| a == "--no-zstd19");
+    let mut day_opts = BlockOptions::day();
+    if let Some(i) = args.iter().position(|a| a == "--day-codec") {
+        day_opts.line_codec = args[i + 1].parse().unwrap();
+    }
 
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -96,6 +105,8 @@ fn main() {
         .flat_map(|(_, e)| e.iter().map(|x| x.line.len() + 1))
         .sum();
     let mb = line_bytes as f64 / 1e6;
+    // Reads are repeated up to ~100 MB so that CPU ticks (10 ms) do not dominate.
+    let reads = (100.0 / mb).ceil().max(1.0) as usize;
     println!(
         "{} streams, {lines} lines, {mb:.1} MB raw (lines + newlines)\n",
         streams.len()
@@ -110,11 +121,14 @@ fn main() {
         );
     };
     for level in [3, 19] {
+        if level == 19 && no_zstd19 {
+            continue;
+        }
         let t = Cpu::start();
         let z = zstd::bulk::compress(&raw, level).unwrap();
         row(&format!("zstd -{level} of the raw text"), z.len(), t.elapsed());
     }
-    if raw_file.is_some() {
+    if raw_file.is_some() && !no_zstd19 {
         let t = Cpu::start();
         let z = zstd::bulk::compress(&concatenated, 19).unwrap();
         row("zstd -19 of the text sorted by stream", z.len(), t.elapsed());
@@ -140,6 +154,14 @@ fn main() {
         hour_blocks.push((bytes, index));
     }
     row("hour blocks (24, zstd 3, 1 MiB pages)", hour_bytes, t.elapsed());
+    let t = Cpu::start();
+    for (h, (bytes, index)) in hour_blocks.iter().enumerate() {
+        read_all(&format!("hour-{h}"), bytes, index, reads);
+    }
+    println!(
+        "| (reading the hour blocks: every row) | | | {:.1} |",
+        reads as f64 * mb / t.elapsed()
+    );
 
     // The day block as the compactor makes it: read the hour blocks, merge, write. Its peak
     // memory is measured alone: the corpus is dropped and the peak reset first.
@@ -152,10 +174,21 @@ fn main() {
         .enumerate()
         .map(|(h, (bytes, index))| (format!("hour-{h}"), Bytes::from(bytes), index))
         .collect();
-    let (day, index) = merge_blocks(&inputs, &BlockOptions::day()).unwrap();
+    let (day, index) = merge_blocks(&inputs, &day_opts).unwrap();
     let day_total = day.len() + index.encode().unwrap().len();
-    row("day block, from the hour blocks", day_total, t.elapsed());
-    if let (Some(before), Some(peak)) = (rss_before, peak_rss_mib()) {
+    row(
+        &format!("day block ({:?}), from the hour blocks", day_opts.line_codec),
+        day_total,
+        t.elapsed(),
+    );
+    let peak = peak_rss_mib();
+    let t = Cpu::start();
+    read_all("day", &day, &index, reads);
+    println!(
+        "| (reading the day block: every row) | | | {:.1} |",
+        reads as f64 * mb / t.elapsed()
+    );
+    if let (Some(before), Some(peak)) = (rss_before, peak) {
         println!("\nday compaction: peak RSS {peak} MiB (the hour blocks and the rest of the process: {before} MiB before)");
     }
     let streams = levers_input;
@@ -163,8 +196,8 @@ fn main() {
 
     if levers {
         println!("\nLevers (one day block written straight from the entries):\n");
-        println!("| zstd | page bytes | page rows | row group | line dictionary | line encoding | bytes | fraction | MB/s |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("| zstd | line codec | page bytes | page rows | row group | line dictionary | line encoding | bytes | fraction | MB/s | read MB/s |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         let base = BlockOptions::day();
         let mut tries = vec![
             BlockOptions::hour(),
@@ -207,10 +240,25 @@ fn main() {
                 ..base.clone()
             });
         }
+        for level in [16, 17, 18] {
+            tries.push(BlockOptions {
+                zstd_level: level,
+                ..base.clone()
+            });
+        }
+        for quality in [9, 10, 11] {
+            tries.push(BlockOptions {
+                line_codec: LineCodec::Brotli(quality),
+                ..base.clone()
+            });
+        }
         for o in tries {
             let t = Cpu::start();
-            let (bytes, _) = write_block_with(streams.clone(), &o).unwrap();
+            let (bytes, index) = write_block_with(streams.clone(), &o).unwrap();
             let secs = t.elapsed();
+            let t = Cpu::start();
+            read_all("lever", &bytes, &index, reads);
+            let read_secs = t.elapsed() / reads as f64;
             let rows = if o.data_page_rows == usize::MAX {
                 "any".to_string()
             } else {
@@ -218,16 +266,32 @@ fn main() {
             };
             let fraction = bytes.len() as f64 / raw.len() as f64;
             println!(
-                "| {} | {} KiB | {rows} | {} | {} | {:?} | {} | {fraction:.4} | {:.1} |",
+                "| {} | {:?} | {} KiB | {rows} | {} | {} | {:?} | {} | {fraction:.4} | {:.1} | {:.0} |",
                 o.zstd_level,
+                o.line_codec,
                 o.data_page_bytes / 1024,
                 o.row_group_rows,
                 o.line_dictionary,
                 o.line_encoding,
                 bytes.len(),
-                mb / secs
+                mb / secs,
+                mb / read_secs
             );
         }
+    }
+}
+
+/// Decodes every row of a block (what a query reading everything pays), `times` times.
+fn read_all(key: &str, bytes: &[u8], index: &BlockIndex, times: usize) {
+    let refs: Vec<_> = index.streams.iter().collect();
+    let bytes = Bytes::from(bytes.to_vec());
+    for _ in 0..times {
+        let rows: usize = read_block_streams(key, bytes.clone(), &refs)
+            .unwrap()
+            .iter()
+            .map(Vec::len)
+            .sum();
+        assert_eq!(rows as u64, index.streams.iter().map(|s| s.rows).sum::<u64>());
     }
 }
 

@@ -46,9 +46,9 @@ pub struct CompactorConfig {
     /// (and no chunk of that day is left); `None` keeps hour blocks. The default (one day)
     /// leaves yesterday in hour blocks, whose smaller pages prune better for recent queries.
     pub day_grace: Option<Duration>,
-    /// Encoding of hour blocks (and of blocks rewritten for delete requests).
+    /// Encoding of hour blocks (and of hour blocks rewritten for delete requests).
     pub hour_blocks: BlockOptions,
-    /// Encoding of day blocks.
+    /// Encoding of day blocks (and of day blocks rewritten for delete requests).
     pub day_blocks: BlockOptions,
 }
 
@@ -268,10 +268,17 @@ impl Compactor {
             let now = now_ns();
             let after = now + self.config.delete_grace.as_nanos() as i64;
             report.blocks_rewritten +=
-                crate::deletes::apply_deletes(&self.manifests, &tenant, now, after).await?;
+                crate::deletes::apply_deletes(&self.manifests, &self.config, &tenant, now, after).await?;
             let rules = &self.config.retention.streams;
-            report.blocks_rewritten +=
-                crate::deletes::apply_stream_retention(&self.manifests, &tenant, rules, now, after).await?;
+            report.blocks_rewritten += crate::deletes::apply_stream_retention(
+                &self.manifests,
+                &self.config,
+                &tenant,
+                rules,
+                now,
+                after,
+            )
+            .await?;
             report.objects_deleted += self.delete_expired(&tenant).await?;
         }
         Ok(report)

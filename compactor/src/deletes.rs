@@ -4,15 +4,14 @@
 //! processed. Queries hide the entries from the moment the request is recorded, so the rewrite
 //! only changes what storage holds, never what queries answer.
 
-use logq_storage::{
-    read_block_streams, BlockIndex, BlockOptions, BlockRef, DeleteRequest, ManifestStore, TenantId,
-};
+use logq_storage::{read_block_streams, BlockIndex, BlockRef, DeleteRequest, ManifestStore, TenantId};
 
-use crate::compactor::{adopt_block, retire_block, store_block, CompactorError};
+use crate::compactor::{adopt_block, retire_block, store_block, CompactorConfig, CompactorError};
 
 /// Processes the tenant's pending delete requests; returns how many blocks were rewritten.
 pub(crate) async fn apply_deletes(
     manifests: &ManifestStore,
+    config: &CompactorConfig,
     tenant: &TenantId,
     now: i64,
     delete_after: i64,
@@ -38,7 +37,17 @@ pub(crate) async fn apply_deletes(
             .filter(|b| b.max_ts >= request.start && b.min_ts <= request.end)
         {
             rewritten += usize::from(
-                rewrite_block(manifests, tenant, block, request, &compiled, now, delete_after).await?,
+                rewrite_block(
+                    manifests,
+                    config,
+                    tenant,
+                    block,
+                    request,
+                    &compiled,
+                    now,
+                    delete_after,
+                )
+                .await?,
             );
         }
         let id = request.id.clone();
@@ -58,6 +67,7 @@ pub(crate) async fn apply_deletes(
 /// rule's cutoff are rewritten without them. Returns how many blocks were rewritten.
 pub(crate) async fn apply_stream_retention(
     manifests: &ManifestStore,
+    config: &CompactorConfig,
     tenant: &TenantId,
     rules: &[crate::retention::StreamRetention],
     now: i64,
@@ -73,16 +83,29 @@ pub(crate) async fn apply_stream_retention(
         let manifest = manifests.load(tenant).await?;
         for block in manifest.blocks.iter().filter(|b| b.min_ts <= request.end) {
             rewritten += usize::from(
-                rewrite_block(manifests, tenant, block, &request, &compiled, now, delete_after).await?,
+                rewrite_block(
+                    manifests,
+                    config,
+                    tenant,
+                    block,
+                    &request,
+                    &compiled,
+                    now,
+                    delete_after,
+                )
+                .await?,
             );
         }
     }
     Ok(rewritten)
 }
 
-/// Rewrites one block without the entries `request` deletes; `false` when it held none.
+/// Rewrites one block without the entries `request` deletes, encoded as the compactor encodes
+/// blocks of its kind (hour or day); `false` when it held none.
+#[allow(clippy::too_many_arguments)]
 async fn rewrite_block(
     manifests: &ManifestStore,
+    config: &CompactorConfig,
     tenant: &TenantId,
     block: &BlockRef,
     request: &DeleteRequest,
@@ -125,16 +148,17 @@ async fn rewrite_block(
         return Ok(false);
     }
     let old = block.clone();
-    // A rewrite keeps the encoding of a day block (its name says so) or an hour block.
+    // A rewrite keeps the kind of the block (a day block's name says so), and so the
+    // compactor's encoding of that kind: a rewritten day block stays as small as a day block.
     let (opts, block_id) = if old.key.contains("/day-") {
         (
-            BlockOptions::day(),
+            &config.day_blocks,
             format!("day-{}-{now}-d", logq_storage::layout::day_of(old.min_ts)),
         )
     } else {
-        (BlockOptions::hour(), format!("{}-{now}-d", old.min_ts))
+        (&config.hour_blocks, format!("{}-{now}-d", old.min_ts))
     };
-    let replacement = store_block(manifests, tenant, kept, &block_id, &opts, delete_after).await?;
+    let replacement = store_block(manifests, tenant, kept, &block_id, opts, delete_after).await?;
     manifests
         .update(tenant, |m| {
             if m.blocks.iter().any(|b| b.key == old.key) {

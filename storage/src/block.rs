@@ -20,7 +20,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderB
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{BrotliLevel, Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -49,6 +49,17 @@ pub struct BlockOptions {
     pub line_dictionary: bool,
     /// Encoding of the `line` column when the dictionary is off.
     pub line_encoding: LineEncoding,
+    /// Compression of the `line` column (every other column uses zstd at `zstd_level`).
+    pub line_codec: LineCodec,
+}
+
+/// Compression codecs tried for the `line` column, which is nearly all of a block's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineCodec {
+    /// zstd at the block's `zstd_level`.
+    Zstd,
+    /// Brotli at this quality (0-11; Parquet's BROTLI codec, 4 MiB window).
+    Brotli(u32),
 }
 
 /// Parquet encodings tried for the `line` column (see BENCHMARKS.md for what each costs).
@@ -62,6 +73,24 @@ pub enum LineEncoding {
     DeltaPrefix,
 }
 
+impl std::str::FromStr for LineCodec {
+    type Err = String;
+
+    /// `zstd`, `brotli` (quality 11) or `brotli:<quality 0-11>`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "zstd" => Ok(LineCodec::Zstd),
+            "brotli" => Ok(LineCodec::Brotli(11)),
+            other => match other.strip_prefix("brotli:").map(str::parse::<u32>) {
+                Some(Ok(q)) if q <= 11 => Ok(LineCodec::Brotli(q)),
+                _ => Err(format!(
+                    "line codec {s:?}: expected zstd, brotli or brotli:<quality 0-11>"
+                )),
+            },
+        }
+    }
+}
+
 impl BlockOptions {
     /// Hour blocks: written at compaction speed.
     pub fn hour() -> Self {
@@ -72,6 +101,7 @@ impl BlockOptions {
             data_page_rows: 20_000,
             line_dictionary: true,
             line_encoding: LineEncoding::Plain,
+            line_codec: LineCodec::Zstd,
         }
     }
 
@@ -84,6 +114,7 @@ impl BlockOptions {
             data_page_rows: usize::MAX,
             line_dictionary: false,
             line_encoding: LineEncoding::Plain,
+            line_codec: LineCodec::Zstd,
         }
     }
 }
@@ -144,6 +175,11 @@ fn writer_properties(opts: &BlockOptions) -> Result<WriterProperties> {
             LineEncoding::DeltaPrefix => Encoding::DELTA_BYTE_ARRAY,
         };
         builder = builder.set_column_encoding(ColumnPath::from("line"), encoding);
+    }
+    if let LineCodec::Brotli(quality) = opts.line_codec {
+        let level = BrotliLevel::try_new(quality)
+            .map_err(|e| StorageError::new(StorageErrorKind::Config, "block brotli quality", e))?;
+        builder = builder.set_column_compression(ColumnPath::from("line"), Compression::BROTLI(level));
     }
     Ok(builder
         .set_compression(Compression::ZSTD(zstd))
@@ -636,6 +672,41 @@ mod tests {
             .map(|b| b.unwrap().column(2).null_count())
             .sum();
         assert_eq!(nulls, 900);
+    }
+
+    #[test]
+    fn line_codecs_parse() {
+        assert_eq!("zstd".parse(), Ok(LineCodec::Zstd));
+        assert_eq!("brotli".parse(), Ok(LineCodec::Brotli(11)));
+        assert_eq!("brotli:9".parse(), Ok(LineCodec::Brotli(9)));
+        for bad in ["brotli:12", "gzip", "brotli:x", ""] {
+            let err = bad.parse::<LineCodec>().unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn brotli_lines_round_trip_and_only_the_line_column_uses_it() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let input = vec![stream("a", 2000), stream("b", 300)];
+        let opts = BlockOptions {
+            line_codec: LineCodec::Brotli(5),
+            ..BlockOptions::day()
+        };
+        let (bytes, index) = write_block_with(input.clone(), &opts).unwrap();
+        let reader = SerializedFileReader::new(Bytes::from(bytes.clone())).unwrap();
+        for column in reader.metadata().row_group(0).columns() {
+            let brotli = matches!(column.compression(), Compression::BROTLI(_));
+            assert_eq!(brotli, column.column_path().string() == "line", "{column:?}");
+        }
+        let all: Vec<&IndexedStream> = index.streams.iter().collect();
+        let got = read_block_streams("k", Bytes::from(bytes), &all).unwrap();
+        assert_eq!(got, vec![input[0].1.clone(), input[1].1.clone()]);
+        let bad = BlockOptions {
+            line_codec: LineCodec::Brotli(12),
+            ..BlockOptions::day()
+        };
+        assert!(write_block_with(input, &bad).is_err());
     }
 
     #[test]

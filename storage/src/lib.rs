@@ -27,8 +27,8 @@ pub mod testsuite;
 
 pub use block::{
     read_block_streams, read_block_streams_filtered, read_block_streams_ranged, stream_order_key,
-    write_block, write_block_with, BlockOptions, BlockWriter, LineEncoding, LinePredicate, RowFilter,
-    ScanStats,
+    write_block, write_block_with, BlockOptions, BlockWriter, LineCodec, LineEncoding, LinePredicate,
+    RowFilter, ScanStats,
 };
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
