@@ -251,7 +251,7 @@ impl Head {
                 }
             }
         }
-        open.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        open.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
         for (bytes, tenant_id, fp, ws) in open {
             if staying <= target / 2 {
                 break;

@@ -169,7 +169,7 @@ pub fn decode_protobuf_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::push_proto::{EntryAdapter, LabelPairAdapter, StreamAdapter, Timestamp};
+    use crate::push_proto::{EntryAdapter, StreamAdapter, Timestamp};
 
     fn t() -> TenantId {
         TenantId::new("t").unwrap()
