@@ -337,6 +337,15 @@ fn many_files_appearing_at_once() {
     assert_eq!(m.status, 200);
     assert!(m.body.contains("\nlogq_agent_files_watched 100\n"), "{}", m.body);
     assert!(m.body.contains("\nlogq_agent_lag_bytes 0\n"), "{}", m.body);
+    let svc42 = e.log("svc42.log");
+    let lag42 = format!("\nlogq_agent_file_lag_bytes{{path=\"{}\"}} 0\n", svc42.display());
+    assert!(m.body.contains(&lag42), "{}", m.body);
+    assert_eq!(
+        m.body.matches("\nlogq_agent_file_lag_bytes{").count(),
+        100,
+        "{}",
+        m.body
+    );
     agent.terminate();
 }
 

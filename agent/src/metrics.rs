@@ -1,7 +1,9 @@
 //! The agent's counters, shared between the pipeline, the inputs and the `/metrics` endpoint,
 //! rendered in the Prometheus text format (`logq_agent_<name>_<unit>`, `_total` for counters).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Counters and gauges of one agent.
 #[derive(Debug, Default)]
@@ -34,6 +36,8 @@ pub struct AgentMetrics {
     pub syslog_received: AtomicU64,
     /// Syslog UDP messages dropped on a full queue.
     pub syslog_dropped: AtomicU64,
+    /// Bytes not yet acknowledged per followed file, by path (gauge).
+    pub file_lag: Mutex<BTreeMap<String, u64>>,
 }
 
 impl AgentMetrics {
@@ -132,8 +136,24 @@ impl AgentMetrics {
                 v.load(Ordering::Relaxed)
             ));
         }
+        let file_lag = self.file_lag.lock().unwrap_or_else(|p| p.into_inner());
+        out.push_str(
+            "# HELP logq_agent_file_lag_bytes Bytes of a followed file not yet acknowledged.\n\
+             # TYPE logq_agent_file_lag_bytes gauge\n",
+        );
+        for (path, lag) in file_lag.iter() {
+            out.push_str(&format!(
+                "logq_agent_file_lag_bytes{{path=\"{}\"}} {lag}\n",
+                escape_label_value(path)
+            ));
+        }
         out
     }
+}
+
+/// A Prometheus label value with backslashes, double quotes and newlines escaped.
+fn escape_label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -146,6 +166,24 @@ mod tests {
         m.lines_sent.store(42, Ordering::Relaxed);
         let text = m.render();
         assert!(text.contains("# TYPE logq_agent_sent_lines_total counter\nlogq_agent_sent_lines_total 42\n"));
-        assert_eq!(text.matches("# TYPE").count(), 14);
+        assert_eq!(text.matches("# TYPE").count(), 15);
+    }
+
+    #[test]
+    fn renders_lag_per_file_with_escaped_paths() {
+        let m = AgentMetrics::default();
+        m.file_lag.lock().unwrap().extend([
+            ("/var/log/a.log".to_string(), 10),
+            ("/tmp/we\"ird.log".to_string(), 0),
+        ]);
+        let text = m.render();
+        assert!(
+            text.contains("logq_agent_file_lag_bytes{path=\"/var/log/a.log\"} 10\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("logq_agent_file_lag_bytes{path=\"/tmp/we\\\"ird.log\"} 0\n"),
+            "{text}"
+        );
     }
 }

@@ -345,6 +345,7 @@ fn publish(m: &AgentMetrics, stats: &AgentStats, tailer: &Tailer) {
     let set = |a: &std::sync::atomic::AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
     set(&m.files_watched, tailer.file_count() as u64);
     set(&m.lag_bytes, tailer.lag_bytes());
+    *m.file_lag.lock().unwrap_or_else(|p| p.into_inner()) = tailer.lag_by_path();
     set(&m.bytes_read, t.bytes_read);
     set(&m.lines_read, t.lines);
     set(&m.lines_truncated, t.truncated_lines);

@@ -152,6 +152,17 @@ impl Tailer {
             .sum()
     }
 
+    /// Bytes not yet acknowledged per followed file, by path (a rotated file still being read
+    /// and its successor at the same path are summed).
+    pub fn lag_by_path(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (id, t) in &self.files {
+            let Some(cp) = self.journal.get(*id) else { continue };
+            *out.entry(cp.path.display().to_string()).or_default() += t.last_size.saturating_sub(cp.offset);
+        }
+        out
+    }
+
     /// Number of files being followed.
     pub fn file_count(&self) -> usize {
         self.files.len()
