@@ -585,6 +585,9 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) 
         }
         out.push((labels, vals));
     }
+    // A fixed order (not the hash map's, which differs from run to run): vector aggregations
+    // add series up in this order, and floating-point sums depend on it.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Value::Vector(out))
 }
 

@@ -60,7 +60,7 @@ impl LineGramsBuilder {
             self.current[bit / 64] |= 1 << (bit % 64);
         }
         self.rows += 1;
-        if self.rows % GRANULE_ROWS == 0 {
+        if self.rows.is_multiple_of(GRANULE_ROWS) {
             self.words.extend_from_slice(&self.current);
             self.current.fill(0);
         }
@@ -68,7 +68,7 @@ impl LineGramsBuilder {
 
     /// The encoded bitmaps and the metadata value for a filter stored at `offset`.
     pub fn finish(mut self, offset: usize) -> Result<(Vec<u8>, String)> {
-        if self.rows % GRANULE_ROWS != 0 {
+        if !self.rows.is_multiple_of(GRANULE_ROWS) {
             self.words.extend_from_slice(&self.current);
         }
         let granules = self.words.len() / (GRANULE_BITS / 64);
