@@ -437,7 +437,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     format!("{s:.3}"),
                     &format!("{out} matching lines"),
                 );
-                if have("zstd") && limit > 100 {
+                if have("zstd") && limit > 100 && Path::new(&zst).exists() {
                     let (s, out) = time_shell(&format!("zstd -dc '{zst}' | rg -c {fixed}-e '{pat}'"))?;
                     row(
                         "baseline",
