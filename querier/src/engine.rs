@@ -314,24 +314,30 @@ impl Querier {
             // arrive, so exactly the objects a one-at-a-time scan would deliver are delivered.
             let mut next = objects.iter();
             let mut in_flight = futures::stream::FuturesOrdered::new();
+            let mut launched = std::collections::VecDeque::new();
             let mut launching = true;
             loop {
                 while launching && in_flight.len() < READ_AHEAD {
                     match next.next() {
                         Some(object) if visitor.needs(object.time_range().0, object.time_range().1) => {
-                            let read = self.read_object(object, matchers, &read_filter);
-                            in_flight.push_back(async move { (object, read.await) });
+                            in_flight.push_back(self.read_object(object, matchers, &read_filter));
+                            launched.push_back(object);
                         }
                         _ => launching = false,
                     }
                 }
-                let Some((object, result)) = in_flight.next().await else {
+                // Checked before waiting for the read: a limit reached by the previous object
+                // ends the scan without waiting for this one.
+                let Some(object) = launched.pop_front() else {
                     break;
                 };
                 let (min_ts, max_ts) = object.time_range();
                 if !visitor.needs(min_ts, max_ts) {
                     break;
                 }
+                let Some(result) = in_flight.next().await else {
+                    break;
+                };
                 match result {
                     Ok(streams) => {
                         for (labels, entries) in streams {
