@@ -48,6 +48,22 @@ pub struct BenchArgs {
     /// first, then a `--target ingester` process consumes it into durable chunks.
     #[arg(long)]
     kafka: Option<String>,
+    /// Reuse the corpus and compacted data of an earlier run in `--dir`: only the queries and
+    /// the `rg` baselines run again (for iterating on the query path).
+    #[arg(long)]
+    reuse: bool,
+    /// Run only the queries whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+/// What a reused run needs to know about the corpus (`corpus.json` in `--dir`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CorpusMeta {
+    lines: u64,
+    raw_bytes: u64,
+    first_ts: i64,
+    last_ts: i64,
 }
 
 /// One row of the results table.
@@ -311,8 +327,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.clients == 0 || args.batch == 0 {
         bail!("--clients and --batch must be at least 1");
     }
-    let _ = std::fs::remove_dir_all(&args.dir);
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
     let raw_path = args.dir.join("raw.log");
     let data_dir = args.dir.join("data");
     let mut rows: Vec<Row> = Vec::new();
@@ -325,7 +339,137 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             note: note.to_string(),
         });
     };
+    let meta_path = args.dir.join("corpus.json");
+    let meta = if args.reuse {
+        let text = std::fs::read_to_string(&meta_path)
+            .with_context(|| format!("reading {} (run once without --reuse)", meta_path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", meta_path.display()))?
+    } else {
+        let meta = prepare(&args, &raw_path, &data_dir, &mut row)?;
+        std::fs::write(&meta_path, serde_json::to_string(&meta)?)?;
+        meta
+    };
+    let CorpusMeta {
+        lines,
+        raw_bytes,
+        first_ts,
+        last_ts,
+    } = meta;
+    let selected = |name: &str| args.only.as_deref().is_none_or(|o| name.contains(o));
 
+    // 4. Queries, cold (fresh server) then warm.
+    let server = Server::start(&data_dir, false)?;
+    let (qstart, qend) = (first_ts, last_ts + 1);
+    for (name, q, limit, _) in query_set().into_iter().filter(|q| selected(q.0)) {
+        for pass in ["cold", "warm"] {
+            match run_query(&server.addr, q, limit, qstart, qend) {
+                Ok((secs, n)) => row(
+                    "query",
+                    &format!("{name} ({pass}) s"),
+                    format!("{secs:.3}"),
+                    &format!("{n} returned, {:.2} GB/s of raw", raw_bytes as f64 / 1e9 / secs),
+                ),
+                Err(e) => {
+                    row(
+                        "query",
+                        &format!("{name} s"),
+                        "unsupported".into(),
+                        &e.chars().take(90).collect::<String>(),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    row(
+        "query",
+        "server peak RSS MiB",
+        format!("{:.0}", server.peak_rss_mib()),
+        "query phase only",
+    );
+    server.stop()?;
+
+    // 5. Baselines on the same raw file.
+    if !args.no_baselines {
+        let raw_q = raw_path.display().to_string();
+        if have("wc") {
+            let (s, out) = time_shell(&format!("wc -l < '{raw_q}'"))?;
+            row("baseline", "wc -l s", format!("{s:.3}"), &format!("{out} lines"));
+        }
+        let zst = args.dir.join("raw.log.zst").display().to_string();
+        if have("zstd") && !args.reuse {
+            let (s, _) = time_shell(&format!("zstd -q -3 -T0 -f '{raw_q}' -o '{zst}'"))?;
+            let size = std::fs::metadata(&zst).map(|m| m.len()).unwrap_or(0);
+            row(
+                "baseline",
+                "zstd -3 MB",
+                format!("{:.1}", mb(size)),
+                &format!("{:.3} of raw, {s:.1} s", size as f64 / raw_bytes as f64),
+            );
+            let sample = 64 * 1024 * 1024;
+            let (s, out) = time_shell(&format!(
+                "head -c {sample} '{raw_q}' | zstd -q -19 -T0 -c | wc -c"
+            ))?;
+            let sample_raw = raw_bytes.min(sample);
+            let ratio = out.parse::<f64>().unwrap_or(f64::NAN) / sample_raw as f64;
+            row(
+                "baseline",
+                "zstd -19 ratio",
+                format!("{ratio:.3}"),
+                &format!("on the first {:.0} MB, {s:.1} s", mb(sample_raw)),
+            );
+        } else if !have("zstd") {
+            row("baseline", "zstd", "not installed".into(), "apt-get install zstd");
+        }
+        if have("rg") {
+            for (name, _, limit, pat) in query_set().into_iter().filter(|q| selected(q.0)) {
+                let Some((pat, regex)) = pat else { continue };
+                let fixed = if regex { "" } else { "-F " };
+                let take = if limit <= 100 {
+                    format!(" -m {limit}")
+                } else {
+                    String::new()
+                };
+                let (s, out) = time_shell(&format!("rg -c {fixed}{take} -e '{pat}' '{raw_q}'"))?;
+                row(
+                    "baseline",
+                    &format!("rg: {name} s"),
+                    format!("{s:.3}"),
+                    &format!("{out} matching lines"),
+                );
+                if have("zstd") && limit > 100 && Path::new(&zst).exists() {
+                    let (s, out) = time_shell(&format!("zstd -dc '{zst}' | rg -c {fixed}-e '{pat}'"))?;
+                    row(
+                        "baseline",
+                        &format!("zstd -dc | rg: {name} s"),
+                        format!("{s:.3}"),
+                        &format!("{out} matching lines"),
+                    );
+                }
+            }
+        } else {
+            row(
+                "baseline",
+                "rg",
+                "not installed".into(),
+                "apt-get install ripgrep",
+            );
+        }
+    }
+
+    write_results(&args, &rows, lines, raw_bytes)
+}
+
+/// Generates the corpus, ingests it through a child server, flushes and compacts it (steps
+/// 1-3 of a run): what the queries need to know about it.
+fn prepare(
+    args: &BenchArgs,
+    raw_path: &Path,
+    data_dir: &Path,
+    row: &mut dyn FnMut(&'static str, &str, String, &str),
+) -> anyhow::Result<CorpusMeta> {
+    let _ = std::fs::remove_dir_all(&args.dir);
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
     // 1. Corpus: 24 hours of lines ending two hours ago, as a text file and as push bodies.
     eprintln!("logq bench: generating {} MB of lines", mb(args.size));
     let corpus_args = CorpusArgs {
@@ -343,7 +487,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ..corpus_args
     })?;
     let started = Instant::now();
-    let mut raw = BufWriter::with_capacity(1 << 20, File::create(&raw_path)?);
+    let mut raw = BufWriter::with_capacity(1 << 20, File::create(raw_path)?);
     let mut bodies: Vec<Vec<u8>> = Vec::new();
     let mut batch = Vec::with_capacity(args.batch);
     let (mut lines, mut raw_bytes, mut first_ts, mut last_ts) = (0u64, 0u64, i64::MAX, i64::MIN);
@@ -380,7 +524,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     // 2. Ingest through the push API (compactor idle, so compaction is measured on its own).
-    let server = Server::start(&data_dir, false)?;
+    let server = Server::start(data_dir, false)?;
     let cpu0 = server.cpu_seconds();
     let started = Instant::now();
     let bodies = Arc::new(bodies);
@@ -450,7 +594,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         format!("{:.1}", mb(chunk_bytes)),
         &format!("{:.3} of raw", chunk_bytes as f64 / raw_bytes as f64),
     );
-    let server = Server::start(&data_dir, true)?;
+    let server = Server::start(data_dir, true)?;
     let cpu0 = server.cpu_seconds();
     let started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(1800);
@@ -494,108 +638,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "fresh server, compaction only",
     );
     server.stop()?;
-
-    // 4. Queries, cold (fresh server) then warm.
-    let server = Server::start(&data_dir, false)?;
-    let (qstart, qend) = (first_ts, last_ts + 1);
-    for (name, q, limit, _) in query_set() {
-        for pass in ["cold", "warm"] {
-            match run_query(&server.addr, q, limit, qstart, qend) {
-                Ok((secs, n)) => row(
-                    "query",
-                    &format!("{name} ({pass}) s"),
-                    format!("{secs:.3}"),
-                    &format!("{n} returned, {:.2} GB/s of raw", raw_bytes as f64 / 1e9 / secs),
-                ),
-                Err(e) => {
-                    row(
-                        "query",
-                        &format!("{name} s"),
-                        "unsupported".into(),
-                        &e.chars().take(90).collect::<String>(),
-                    );
-                    break;
-                }
-            }
-        }
-    }
-    row(
-        "query",
-        "server peak RSS MiB",
-        format!("{:.0}", server.peak_rss_mib()),
-        "query phase only",
-    );
-    server.stop()?;
-
-    // 5. Baselines on the same raw file.
-    if !args.no_baselines {
-        let raw_q = raw_path.display().to_string();
-        if have("wc") {
-            let (s, out) = time_shell(&format!("wc -l < '{raw_q}'"))?;
-            row("baseline", "wc -l s", format!("{s:.3}"), &format!("{out} lines"));
-        }
-        let zst = args.dir.join("raw.log.zst").display().to_string();
-        if have("zstd") {
-            let (s, _) = time_shell(&format!("zstd -q -3 -T0 -f '{raw_q}' -o '{zst}'"))?;
-            let size = std::fs::metadata(&zst).map(|m| m.len()).unwrap_or(0);
-            row(
-                "baseline",
-                "zstd -3 MB",
-                format!("{:.1}", mb(size)),
-                &format!("{:.3} of raw, {s:.1} s", size as f64 / raw_bytes as f64),
-            );
-            let sample = 64 * 1024 * 1024;
-            let (s, out) = time_shell(&format!(
-                "head -c {sample} '{raw_q}' | zstd -q -19 -T0 -c | wc -c"
-            ))?;
-            let sample_raw = raw_bytes.min(sample);
-            let ratio = out.parse::<f64>().unwrap_or(f64::NAN) / sample_raw as f64;
-            row(
-                "baseline",
-                "zstd -19 ratio",
-                format!("{ratio:.3}"),
-                &format!("on the first {:.0} MB, {s:.1} s", mb(sample_raw)),
-            );
-        } else {
-            row("baseline", "zstd", "not installed".into(), "apt-get install zstd");
-        }
-        if have("rg") {
-            for (name, _, limit, pat) in query_set() {
-                let Some((pat, regex)) = pat else { continue };
-                let fixed = if regex { "" } else { "-F " };
-                let take = if limit <= 100 {
-                    format!(" -m {limit}")
-                } else {
-                    String::new()
-                };
-                let (s, out) = time_shell(&format!("rg -c {fixed}{take} -e '{pat}' '{raw_q}'"))?;
-                row(
-                    "baseline",
-                    &format!("rg: {name} s"),
-                    format!("{s:.3}"),
-                    &format!("{out} matching lines"),
-                );
-                if have("zstd") && limit > 100 {
-                    let (s, out) = time_shell(&format!("zstd -dc '{zst}' | rg -c {fixed}-e '{pat}'"))?;
-                    row(
-                        "baseline",
-                        &format!("zstd -dc | rg: {name} s"),
-                        format!("{s:.3}"),
-                        &format!("{out} matching lines"),
-                    );
-                }
-            }
-        } else {
-            row(
-                "baseline",
-                "rg",
-                "not installed".into(),
-                "apt-get install ripgrep",
-            );
-        }
-    }
-
-    write_results(&args, &rows, lines, raw_bytes)
+    Ok(CorpusMeta {
+        lines,
+        raw_bytes,
+        first_ts,
+        last_ts,
+    })
 }
 
 /// Produces the push bodies to a fresh topic, then measures one ingester consuming them into

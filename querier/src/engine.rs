@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use logq_ingester::Ingester;
 
 use crate::remote_heads::RemoteHeads;
@@ -28,13 +29,23 @@ pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64, stats: &Arc<ScanS
             _ => None,
         })
         .collect();
-    RowFilter {
+    // The longest literal some leading filter requires: readers search batches for it first.
+    let required = leading
+        .iter()
+        .filter_map(LineFilter::required_literal)
+        .max_by_key(String::len);
+    let filter = RowFilter {
         start,
         end,
         keep_lines: true,
         stats: Some(stats.clone()),
         line: (!leading.is_empty())
             .then(|| Arc::new(move |l: &str| leading.iter().all(|f| f.matches(l))) as LinePredicate),
+        ..RowFilter::all()
+    };
+    match required {
+        Some(literal) => filter.with_required(&literal),
+        None => filter,
     }
 }
 
@@ -171,6 +182,10 @@ pub struct StreamStat {
 /// 1/this of its rows; otherwise it is fetched whole (one GET beats many for most of a block).
 const RANGED_READ_FRACTION: u64 = 4;
 
+/// Stored objects read at once by a scan: one per core of the machines we run on (blocks decode
+/// on blocking threads), more would only hold more decoded rows in memory.
+const READ_AHEAD: usize = 2;
+
 /// Answers queries over the ingester's memory and the object store.
 pub struct Querier {
     ingester: Arc<Ingester>,
@@ -293,12 +308,37 @@ impl Querier {
                 Direction::Backward => objects.sort_by_key(|o| std::cmp::Reverse(o.time_range().1)),
                 Direction::Forward => objects.sort_by_key(|o| o.time_range().0),
             }
-            for object in &objects {
+            // Up to READ_AHEAD objects are read at once (each decodes on a blocking thread) and
+            // delivered in order. An object is started only while the visitor needs it, and
+            // delivered only if it still does then: the visitor's needs only shrink as entries
+            // arrive, so exactly the objects a one-at-a-time scan would deliver are delivered.
+            let mut next = objects.iter();
+            let mut in_flight = futures::stream::FuturesOrdered::new();
+            let mut launched = std::collections::VecDeque::new();
+            let mut launching = true;
+            loop {
+                while launching && in_flight.len() < READ_AHEAD {
+                    match next.next() {
+                        Some(object) if visitor.needs(object.time_range().0, object.time_range().1) => {
+                            in_flight.push_back(self.read_object(object, matchers, &read_filter));
+                            launched.push_back(object);
+                        }
+                        _ => launching = false,
+                    }
+                }
+                // Checked before waiting for the read: a limit reached by the previous object
+                // ends the scan without waiting for this one.
+                let Some(object) = launched.pop_front() else {
+                    break;
+                };
                 let (min_ts, max_ts) = object.time_range();
                 if !visitor.needs(min_ts, max_ts) {
                     break;
                 }
-                match self.read_object(object, matchers, &read_filter).await {
+                let Some(result) = in_flight.next().await else {
+                    break;
+                };
+                match result {
                     Ok(streams) => {
                         for (labels, entries) in streams {
                             deliver(visitor, &labels, entries);

@@ -340,6 +340,31 @@ struct SampleCollector<'a> {
     /// The pipeline depends on the order of lines (`distinct`): entries wait in `pending`.
     ordered: bool,
     pending: Vec<(LabelSet, Entry)>,
+    /// `counts_only`: (ts, id, series) of each stream's entries in range, by stream fingerprint,
+    /// as delivered; `finish` drops duplicates (a sort per stream: cheaper than a set of every
+    /// entry) and turns the rest into samples.
+    counted: HashMap<u64, Vec<(i64, u64, u32)>>,
+    /// `counts_only`: the series of counted entries, by index.
+    series: SeriesIndex,
+}
+
+/// Series labels by index: counted entries carry an index, not a copy of their labels.
+#[derive(Default)]
+struct SeriesIndex {
+    labels: Vec<LabelSet>,
+    index: HashMap<LabelSet, u32>,
+}
+
+impl SeriesIndex {
+    fn index_of(&mut self, labels: &LabelSet) -> u32 {
+        if let Some(&i) = self.index.get(labels) {
+            return i;
+        }
+        let i = self.labels.len() as u32;
+        self.labels.push(labels.clone());
+        self.index.insert(labels.clone(), i);
+        i
+    }
 }
 
 impl Visitor for SampleCollector<'_> {
@@ -348,16 +373,19 @@ impl Visitor for SampleCollector<'_> {
         if self.counts_only {
             // Line filters already ran while decoding: every entry counts, in its stream's series
             // (with its structured metadata as labels, as Loki's sample extractors add them).
+            let rows = self.counted.entry(fp).or_default();
+            let mut plain = None;
             for e in entries {
-                if e.ts < self.from || e.ts >= self.to || !self.seen.insert((fp, e.ts, e.id)) {
+                if e.ts < self.from || e.ts >= self.to {
                     continue;
                 }
                 let series = if e.metadata.is_empty() {
-                    labels.clone()
+                    *plain.get_or_insert_with(|| self.series.index_of(labels))
                 } else {
-                    LineLabels::with_metadata(labels, &e.metadata).into_labels()
+                    self.series
+                        .index_of(&LineLabels::with_metadata(labels, &e.metadata).into_labels())
                 };
-                self.samples.entry(series).or_default().push((e.ts, 1.0));
+                rows.push((e.ts, e.id, series));
             }
             return;
         }
@@ -424,6 +452,24 @@ impl SampleCollector<'_> {
     /// Samples the entries held back for an order-dependent pipeline, oldest first (Loki's
     /// sample iterators run forward, ties in stream order).
     fn finish(&mut self) {
+        let mut per_series: Vec<Vec<(i64, f64)>> = vec![Vec::new(); self.series.labels.len()];
+        for (_, mut rows) in self.counted.drain() {
+            // Stable: of equal (ts, id), the first delivered stays (as a set of seen entries
+            // would keep it).
+            rows.sort_by_key(|&(ts, id, _)| (ts, id));
+            rows.dedup_by_key(|&mut (ts, id, _)| (ts, id));
+            for (ts, _, series) in rows {
+                per_series[series as usize].push((ts, 1.0));
+            }
+        }
+        for (labels, points) in std::mem::take(&mut self.series.labels)
+            .into_iter()
+            .zip(per_series)
+        {
+            if !points.is_empty() {
+                self.samples.entry(labels).or_default().extend(points);
+            }
+        }
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by(|a, b| (a.1.ts, &a.0).cmp(&(b.1.ts, &b.0)));
         for (labels, e) in pending {
@@ -477,6 +523,8 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) 
         samples: HashMap::new(),
         ordered: r.log.has_distinct(),
         pending: Vec::new(),
+        counted: HashMap::new(),
+        series: SeriesIndex::default(),
     };
     q.scan(
         tenant,
@@ -532,6 +580,9 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) 
         }
         out.push((labels, vals));
     }
+    // A fixed order (not the hash map's, which differs from run to run): vector aggregations
+    // add series up in this order, and floating-point sums depend on it.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Value::Vector(out))
 }
 

@@ -21,7 +21,7 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::basic::{BrotliLevel, Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -30,6 +30,8 @@ use crate::entry::Entry;
 use crate::error::{Result, StorageError, StorageErrorKind};
 use crate::label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 use crate::labels::LabelSet;
+use crate::line_grams::{LineGrams, LineGramsBuilder, LineGramsLocation};
+use crate::row_filter::RowFilter;
 use crate::store::Store;
 
 /// How a block is encoded: the compactor writes hour blocks fast and day blocks small.
@@ -218,6 +220,7 @@ pub fn write_block_with(
 /// sorted by timestamp and de-duplicated.
 pub struct BlockWriter {
     writer: ArrowWriter<Vec<u8>>,
+    grams: LineGramsBuilder,
     index: BlockIndex,
     rows: u64,
     last: Option<(String, String, u64)>,
@@ -230,6 +233,7 @@ impl BlockWriter {
             .map_err(|e| StorageError::corrupt("creating parquet writer", e))?;
         Ok(BlockWriter {
             writer,
+            grams: LineGramsBuilder::default(),
             index: BlockIndex {
                 version: BLOCK_FORMAT_VERSION,
                 streams: Vec::new(),
@@ -264,6 +268,9 @@ impl BlockWriter {
             bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
         });
         self.rows += entries.len() as u64;
+        for e in entries {
+            self.grams.push(e.line.as_bytes());
+        }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(vec![fp; entries.len()])),
             Arc::new(
@@ -291,7 +298,17 @@ impl BlockWriter {
     }
 
     /// Finishes the file: its bytes and its label index.
-    pub fn finish(self) -> Result<(Vec<u8>, BlockIndex)> {
+    pub fn finish(mut self) -> Result<(Vec<u8>, BlockIndex)> {
+        // The line trigram filter goes after the last row group (see `line_grams`).
+        self.writer
+            .flush()
+            .map_err(|e| StorageError::corrupt("writing parquet block", e))?;
+        let (grams, location) = self.grams.finish(self.writer.bytes_written())?;
+        self.writer
+            .write_all(&grams)
+            .map_err(|e| StorageError::corrupt("writing line trigram filter", e))?;
+        self.writer
+            .append_key_value_metadata(KeyValue::new(crate::line_grams::KEY.to_string(), location));
         let bytes = self
             .writer
             .into_inner()
@@ -318,78 +335,6 @@ fn parse_metadata(s: &str) -> Vec<(String, String)> {
     }
 }
 
-/// A predicate over line text.
-pub type LinePredicate = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// Counts of what a query examined (rows in its time range, and their line bytes).
-#[derive(Debug, Default)]
-pub struct ScanStats {
-    /// Lines examined.
-    pub lines: std::sync::atomic::AtomicU64,
-    /// Line bytes examined.
-    pub bytes: std::sync::atomic::AtomicU64,
-}
-
-impl ScanStats {
-    /// (lines, bytes) so far.
-    pub fn snapshot(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.lines.load(Relaxed), self.bytes.load(Relaxed))
-    }
-}
-
-/// Which rows a reader keeps: a time range and an optional line predicate, applied while
-/// decoding so rejected lines are never copied.
-#[derive(Clone)]
-pub struct RowFilter {
-    /// Inclusive start, ns.
-    pub start: i64,
-    /// Exclusive end, ns.
-    pub end: i64,
-    /// Lines must pass this, when set.
-    pub line: Option<LinePredicate>,
-    /// Where to count the rows examined, when set.
-    pub stats: Option<std::sync::Arc<ScanStats>>,
-    /// Whether kept rows need their text (counting queries only need timestamps and ids).
-    pub keep_lines: bool,
-}
-
-impl RowFilter {
-    /// Keeps every row.
-    pub fn all() -> Self {
-        RowFilter {
-            start: i64::MIN,
-            end: i64::MAX,
-            line: None,
-            stats: None,
-            keep_lines: true,
-        }
-    }
-
-    /// Whether a row at `ts` with `line` is kept (counting it as examined when in range).
-    pub fn keeps(&self, ts: i64, line: &str) -> bool {
-        if ts < self.start || ts >= self.end {
-            return false;
-        }
-        if let Some(s) = &self.stats {
-            use std::sync::atomic::Ordering::Relaxed;
-            s.lines.fetch_add(1, Relaxed);
-            s.bytes.fetch_add(line.len() as u64, Relaxed);
-        }
-        self.line.as_ref().is_none_or(|f| f(line))
-    }
-}
-
-impl std::fmt::Debug for RowFilter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowFilter")
-            .field("start", &self.start)
-            .field("end", &self.end)
-            .field("line", &self.line.is_some())
-            .finish()
-    }
-}
-
 /// Reads the rows of `streams` (which must come from this block's index) from a block's bytes,
 /// reading only their row ranges. Returns each stream's entries in timestamp order.
 pub fn read_block_streams(key: &str, data: Bytes, streams: &[&IndexedStream]) -> Result<Vec<Vec<Entry>>> {
@@ -404,8 +349,27 @@ pub fn read_block_streams_filtered(
     filter: &RowFilter,
 ) -> Result<Vec<Vec<Entry>>> {
     let mut rows = RowCollector::new(key, streams, filter);
-    let builder = ParquetRecordBatchReaderBuilder::try_new(data)
+    // With a required literal, pages of granules that cannot hold it are skipped: the page
+    // index says where pages start.
+    let options = ArrowReaderOptions::new().with_page_index_policy(if filter.required.is_some() {
+        PageIndexPolicy::Optional
+    } else {
+        PageIndexPolicy::Skip
+    });
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data.clone(), options)
         .map_err(|e| StorageError::corrupt(rows.ctx("opening"), e))?;
+    if let Some(loc) = grams_location(builder.metadata(), filter) {
+        let range = loc.range();
+        let bytes = usize::try_from(range.start)
+            .ok()
+            .zip(usize::try_from(range.end).ok())
+            .and_then(|(s, e)| data.get(s..e))
+            .ok_or_else(|| StorageError::corrupt(rows.ctx("reading"), "line trigram filter out of bounds"))?;
+        rows.narrow(&LineGrams::decode(loc, bytes)?);
+    }
+    if rows.is_empty() {
+        return rows.finish();
+    }
     let total_rows = builder.metadata().file_metadata().num_rows() as usize;
     let reader = builder
         .with_row_selection(rows.selection(total_rows))
@@ -446,6 +410,17 @@ pub async fn read_block_streams_ranged(
     let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
         .await
         .map_err(|e| map("opening", e))?;
+    if let Some(loc) = grams_location(builder.metadata(), filter) {
+        let bytes = store
+            .object_store()
+            .get_range(&ObjectPath::from(key), loc.range())
+            .await
+            .map_err(|e| StorageError::from_object_store(format!("reading block {key}"), e))?;
+        rows.narrow(&LineGrams::decode(loc, &bytes)?);
+    }
+    if rows.is_empty() {
+        return rows.finish();
+    }
     let total_rows = builder.metadata().file_metadata().num_rows() as usize;
     let mut stream = builder
         .with_row_selection(rows.selection(total_rows))
@@ -456,6 +431,17 @@ pub async fn read_block_streams_ranged(
         rows.push(&batch.map_err(|e| map("decoding", e))?)?;
     }
     rows.finish()
+}
+
+/// Where a block's line trigram filter is, when `filter` has a required literal it can use.
+fn grams_location(metadata: &ParquetMetaData, filter: &RowFilter) -> Option<LineGramsLocation> {
+    filter.required.as_ref()?;
+    metadata
+        .file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == crate::line_grams::KEY)
+        .and_then(|kv| LineGramsLocation::parse(kv.value.as_deref()?))
 }
 
 /// Ranged reads of one block for the async Parquet reader (the footer is at a known offset: the
@@ -498,13 +484,18 @@ impl AsyncFileReader for BlockReader {
     }
 }
 
-/// Distributes decoded rows (which arrive in row order, restricted to the selected streams'
-/// row ranges) to their streams, applying the filter.
+/// A run of rows to read: (position of its stream in the caller's list, the stream's
+/// fingerprint, the rows).
+type Segment = (usize, u64, std::ops::Range<usize>);
+
+/// Distributes decoded rows (which arrive in row order, restricted to the selected row
+/// segments) to their streams, applying the filter.
 struct RowCollector<'a> {
     key: &'a str,
     filter: &'a RowFilter,
-    /// (position in the caller's list, stream), by `row_start`.
-    sorted: Vec<(usize, &'a IndexedStream)>,
+    /// The rows to read, ascending: each selected stream's rows, less the granules the line
+    /// trigram filter rules out.
+    segments: Vec<Segment>,
     out: Vec<Vec<Entry>>,
     current: usize,
     left: u64,
@@ -512,17 +503,53 @@ struct RowCollector<'a> {
 
 impl<'a> RowCollector<'a> {
     fn new(key: &'a str, streams: &[&'a IndexedStream], filter: &'a RowFilter) -> Self {
-        let mut sorted: Vec<(usize, &IndexedStream)> = streams.iter().copied().enumerate().collect();
-        sorted.sort_by_key(|(_, s)| s.row_start);
-        let left = sorted.first().map_or(0, |(_, s)| s.rows);
-        RowCollector {
+        let mut segments: Vec<Segment> = streams
+            .iter()
+            .enumerate()
+            .map(|(pos, s)| {
+                (
+                    pos,
+                    s.fingerprint,
+                    s.row_start as usize..(s.row_start + s.rows) as usize,
+                )
+            })
+            .collect();
+        segments.sort_by_key(|(_, _, rows)| rows.start);
+        let mut rows = RowCollector {
             key,
             filter,
-            sorted,
+            segments,
             out: vec![Vec::new(); streams.len()],
             current: 0,
-            left,
-        }
+            left: 0,
+        };
+        rows.rewind();
+        rows
+    }
+
+    fn rewind(&mut self) {
+        self.current = 0;
+        self.left = self.segments.first().map_or(0, |(_, _, r)| r.len() as u64);
+    }
+
+    /// Keeps only the rows that `grams` says may hold the filter's required literal.
+    fn narrow(&mut self, grams: &LineGrams) {
+        let Some(literal) = &self.filter.required else {
+            return;
+        };
+        let ranges: Vec<std::ops::Range<usize>> = self.segments.iter().map(|(_, _, r)| r.clone()).collect();
+        let narrowed: Vec<Segment> = grams
+            .narrow(&ranges, literal.needle())
+            .into_iter()
+            .map(|(i, rows)| (self.segments[i].0, self.segments[i].1, rows))
+            .collect();
+        self.segments = narrowed;
+        self.rewind();
+    }
+
+    /// Whether no row is left to read.
+    fn is_empty(&self) -> bool {
+        self.segments.is_empty()
     }
 
     fn ctx(&self, what: &str) -> String {
@@ -530,11 +557,7 @@ impl<'a> RowCollector<'a> {
     }
 
     fn selection(&self, total_rows: usize) -> RowSelection {
-        let ranges = self
-            .sorted
-            .iter()
-            .map(|(_, s)| s.row_start as usize..(s.row_start + s.rows) as usize);
-        RowSelection::from_consecutive_ranges(ranges, total_rows)
+        RowSelection::from_consecutive_ranges(self.segments.iter().map(|(_, _, r)| r.clone()), total_rows)
     }
 
     fn push(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -561,11 +584,17 @@ impl<'a> RowCollector<'a> {
             .as_any()
             .downcast_ref::<StringArray>()
             .ok_or_else(|| wrong("metadata"))?;
+        let offsets: Vec<usize> = line.value_offsets().iter().map(|&o| o as usize).collect();
+        let data = line.value_data();
+        // Rows holding the required literal, found with one pass over the batch's bytes.
+        let candidates = self.filter.candidates(data, &offsets);
+        let mut next_candidate = 0;
+        let (mut examined, mut examined_bytes) = (0u64, 0u64);
         for i in 0..batch.num_rows() {
             while self.left == 0 {
                 self.current += 1;
-                self.left = match self.sorted.get(self.current) {
-                    Some((_, s)) => s.rows,
+                self.left = match self.segments.get(self.current) {
+                    Some((_, _, rows)) => rows.len() as u64,
                     None => {
                         return Err(StorageError::corrupt(
                             self.ctx("reading"),
@@ -575,19 +604,38 @@ impl<'a> RowCollector<'a> {
                 };
             }
             self.left -= 1;
-            let (t, text) = (ts.value(i), line.value(i));
-            if !self.filter.keeps(t, text) {
+            let t = ts.value(i);
+            if !self.filter.in_range(t) {
                 continue;
             }
-            let (pos, stream) = self.sorted[self.current];
+            examined += 1;
+            examined_bytes += (offsets[i + 1] - offsets[i]) as u64;
+            if let Some(rows) = &candidates {
+                while next_candidate < rows.len() && rows[next_candidate] < i {
+                    next_candidate += 1;
+                }
+                if rows.get(next_candidate) != Some(&i) {
+                    continue;
+                }
+            }
+            let text = line.value(i);
+            if !self.filter.line.as_ref().is_none_or(|f| f(text)) {
+                continue;
+            }
+            let (pos, fingerprint, _) = self.segments[self.current];
             self.out[pos].push(Entry {
                 ts: t,
                 id: if id.is_null(i) {
-                    derive_message_id(stream.fingerprint, t, text)
+                    derive_message_id(fingerprint, t, text)
                 } else {
                     id.value(i)
                 },
-                line: text.to_string(),
+                // Counting queries need no text: it is never copied for them.
+                line: if self.filter.keep_lines {
+                    text.to_string()
+                } else {
+                    String::new()
+                },
                 metadata: if meta.is_null(i) {
                     Vec::new()
                 } else {
@@ -595,11 +643,14 @@ impl<'a> RowCollector<'a> {
                 },
             });
         }
+        if let Some(stats) = &self.filter.stats {
+            stats.add(examined, examined_bytes);
+        }
         Ok(())
     }
 
     fn finish(self) -> Result<Vec<Vec<Entry>>> {
-        if self.left != 0 || self.current + 1 < self.sorted.len() {
+        if self.left != 0 || self.current + 1 < self.segments.len() {
             return Err(StorageError::corrupt(
                 self.ctx("reading"),
                 "fewer rows than the index lists",
@@ -731,8 +782,7 @@ mod tests {
             start: 100,
             end: 200,
             line: Some(std::sync::Arc::new(|l: &str| l.ends_with('5'))),
-            stats: None,
-            keep_lines: true,
+            ..RowFilter::all()
         };
         let all: Vec<&IndexedStream> = index.streams.iter().collect();
         let got = read_block_streams_filtered(

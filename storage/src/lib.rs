@@ -14,12 +14,14 @@ mod error;
 mod label_index;
 mod labels;
 pub mod layout;
+mod line_grams;
 mod manifest;
 mod matcher;
 mod merge;
 pub mod push;
 mod push_encode;
 pub mod push_proto;
+mod row_filter;
 mod store;
 mod tenant;
 #[cfg(any(test, feature = "testsuite"))]
@@ -27,8 +29,7 @@ pub mod testsuite;
 
 pub use block::{
     read_block_streams, read_block_streams_filtered, read_block_streams_ranged, stream_order_key,
-    write_block, write_block_with, BlockOptions, BlockWriter, LineCodec, LineEncoding, LinePredicate,
-    RowFilter, ScanStats,
+    write_block, write_block_with, BlockOptions, BlockWriter, LineCodec, LineEncoding,
 };
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
@@ -42,5 +43,6 @@ pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
 pub use matcher::{matches_all, regex_error_line, LabelMatcher, MatchOp, MatcherError};
 pub use merge::merge_streams;
 pub use push_encode::{entry_cost, split_records, PushEncoder, RecordParts, StreamPart, ENTRY_OVERHEAD};
+pub use row_filter::{LinePredicate, RowFilter, ScanStats};
 pub use store::{ObjectInfo, Store};
 pub use tenant::{TenantError, TenantId, DEFAULT_TENANT};

@@ -407,8 +407,7 @@ async fn block_round_trip_with_ranged_reads(store: Store) {
         start: 1_700_000_000_000_000_000 + 10 * 1_000_000,
         end: 1_700_000_000_000_000_000 + 20 * 1_000_000,
         line: Some(Arc::new(|l: &str| !l.contains("line 15 "))),
-        stats: None,
-        keep_lines: true,
+        ..RowFilter::all()
     };
     let got = read_block_streams_ranged(&counting.store(), "t/blocks/b.parquet", size, &small, &filter)
         .await

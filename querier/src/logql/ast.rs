@@ -337,6 +337,20 @@ impl LineFilter {
         })
     }
 
+    /// A literal every line this filter keeps contains (`|= "x"`, or the literal a `|~` regex
+    /// requires), when there is one: readers search for it before running the filter.
+    pub fn required_literal(&self) -> Option<String> {
+        match self.op {
+            LineFilterOp::Contains if self.ips.is_empty() && self.alternatives.len() == 1 => {
+                Some(self.alternatives[0].clone()).filter(|a| !a.is_empty())
+            }
+            LineFilterOp::Regex if self.alternatives.len() == 1 => {
+                super::literal::regex_required_literal(&self.alternatives[0])
+            }
+            _ => None,
+        }
+    }
+
     /// Whether this is an `ip()` filter.
     pub fn is_ip(&self) -> bool {
         !self.ips.is_empty()

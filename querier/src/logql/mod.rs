@@ -11,6 +11,7 @@ mod ast;
 mod error;
 mod ip;
 mod lexer;
+mod literal;
 mod parser;
 mod pattern;
 mod sample;
