@@ -14,7 +14,7 @@ WORK="$(mktemp -d)"
 PORT=$((20000 + RANDOM % 20000))
 ENV="rate$PORT"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 if [ -z "$BROKERS" ]; then
   "$LOGQ" kafka-mock --ignore-stdin --topic "h-$ENV:8" >"$WORK/mock.out" 2>"$WORK/mock.err" &
