@@ -99,7 +99,7 @@ pub struct ServeArgs {
     /// Above this many MiB of in-memory chunks (lines plus per-entry overhead) the ingester
     /// flushes at once, the largest chunks first, instead of waiting for the next flush check
     /// (bounds memory under load; 0 turns it off).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 24)]
     ingester_flush_memory_mb: usize,
     /// Which roles this process runs: `all` (default), or with `--kafka` one of `distributor`
     /// (push API to Kafka, queries over storage), `ingester` (consumes Kafka into chunks),
