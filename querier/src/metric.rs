@@ -184,6 +184,15 @@ fn eval<'a>(
 /// the sample extractor asks for `__error__`: `sum by (__error__) (count_over_time(...))`
 /// counts lines per error instead of failing.
 fn preserves_errors(v: &VectorAggregation) -> bool {
+    sums_an_injectable_range(v)
+        && v.grouping
+            .as_ref()
+            .is_some_and(|g| !g.without && g.labels.iter().any(|l| l == ERROR_LABEL))
+}
+
+/// Whether `v` is a `sum` over an ungrouped `count_over_time`, `rate`, `bytes_over_time`,
+/// `bytes_rate` or `sum_over_time`: the shape into which Loki injects the vector grouping.
+fn sums_an_injectable_range(v: &VectorAggregation) -> bool {
     let SampleExpr::Range(r) = &v.inner else {
         return false;
     };
@@ -197,9 +206,6 @@ fn preserves_errors(v: &VectorAggregation) -> bool {
                 | RangeOp::SumOverTime
         )
         && r.grouping.is_none()
-        && v.grouping
-            .as_ref()
-            .is_some_and(|g| !g.without && g.labels.iter().any(|l| l == ERROR_LABEL))
 }
 
 /// Loki's parser hints: `sum` (without grouping labels) over `count_over_time`, `rate`,
@@ -220,20 +226,7 @@ fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
 /// Whether a `sum` pushes "no labels" into its range aggregation's sample extractor (Loki's
 /// `canInjectVectorGrouping` with an empty grouping, `by ()` or `without ()` alike).
 fn pushes_no_labels(v: &VectorAggregation) -> bool {
-    let SampleExpr::Range(r) = &v.inner else {
-        return false;
-    };
-    v.op == VecOp::Sum
-        && matches!(
-            r.op,
-            RangeOp::BytesOverTime
-                | RangeOp::BytesRate
-                | RangeOp::CountOverTime
-                | RangeOp::Rate
-                | RangeOp::SumOverTime
-        )
-        && r.grouping.is_none()
-        && v.grouping.as_ref().is_none_or(|g| g.labels.is_empty())
+    sums_an_injectable_range(v) && v.grouping.as_ref().is_none_or(|g| g.labels.is_empty())
 }
 
 /// `r` without the `json`, `logfmt` and `unpack` stages, when no stage needs a label and no
