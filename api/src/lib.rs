@@ -4,16 +4,22 @@
 
 mod content_encoding;
 mod deletes;
+mod drain;
+mod drilldown;
 mod error;
 mod ingest_defaults;
 mod internal;
 mod metrics;
+mod multi_tenant;
 mod params;
+mod patterns;
+mod push;
 mod rate_limit;
 mod response;
 mod routes;
 mod tail;
 mod tenant;
+mod volume;
 
 pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;

@@ -4,7 +4,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -17,7 +16,6 @@ use logq_storage::{LabelMatcher, ScanStats, TenantId};
 use serde_json::{json, Value};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::content_encoding::decode_content_encoding;
 use crate::error::ApiError;
 use crate::metrics::{render, ApiMetrics};
 use crate::params::{parse_duration, parse_time, Params};
@@ -25,7 +23,7 @@ use crate::response::{
     matrix_body, parse_direction, scalar_body, stats, streams_body, success_data, vector_body,
 };
 use crate::tenant::Tenant;
-use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
+use crate::volume::index_volume;
 
 /// Largest push body accepted on the wire (HTTP 413 above).
 pub const MAX_PUSH_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -75,15 +73,24 @@ async fn with_timeout<T>(
 
 pub(crate) type Shared = State<Arc<AppState>>;
 
-/// Builds the router.
+/// Builds the router: the endpoints, behind the multi-tenant fan-out of reads.
 pub fn router(state: Arc<AppState>) -> Router {
+    let inner = endpoints(state);
+    inner.clone().layer(axum::middleware::from_fn_with_state(
+        inner,
+        crate::multi_tenant::fan_out,
+    ))
+}
+
+/// Every endpoint, for one tenant per request.
+fn endpoints(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(ui))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route(
             "/loki/api/v1/push",
-            post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES)),
+            post(crate::push::push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES)),
         )
         .route("/loki/api/v1/query_range", get(query_range).post(query_range))
         .route("/loki/api/v1/query", get(query).post(query))
@@ -115,7 +122,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
         .route("/loki/api/v1/index/volume", get(index_volume).post(index_volume))
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(crate::volume::index_volume_range).post(crate::volume::index_volume_range),
+        )
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route(
+            "/loki/api/v1/drilldown-limits",
+            get(crate::drilldown::drilldown_limits),
+        )
+        .route(
+            "/loki/api/v1/format_query",
+            get(crate::drilldown::format_query).post(crate::drilldown::format_query),
+        )
+        .route("/config", get(crate::drilldown::config))
+        .route(
+            "/loki/api/v1/patterns",
+            get(crate::patterns::patterns).post(crate::patterns::patterns),
+        )
         .route("/internal/v1/head", get(crate::internal::head))
         .fallback(|| async {
             ApiError {
@@ -171,51 +195,6 @@ pub(crate) fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-async fn push(
-    State(s): Shared,
-    Tenant(tenant): Tenant,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let rejected = |e: String| {
-        s.metrics.push_rejected.fetch_add(1, Ordering::Relaxed);
-        ApiError::bad_request(e)
-    };
-    let body = decode_content_encoding(header_str(header::CONTENT_ENCODING), &body).map_err(rejected)?;
-    let is_json =
-        header_str(header::CONTENT_TYPE).is_some_and(|c| c.trim_start().starts_with("application/json"));
-    let mut stats = DecodeStats::default();
-    let mut batch = if is_json {
-        decode_json(tenant, &body)
-    } else {
-        decode_protobuf(tenant, &body, &mut stats)
-    }
-    .map_err(rejected)?;
-    s.limits
-        .check(&batch, now_ns())
-        .map_err(|e| rejected(e.to_string()))?;
-    // After validation, as Loki: a discovered `service_name` is not counted against the limits.
-    s.ingest_defaults.apply(&mut batch);
-    s.rate_limiter
-        .admit(&batch.tenant, batch.line_bytes())
-        .map_err(|message| {
-            s.metrics.push_rejected.fetch_add(1, Ordering::Relaxed);
-            ApiError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                message,
-            }
-        })?;
-    s.metrics
-        .invalid_utf8_lines
-        .fetch_add(stats.invalid_utf8, Ordering::Relaxed);
-    if batch.entry_count() > 0 {
-        s.distributor.push(batch).await?;
-    }
-    s.metrics.push_requests.fetch_add(1, Ordering::Relaxed);
-    Ok(StatusCode::NO_CONTENT)
-}
-
 fn parse_query(p: &Params) -> Result<Expr, ApiError> {
     Ok(parse(p.required("query")?).map_err(logq_querier::QueryError::from)?)
 }
@@ -225,8 +204,8 @@ const MAX_POINTS: i64 = 11_000;
 
 /// The evaluation steps of a metric range query, as Loki answers it: `step` (float seconds or
 /// a duration, in whole milliseconds), by default `max(floor(range / 250 s), 1) s`; at most
-/// 11,000 points; then, as Loki's query frontend does before splitting a metric query, `start`
-/// aligned down and `end` aligned up to a multiple of `step` (from the Unix epoch).
+/// 11,000 points; evaluated at `start + k * step` for every `k` up to `end`, exactly as given
+/// (no alignment to multiples of `step`).
 fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
     let step = match p.get("step") {
         Some(v) => {
@@ -251,18 +230,21 @@ fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
     } else {
         step
     };
-    let start = start - start.rem_euclid(step);
-    let end = match end.rem_euclid(step) {
-        0 => end,
-        m => end + (step - m),
-    };
+    Ok(step_times(start, end, step))
+}
+
+/// `start, start + step, ...` up to and including `end`.
+fn step_times(start: i64, end: i64, step: i64) -> Vec<i64> {
     let mut out = Vec::new();
     let mut t = start;
     while t <= end {
         out.push(t);
-        t += step;
+        match t.checked_add(step) {
+            Some(next) => t = next,
+            None => break,
+        }
     }
-    Ok(out)
+    out
 }
 
 async fn run_metric_query(
@@ -441,52 +423,6 @@ async fn index_stats(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Res
     })))
 }
 
-/// `index/volume`: bytes per series (grouped by `targetLabels`, or by the labels the selector
-/// names), largest first, at most `limit` (100).
-async fn index_volume(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Json<Value>, ApiError> {
-    let (start, end) = p.range(now_ns())?;
-    let matchers = required_matchers(&p)?;
-    let limit = p.limit(100)?;
-    if p.get("aggregateBy").is_some_and(|a| a != "series") {
-        return Err(ApiError::bad_request(
-            "aggregateBy=labels is not supported yet; use aggregateBy=series",
-        ));
-    }
-    let group: Vec<String> = match p.get("targetLabels") {
-        Some(t) => t
-            .split(',')
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
-        None => matchers.iter().map(|m| m.name.clone()).collect(),
-    };
-    let mut volumes: std::collections::BTreeMap<Vec<(String, String)>, u64> = Default::default();
-    for st in s.querier.stream_stats(&tenant, &matchers, start, end).await? {
-        let key: Vec<(String, String)> = st
-            .labels
-            .pairs()
-            .iter()
-            .filter(|(k, _)| group.contains(k))
-            .cloned()
-            .collect();
-        *volumes.entry(key).or_default() += st.bytes;
-    }
-    let mut rows: Vec<(Vec<(String, String)>, u64)> = volumes.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    rows.truncate(limit);
-    let result: Vec<Value> = rows
-        .into_iter()
-        .map(|(labels, bytes)| {
-            let metric: serde_json::Map<String, Value> =
-                labels.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-            json!({"metric": metric, "value": [crate::response::seconds(end), bytes.to_string()]})
-        })
-        .collect();
-    Ok(Json(
-        json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
-    ))
-}
-
 /// Lines sampled for detected fields (`line_limit`, default 1000).
 fn line_limit(p: &Params) -> Result<usize, ApiError> {
     match p.get("line_limit") {
@@ -532,9 +468,14 @@ async fn detected_fields(
     fields.truncate(limit);
     let out: Vec<Value> = fields
         .iter()
-        .map(
-            |f| json!({"label": f.label, "type": f.kind, "cardinality": f.cardinality, "parsers": f.parsers}),
-        )
+        .map(|f| {
+            let mut v =
+                json!({"label": f.label, "type": f.kind, "cardinality": f.cardinality, "parsers": f.parsers});
+            if let Some(path) = &f.json_path {
+                v["jsonPath"] = json!(path);
+            }
+            v
+        })
         .collect();
     Ok(Json(json!({"fields": out, "limit": limit})))
 }
@@ -557,4 +498,19 @@ async fn detected_field_values(
         .map(|f| f.values.iter().take(limit).collect())
         .unwrap_or_default();
     Ok(Json(json!({"values": values, "limit": limit})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_start_at_start_exactly() {
+        const S: i64 = 1_000_000_000;
+        // Loki evaluates `from 60s to 180s step 120s` at 60s and 180s, not at 0s/120s/240s.
+        assert_eq!(step_times(60 * S, 180 * S, 120 * S), vec![60 * S, 180 * S]);
+        assert_eq!(step_times(61 * S, 180 * S, 60 * S), vec![61 * S, 121 * S]);
+        assert_eq!(step_times(5, 5, 10), vec![5]);
+        assert_eq!(step_times(i64::MAX - 1, i64::MAX, 10), vec![i64::MAX - 1]);
+    }
 }
