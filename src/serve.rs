@@ -34,7 +34,8 @@ pub struct ServeArgs {
     /// Object store URL (default: `<data-dir>/store` on the local filesystem).
     #[arg(long, env = "LOGQ_STORE")]
     store: Option<String>,
-    /// Feed the server generated demo logs from a few services and hosts.
+    /// Feed the server generated demo logs from a few services and hosts. Turns on
+    /// `--discover-service-name loki` and `--discover-log-levels` unless those are given.
     #[arg(long)]
     demo: bool,
     /// Demo lines per second.
@@ -82,8 +83,8 @@ pub struct ServeArgs {
     /// `service_name` label added to streams without one (`unknown_service` when none is
     /// present). Comma-separated; `loki` stands for Loki 3's default list (service, app,
     /// application, app_name, name, app_kubernetes_io_name, container, container_name,
-    /// k8s_container_name, component, workload, job, k8s_job_name). Off by default: Loki
-    /// enables it, but it changes every stream's and metric series' labels.
+    /// k8s_container_name, component, workload, job, k8s_job_name). Off by default (on with
+    /// `--demo`): Loki enables it, but it changes every stream's and metric series' labels.
     #[arg(long, default_value = "")]
     discover_service_name: String,
     /// Loki 3's `discover_log_levels`: entries get `detected_level` structured metadata (from
@@ -374,9 +375,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let rate = args.ingestion_rate_mb * 1e6;
             (rate, args.ingestion_burst_mb.map_or(rate.max(1e6), |b| b * 1e6))
         })),
+        // `--demo` is for exploring in Grafana: Loki's defaults (both discoveries on) unless
+        // set, so Logs Drilldown lists services and log volume is split by level.
         ingest_defaults: logq_api::IngestDefaults {
-            service_name_labels: service_name_labels(&args.discover_service_name),
-            discover_log_levels: args.discover_log_levels,
+            service_name_labels: service_name_labels(if args.demo && args.discover_service_name.is_empty() {
+                "loki"
+            } else {
+                &args.discover_service_name
+            }),
+            discover_log_levels: args.discover_log_levels || args.demo,
         },
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -386,7 +393,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %args.data_dir.display(), store = %store_url, config = ?args.config, "logq is ready");
     let demo_task = if args.demo {
         let distributor = state.distributor.clone();
-        let start = crate::demo::backfill(distributor.as_ref(), args.demo_rate).await;
+        let defaults = state.ingest_defaults.clone();
+        let start = crate::demo::backfill(distributor.as_ref(), args.demo_rate, &defaults).await;
         let exe = std::env::current_exe().map_or_else(|_| "logq".into(), |p| p.display().to_string());
         println!("logq demo: UI at http://{addr}/");
         println!(
@@ -396,6 +404,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             distributor,
             start,
             args.demo_rate,
+            defaults,
             shutdown_rx.clone(),
         )))
     } else {

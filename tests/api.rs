@@ -48,7 +48,7 @@ fn bad_input_is_rejected_with_a_reason_and_loses_nothing() {
             "empty label set",
             json.to_vec(),
             br#"{"streams":[{"stream":{},"values":[["1","x"]]}]}"#.to_vec(),
-            "no labels",
+            "error at least one label pair is required per stream",
         ),
         (
             "bad snappy",

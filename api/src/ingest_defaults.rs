@@ -93,7 +93,7 @@ impl IngestDefaults {
 
 /// Loki's `extractLogLevel`: a level field among the stream labels, else among the structured
 /// metadata (both verbatim), else detected from the line.
-fn level_of(labels: &LabelSet, metadata: &[(String, String)], line: &str) -> String {
+pub(crate) fn level_of(labels: &LabelSet, metadata: &[(String, String)], line: &str) -> String {
     if let Some(v) = LEVEL_FIELDS.iter().find_map(|f| labels.get(f)) {
         return v.to_string();
     }

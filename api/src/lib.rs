@@ -5,13 +5,17 @@
 mod content_encoding;
 mod deletes;
 mod detected;
+mod drain;
+mod drilldown;
 mod error;
 mod index;
 mod ingest_defaults;
 mod internal;
 mod labels;
 mod metrics;
+mod multi_tenant;
 mod params;
+mod patterns;
 mod push;
 mod query;
 mod rate_limit;
@@ -21,6 +25,7 @@ mod state;
 mod status;
 mod tail;
 mod tenant;
+mod volume;
 
 pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;

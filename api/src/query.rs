@@ -55,18 +55,21 @@ fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
     } else {
         step
     };
-    let start = start - start.rem_euclid(step);
-    let end = match end.rem_euclid(step) {
-        0 => end,
-        m => end + (step - m),
-    };
+    Ok(step_times(start, end, step))
+}
+
+/// `start, start + step, ...` up to and including `end`.
+fn step_times(start: i64, end: i64, step: i64) -> Vec<i64> {
     let mut out = Vec::new();
     let mut t = start;
     while t <= end {
         out.push(t);
-        t += step;
+        match t.checked_add(step) {
+            Some(next) => t = next,
+            None => break,
+        }
     }
-    Ok(out)
+    out
 }
 
 async fn run_metric_query(
@@ -163,5 +166,20 @@ pub(crate) async fn query(
         Expr::Log(_) => Err(ApiError::bad_request(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_start_at_start_exactly() {
+        const S: i64 = 1_000_000_000;
+        // Loki evaluates `from 60s to 180s step 120s` at 60s and 180s, not at 0s/120s/240s.
+        assert_eq!(step_times(60 * S, 180 * S, 120 * S), vec![60 * S, 180 * S]);
+        assert_eq!(step_times(61 * S, 180 * S, 60 * S), vec![61 * S, 121 * S]);
+        assert_eq!(step_times(5, 5, 10), vec![5]);
+        assert_eq!(step_times(i64::MAX - 1, i64::MAX, 10), vec![i64::MAX - 1]);
     }
 }

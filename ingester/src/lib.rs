@@ -27,7 +27,7 @@ pub use kafka_record::{
 };
 pub use kafka_source::{IngesterContext, KafkaSource};
 pub use source::{Source, SourceRecord};
-pub use validate::{Distributor, Limits};
+pub use validate::{label_rejection, reason, Distributor, Limits, Rejection};
 pub use wal::{open_wal, WalCommitter, WalReader, WalRecord, WalWriter, MAX_RECORD_BYTES};
 pub use wal_distributor::WalDistributor;
 pub use wal_source::WalSource;
