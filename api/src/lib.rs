@@ -5,6 +5,7 @@
 mod content_encoding;
 mod deletes;
 mod error;
+mod export;
 mod ingest_defaults;
 mod internal;
 mod metrics;

@@ -116,6 +116,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
         .route("/loki/api/v1/index/volume", get(index_volume).post(index_volume))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route("/logq/api/v1/export", get(crate::export::export))
         .route("/internal/v1/head", get(crate::internal::head))
         .fallback(|| async {
             ApiError {
