@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::routes::{now_ns, AppState};
+use crate::state::{now_ns, AppState};
 use crate::tenant::Tenant;
 
 /// Line bytes a window should hold; the next window is sized from the last one's density.
