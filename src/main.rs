@@ -1,5 +1,5 @@
 //! The `logq` binary: one program for the server (`serve`) and the command-line client
-//! (`query`, `labels`).
+//! (`query`, `labels`, `series`, `pull`, ...).
 
 mod agent;
 mod agent_kafka;
@@ -10,10 +10,11 @@ mod config_file;
 mod demo;
 mod gen;
 mod kafka_mock;
+mod pull;
 mod retention_args;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: glibc's per-thread arenas kept freed chunk memory
 /// (an ingester at 100k lines/s peaked at 344 MiB with glibc, 209 MiB with one arena).
@@ -46,8 +47,26 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run a LogQL query against a server and print the lines (logcli-style).
     Query(client::QueryArgs),
+    /// Evaluate a metric query at one instant and print the vector (logcli's instant-query).
+    InstantQuery(client::InstantQueryArgs),
     /// List label names, or the values of one label.
     Labels(client::LabelsArgs),
+    /// List the streams (label sets) matching a selector.
+    Series(client::SeriesArgs),
+    /// Print the streams, chunks, entries and bytes a selector covers (the index statistics).
+    Stats(client::StatsArgs),
+    /// Print bytes per series (or label) over a range.
+    Volume(client::VolumeArgs),
+    /// Print bytes per series (or label) per step over a range.
+    #[command(name = "volume_range")]
+    VolumeRange(client::VolumeArgs),
+    /// Pull every line of a time range into one file per stream (resumable, parallel, --follow).
+    Pull(Box<pull::PullArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Follow a query live (the tail WebSocket) and print entries as they arrive.
     Tail(client::TailArgs),
     /// Generate realistic log lines to stdout, files or a push endpoint.
@@ -77,7 +96,17 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Query(args) => client::query(args),
+        Command::InstantQuery(args) => client::instant_query(args),
         Command::Labels(args) => client::labels(args),
+        Command::Series(args) => client::series(args),
+        Command::Stats(args) => client::stats(args),
+        Command::Volume(args) => client::volume(args),
+        Command::VolumeRange(args) => client::volume_range(args),
+        Command::Pull(args) => pull::run(*args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "logq", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Tail(args) => client::tail(args),
         Command::Gen(args) => gen::run(args),
         Command::Bench(args) => bench::run(args),

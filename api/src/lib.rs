@@ -8,6 +8,7 @@ mod detected;
 mod drain;
 mod drilldown;
 mod error;
+mod export;
 mod index;
 mod ingest_defaults;
 mod internal;

@@ -92,6 +92,7 @@ fn endpoints(state: Arc<AppState>) -> Router {
             "/loki/api/v1/patterns",
             get(crate::patterns::patterns).post(crate::patterns::patterns),
         )
+        .route("/logq/api/v1/export", get(crate::export::export))
         .route("/internal/v1/head", get(crate::internal::head))
         .fallback(|| async {
             ApiError {
