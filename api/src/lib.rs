@@ -14,6 +14,7 @@ mod response;
 mod routes;
 mod tail;
 mod tenant;
+mod ui;
 
 pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;

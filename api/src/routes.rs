@@ -79,6 +79,7 @@ pub(crate) type Shared = State<Arc<AppState>>;
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(ui))
+        .route("/ui/{*file}", get(crate::ui::asset))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route(
@@ -123,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 message: "404 page not found".into(),
             }
         })
+        .layer(axum::middleware::from_fn(crate::ui::tail_tenant_from_query))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
