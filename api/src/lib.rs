@@ -27,6 +27,7 @@ mod status;
 mod tail;
 mod tenant;
 mod volume;
+mod ui;
 
 pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;

@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 fn endpoints(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(status::ui))
+        .route("/ui/{*file}", get(crate::ui::asset))
         .route("/ready", get(status::ready))
         .route("/metrics", get(status::metrics))
         .route(
@@ -100,6 +101,7 @@ fn endpoints(state: Arc<AppState>) -> Router {
                 message: "404 page not found".into(),
             }
         })
+        .layer(axum::middleware::from_fn(crate::ui::tail_tenant_from_query))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
