@@ -26,8 +26,8 @@ mod state;
 mod status;
 mod tail;
 mod tenant;
-mod volume;
 mod ui;
+mod volume;
 
 pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;
