@@ -25,11 +25,12 @@ pub(crate) async fn push(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let rejected = |e: String| {
+    let rejected = |e: &dyn std::fmt::Display| {
         s.metrics.push_rejected.fetch_add(1, Ordering::Relaxed);
-        ApiError::bad_request(e)
+        ApiError::bad_request(e.to_string())
     };
-    let body = decode_content_encoding(header_str(header::CONTENT_ENCODING), &body).map_err(rejected)?;
+    let body =
+        decode_content_encoding(header_str(header::CONTENT_ENCODING), &body).map_err(|e| rejected(&e))?;
     let is_json =
         header_str(header::CONTENT_TYPE).is_some_and(|c| c.trim_start().starts_with("application/json"));
     let mut stats = DecodeStats::default();
@@ -38,14 +39,16 @@ pub(crate) async fn push(
     } else {
         decode_protobuf(tenant, &body, &mut stats)
     }
-    .map_err(rejected)?;
-    s.limits
+    .map_err(|e| rejected(&e))?;
+    let limits = s.overrides.get(&batch.tenant);
+    limits
+        .push_limits()
         .check(&batch, now_ns())
-        .map_err(|e| rejected(e.to_string()))?;
+        .map_err(|e| rejected(&e))?;
     // After validation, as Loki: a discovered `service_name` is not counted against the limits.
     s.ingest_defaults.apply(&mut batch);
     s.rate_limiter
-        .admit(&batch.tenant, batch.line_bytes())
+        .admit(&batch.tenant, batch.line_bytes(), limits.ingestion_rate())
         .map_err(|message| {
             s.metrics.push_rejected.fetch_add(1, Ordering::Relaxed);
             ApiError {

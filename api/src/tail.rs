@@ -55,12 +55,14 @@ pub async fn tail(
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?,
         None => now_ns() - 3_600_000_000_000,
     };
+    let limit = p.limit(100)?;
+    crate::query::check_entries(s.overrides.get(&tenant), limit)?;
     let req = TailRequest {
         tenant,
         expr,
         start,
         delay_ns: delay * 1_000_000_000,
-        limit: p.limit(100)?,
+        limit,
     };
     Ok(ws.on_upgrade(move |socket| follow(socket, s, req)))
 }
