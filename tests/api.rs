@@ -439,7 +439,7 @@ fn index_stats_and_volume_come_from_indexes() {
 #[test]
 fn delete_requests_hide_at_once_and_are_applied_by_the_compactor() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), FAST_FLAGS);
+    let mut server = Server::start_process(dir.path(), FAST_FLAGS);
     let base = now_ns() - 2 * 3_600_000_000_000;
     let entries: Vec<(i64, String)> = (0..100)
         .map(|i| {

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::Shared;
+use crate::tenant::Tenant;
 
 /// Loki's `log_level_fields` default (where `detected_level` is looked for).
 const LOG_LEVEL_FIELDS: &[&str] = &[
@@ -58,23 +59,24 @@ fn ns_duration(ns: i64) -> String {
 }
 
 /// `GET /loki/api/v1/drilldown-limits`.
-pub(crate) async fn drilldown_limits(State(s): Shared) -> Json<Value> {
+pub(crate) async fn drilldown_limits(State(s): Shared, Tenant(tenant): Tenant) -> Json<Value> {
     let d = &s.ingest_defaults;
+    let t = s.overrides.get(&tenant);
     Json(json!({
         "limits": {
             "discover_log_levels": d.discover_log_levels,
             "discover_service_name": d.service_name_labels,
             "log_level_fields": LOG_LEVEL_FIELDS,
-            "max_entries_limit_per_query": logq_querier::QueryLimits::default().max_entries,
+            "max_entries_limit_per_query": t.max_entries_limit_per_query,
             "max_line_size_truncate": false,
             "max_query_bytes_read": "0B",
-            "max_query_length": ns_duration(logq_querier::QueryLimits::default().max_range_ns),
+            "max_query_length": prom_duration(t.max_query_length),
             "max_query_lookback": "0s",
             "max_query_range": "0s",
-            "max_query_series": 500,
+            "max_query_series": t.max_query_series,
             "metric_aggregation_enabled": false,
             "pattern_persistence_enabled": false,
-            "query_timeout": prom_duration(s.query_timeout),
+            "query_timeout": prom_duration(t.query_timeout),
             "retention_period": "0s",
             "volume_enabled": true,
             "volume_max_series": 1000,
@@ -92,9 +94,9 @@ pub(crate) async fn format_query(p: Params) -> Result<Json<Value>, ApiError> {
 
 /// `GET /config`: the effective configuration as YAML.
 pub(crate) async fn config(State(s): Shared) -> Response {
-    let l = &s.limits;
+    let t = s.overrides.defaults();
+    let l = t.push_limits();
     let d = &s.ingest_defaults;
-    let q = logq_querier::QueryLimits::default();
     let list = |v: &[String]| {
         if v.is_empty() {
             " []".to_string()
@@ -118,9 +120,9 @@ pub(crate) async fn config(State(s): Shared) -> Response {
         l.max_labels_per_stream,
         ns_duration(l.reject_older_than_ns),
         ns_duration(l.creation_grace_ns),
-        q.max_entries,
-        ns_duration(q.max_range_ns),
-        prom_duration(s.query_timeout),
+        t.max_entries_limit_per_query,
+        prom_duration(t.max_query_length),
+        prom_duration(t.query_timeout),
         d.discover_log_levels,
         list(&d.service_name_labels),
     );

@@ -102,7 +102,7 @@ pub(crate) async fn push(
     };
     let body = match decode_content_encoding(header_str(header::CONTENT_ENCODING), &body) {
         Ok(b) => b,
-        Err(e) => return refuse_whole(e),
+        Err(e) => return refuse_whole(e.to_string()),
     };
     let is_json_body =
         header_str(header::CONTENT_TYPE).is_some_and(|c| c.trim_start().starts_with("application/json"));
@@ -114,7 +114,7 @@ pub(crate) async fn push(
     };
     let decoded = match decoded {
         Ok(d) => d,
-        Err(e) => return refuse_whole(e),
+        Err(e) => return refuse_whole(e.to_string()),
     };
     let mut batch = decoded.batch;
     let mut rejected: Vec<Rejection> = Vec::new();
@@ -129,12 +129,20 @@ pub(crate) async fn push(
             error: error.clone(),
         }));
     }
-    rejected.extend(s.limits.retain_valid(&mut batch, &decoded.positions, now_ns()));
+    let limits = s.overrides.get(&batch.tenant);
+    rejected.extend(
+        limits
+            .push_limits()
+            .retain_valid(&mut batch, &decoded.positions, now_ns()),
+    );
     rejected.sort_by_key(|r| (r.stream, r.entry));
     // After validation, as Loki: a discovered `service_name` is not counted against the limits.
     s.ingest_defaults.apply(&mut batch);
     let accepted = batch.entry_count();
-    if let Err(message) = s.rate_limiter.admit(&batch.tenant, batch.line_bytes()) {
+    if let Err(message) = s
+        .rate_limiter
+        .admit(&batch.tenant, batch.line_bytes(), limits.ingestion_rate())
+    {
         s.metrics.push_rejected.fetch_add(1, Ordering::Relaxed);
         s.metrics.discard(reason::RATE_LIMITED, &tenant, accepted as u64);
         return ApiError {

@@ -100,6 +100,10 @@ pub async fn tail(
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?,
         None => now_ns() - 3_600_000_000_000,
     };
+    let limit = p.limit(100)?;
+    for tenant in &tenants {
+        crate::query::check_entries(s.overrides.get(tenant), limit)?;
+    }
     let req = TailRequest {
         tenants,
         label_tenants,
@@ -107,7 +111,7 @@ pub async fn tail(
         start,
         connected_at: now_ns(),
         delay_ns: delay * 1_000_000_000,
-        limit: p.limit(100)?,
+        limit,
     };
     Ok(ws.on_upgrade(move |socket| follow(socket, s, req)))
 }

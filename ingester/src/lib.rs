@@ -17,7 +17,7 @@ mod wal_distributor;
 mod wal_source;
 
 pub use error::{IngestError, Result};
-pub use head::{footprint, AppendOutcome, FlushPolicy, FlushSet, Head, Position, ENTRY_OVERHEAD};
+pub use head::{footprint, AppendOutcome, FlushPolicy, FlushSet, Head, Position};
 pub use ingester::{Ingester, IngesterConfig, IngesterMetrics};
 pub use kafka_config::KafkaSettings;
 pub use kafka_distributor::{DistributorMetrics, KafkaDistributor, MAX_RECORD_LINE_BYTES};

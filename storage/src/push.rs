@@ -30,18 +30,27 @@ pub struct DecodeStats {
     pub invalid_utf8: u64,
 }
 
+/// A push body that cannot be decoded; the message says what is wrong, as Loki words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PushDecodeError(pub String);
+
+impl From<String> for PushDecodeError {
+    fn from(message: String) -> Self {
+        PushDecodeError(message)
+    }
+}
+
 /// Decompresses a snappy block (the framing of Loki protobuf pushes), refusing bodies that would
 /// decompress beyond [`MAX_DECOMPRESSED_BYTES`].
-pub fn snappy_block(body: &[u8]) -> Result<Vec<u8>, String> {
+pub fn snappy_block(body: &[u8]) -> Result<Vec<u8>, PushDecodeError> {
     let len = snap::raw::decompress_len(body).map_err(|e| format!("invalid snappy body: {e}"))?;
     if len > MAX_DECOMPRESSED_BYTES {
-        return Err(format!(
-            "decompressed body exceeds {MAX_DECOMPRESSED_BYTES} bytes"
-        ));
+        return Err(format!("decompressed body exceeds {MAX_DECOMPRESSED_BYTES} bytes").into());
     }
     snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| format!("invalid snappy body: {e}"))
+        .map_err(|e| format!("invalid snappy body: {e}").into())
 }
 
 #[derive(Deserialize)]
@@ -58,14 +67,12 @@ struct JsonStream {
 #[derive(Deserialize)]
 struct JsonEntry(String, String, #[serde(default)] Option<BTreeMap<String, String>>);
 
-fn parse_ts(s: &str) -> Result<i64, String> {
+fn parse_ts(s: &str) -> Result<i64, PushDecodeError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "invalid timestamp {s:?}: must be a string of digits (Unix nanoseconds)"
-        ));
+        return Err(format!("invalid timestamp {s:?}: must be a string of digits (Unix nanoseconds)").into());
     }
     s.parse::<i64>()
-        .map_err(|_| format!("invalid timestamp {s:?}: out of range"))
+        .map_err(|_| format!("invalid timestamp {s:?}: out of range").into())
 }
 
 /// The structured-metadata name that carries an entry's message id (decimal `u64`) in a push.
@@ -119,9 +126,9 @@ pub struct DecodedPush {
 
 impl DecodedPush {
     /// The whole push, or the first refused stream's error (callers without partial acceptance).
-    pub fn all_or_error(self) -> Result<PushBatch, String> {
+    pub fn all_or_error(self) -> Result<PushBatch, PushDecodeError> {
         match self.invalid.into_iter().next() {
-            Some(bad) => Err(bad.error.to_string()),
+            Some(bad) => Err(bad.error.to_string().into()),
             None => Ok(self.batch),
         }
     }
@@ -133,13 +140,13 @@ fn json_labels_text(labels: &BTreeMap<String, String>) -> String {
 }
 
 /// Decodes a Loki JSON push body; any stream with invalid labels fails the whole body.
-pub fn decode_json(tenant: TenantId, body: &[u8]) -> Result<PushBatch, String> {
+pub fn decode_json(tenant: TenantId, body: &[u8]) -> Result<PushBatch, PushDecodeError> {
     decode_json_partial(tenant, body)?.all_or_error()
 }
 
 /// Decodes a Loki JSON push body, setting aside streams whose labels are invalid. Errors only
 /// for a body that cannot be read at all (syntax, a bad timestamp).
-pub fn decode_json_partial(tenant: TenantId, body: &[u8]) -> Result<DecodedPush, String> {
+pub fn decode_json_partial(tenant: TenantId, body: &[u8]) -> Result<DecodedPush, PushDecodeError> {
     let push: JsonPush =
         serde_json::from_slice(body).map_err(|e| format!("error parsing push request JSON: {e}"))?;
     let mut out = DecodedPush {
@@ -199,7 +206,11 @@ fn lossy(bytes: Vec<u8>, stats: &mut DecodeStats) -> String {
 }
 
 /// Decodes a snappy-compressed protobuf push body (after any Content-Encoding was removed).
-pub fn decode_protobuf(tenant: TenantId, body: &[u8], stats: &mut DecodeStats) -> Result<PushBatch, String> {
+pub fn decode_protobuf(
+    tenant: TenantId,
+    body: &[u8],
+    stats: &mut DecodeStats,
+) -> Result<PushBatch, PushDecodeError> {
     decode_protobuf_partial(tenant, body, stats)?.all_or_error()
 }
 
@@ -209,7 +220,7 @@ pub fn decode_protobuf_partial(
     tenant: TenantId,
     body: &[u8],
     stats: &mut DecodeStats,
-) -> Result<DecodedPush, String> {
+) -> Result<DecodedPush, PushDecodeError> {
     let raw = snappy_block(body)?;
     decode_protobuf_raw_partial(tenant, &raw, stats)
 }
@@ -220,7 +231,7 @@ pub fn decode_protobuf_raw(
     tenant: TenantId,
     raw: &[u8],
     stats: &mut DecodeStats,
-) -> Result<PushBatch, String> {
+) -> Result<PushBatch, PushDecodeError> {
     decode_protobuf_raw_partial(tenant, raw, stats)?.all_or_error()
 }
 
@@ -228,9 +239,9 @@ fn decode_protobuf_raw_partial(
     tenant: TenantId,
     raw: &[u8],
     stats: &mut DecodeStats,
-) -> Result<DecodedPush, String> {
+) -> Result<DecodedPush, PushDecodeError> {
     if raw.len() > MAX_DECOMPRESSED_BYTES {
-        return Err(format!("push body exceeds {MAX_DECOMPRESSED_BYTES} bytes"));
+        return Err(format!("push body exceeds {MAX_DECOMPRESSED_BYTES} bytes").into());
     }
     let req = PushRequest::decode(raw).map_err(|e| format!("error parsing push request protobuf: {e}"))?;
     let mut out = DecodedPush {
@@ -312,7 +323,7 @@ mod tests {
         ];
         for (body, want) in cases {
             let err = decode_json(t(), body).unwrap_err();
-            assert!(err.contains(want), "{err} should contain {want}");
+            assert!(err.0.contains(want), "{err} should contain {want}");
         }
     }
 
@@ -343,6 +354,7 @@ mod tests {
         let garbage = snap::raw::Encoder::new().compress_vec(&[0xff; 20]).unwrap();
         assert!(decode_protobuf(t(), &garbage, &mut stats)
             .unwrap_err()
+            .0
             .contains("protobuf"));
     }
 

@@ -7,17 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logq_agent::LogGenerator;
 use logq_api::IngestDefaults;
 use logq_ingester::Distributor;
-use logq_storage::{derive_message_id, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
+use logq_loadgen::LogGenerator;
+use logq_storage::{derive_message_id, now_ns, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use tokio::sync::watch;
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
 
 /// Generates `count` lines evenly spread over `[from, to)` as one push batch.
 fn batch(gen: &mut LogGenerator, from: i64, to: i64, count: u32) -> PushBatch {
@@ -44,7 +38,7 @@ fn batch(gen: &mut LogGenerator, from: i64, to: i64, count: u32) -> PushBatch {
 }
 
 /// Pushes the last ten minutes of demo lines; returns the generator and the time it reached.
-pub async fn backfill(
+pub(crate) async fn backfill(
     distributor: &dyn Distributor,
     rate: u32,
     defaults: &IngestDefaults,
@@ -61,7 +55,7 @@ pub async fn backfill(
 }
 
 /// Feeds the demo stream from where [`backfill`] stopped until shutdown.
-pub async fn feed(
+pub(crate) async fn feed(
     distributor: Arc<dyn Distributor>,
     (mut gen, mut last): (LogGenerator, i64),
     rate: u32,
