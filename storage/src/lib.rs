@@ -11,6 +11,7 @@ pub mod codec;
 mod delete_request;
 mod entry;
 mod error;
+mod head_reader;
 mod label_index;
 mod labels;
 pub mod layout;
@@ -37,6 +38,7 @@ pub use chunk::{
 pub use delete_request::{CompiledDelete, DeleteRequest, LineTest};
 pub use entry::{derive_message_id, Entry, PushBatch, StreamEntries};
 pub use error::{Result, StorageError, StorageErrorKind};
+pub use head_reader::{HeadReadError, HeadReader, HeadStreamStat, HeadStreams};
 pub use label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 pub use labels::{is_valid_label_name, LabelSet, LabelsError};
 pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
