@@ -9,8 +9,9 @@ use logq_storage::{LabelSet, ScanStats, TenantId};
 
 use crate::engine::{Direction, LogQuery, Querier};
 use crate::error::QueryError;
+use crate::line_labels::ERROR_LABEL;
 use crate::logql::{parse_bytes, parse_duration_ns, parse_log_selector, LogExpr};
-use crate::pipeline::{process, ERROR_LABEL};
+use crate::pipeline::Pipeline;
 
 /// A field found in log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +45,8 @@ fn kind_of(v: &str) -> &'static str {
 }
 
 /// Fields extracted by `parser` (a `{...} | json` style expression) from `line`, if it parsed.
-fn extract(parser: &LogExpr, stream: &LabelSet, line: &str) -> Option<Vec<(String, String)>> {
-    let p = process(parser, stream, 0, line)?;
+fn extract(parser: &mut Pipeline, stream: &LabelSet, line: &str) -> Option<Vec<(String, String)>> {
+    let p = parser.process(stream, &[], 0, line)?;
     let labels = p.labels.into_labels();
     if labels.get(ERROR_LABEL).is_some() {
         return None;
@@ -82,14 +83,14 @@ pub async fn detected_fields(
     };
     let streams = querier.select_logs(&q).await?;
     // Any selector works for running a parser stage over a line.
-    let json = parse_log_selector(r#"{detected="x"} | json"#)?;
-    let logfmt = parse_log_selector(r#"{detected="x"} | logfmt"#)?;
+    let mut json = Pipeline::compile(&parse_log_selector(r#"{detected="x"} | json"#)?)?;
+    let mut logfmt = Pipeline::compile(&parse_log_selector(r#"{detected="x"} | logfmt"#)?)?;
     let mut fields: BTreeMap<String, Seen> = BTreeMap::new();
     for s in &streams {
         for e in &s.entries {
-            let found = extract(&json, &s.labels, &e.line)
+            let found = extract(&mut json, &s.labels, &e.line)
                 .map(|f| ("json", f))
-                .or_else(|| extract(&logfmt, &s.labels, &e.line).map(|f| ("logfmt", f)));
+                .or_else(|| extract(&mut logfmt, &s.labels, &e.line).map(|f| ("logfmt", f)));
             let Some((parser, pairs)) = found else { continue };
             for (k, v) in pairs {
                 let slot = fields.entry(k).or_default();
