@@ -1,18 +1,20 @@
-//! The `logq` binary: one program for the server (`serve`) and the command-line client
-//! (`query`, `labels`, `series`, `pull`, ...).
+//! The `logq` binary: one program for the server (`serve`), the agent (`agent`), the
+//! command-line client (`query`, `labels`, `series`, `tail`, `pull`, ...), configuration checks
+//! (`config check`) and the tools (`gen`, `bench`, `compact`). It parses flags and environment
+//! and calls the libraries; it holds no server logic of its own.
 
 mod agent;
 mod agent_kafka;
-mod bench;
 mod client;
 mod compact;
+mod config_cmd;
 mod config_file;
-mod demo;
-mod gen;
 mod kafka_mock;
+mod loadtest;
 mod pull;
-mod retention_args;
 mod serve;
+
+use loadtest::{bench, gen};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -77,6 +79,8 @@ enum Command {
     Compact(compact::CompactArgs),
     /// Follow log files and push every line exactly once to a Loki-compatible endpoint.
     Agent(Box<agent::AgentArgs>),
+    /// Check a config file and print the effective configuration.
+    Config(config_cmd::ConfigArgs),
     /// Run an in-memory mock Kafka cluster (librdkafka's) on loopback, for tests and trials.
     #[command(hide = true)]
     KafkaMock(kafka_mock::KafkaMockArgs),
@@ -113,6 +117,10 @@ fn main() {
         Command::Compact(args) => compact::run(args),
         Command::Agent(args) => agent::run(*args),
         Command::KafkaMock(args) => kafka_mock::run(args),
+        Command::Config(args) => config_cmd::run::<Cli>(args, |cli| match cli.command {
+            Command::Serve(s) => Some(*s),
+            _ => None,
+        }),
     };
     if let Err(e) = result {
         eprintln!("logq: error: {e:#}");
