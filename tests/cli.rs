@@ -188,6 +188,30 @@ fn series_stats_volume_and_tenants() {
     assert!(rows
         .iter()
         .all(|r| r["metric"]["host"].is_string() && r["value"][1].is_string()));
+
+    let range = ok(
+        &server,
+        &[
+            "volume_range",
+            r#"{service="api"}"#,
+            "--since",
+            "1h",
+            "--step",
+            "10m",
+            "--target-labels",
+            "host",
+            "-o",
+            "jsonl",
+        ],
+    );
+    let rows: Vec<Value> = range.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{range}");
+    // The CLI prints what the server answers: a matrix ("values") per Loki's shape.
+    assert!(
+        rows.iter()
+            .all(|r| r["metric"]["host"].is_string() && (r["values"].is_array() || r["value"].is_array())),
+        "{range}"
+    );
 }
 
 #[test]

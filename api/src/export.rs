@@ -2,7 +2,8 @@
 //! JSON, streamed with chunked transfer. No entry limit and no range limit: the range is walked
 //! in windows (aligned divisors of an hour, sized from the line bytes the previous window held),
 //! each window read whole with [`Querier::export_window`], so server memory is bounded by one
-//! window and the objects read for it, whatever the range.
+//! window and the objects read for it, whatever the range. Empty stretches are skipped with one
+//! limit-1 query ([`Querier::first_entry_ts`]), so a range of years costs no more than its data.
 //!
 //! Each line is `{"stream":{...},"ts":"<ns>","line":"...","metadata":{...}}` (plus `"parsed"`
 //! when the pipeline extracted labels); entries come oldest first (by timestamp, then stream),
@@ -167,21 +168,34 @@ async fn write_range(
     let mut streams: HashSet<u64> = HashSet::new();
     let mut from = start;
     let mut size = FIRST_WINDOW_NS;
+    let query = |start: i64, end: i64| LogQuery {
+        tenant: tenant.clone(),
+        expr: expr.clone(),
+        start,
+        end,
+        limit: usize::MAX,
+        direction: Direction::Forward,
+        stats: Arc::new(ScanStats::default()),
+    };
+    let mut skip_empty = true;
     while from < end {
+        if skip_empty {
+            // Jump over an empty stretch (the first window, or after an empty one) at once.
+            match querier
+                .first_entry_ts(&query(from, end))
+                .await
+                .map_err(|e| Stop::Failed(e.to_string()))?
+            {
+                Some(ts) => from = from.max(ts),
+                None => break,
+            }
+        }
         let to = window_end(from, size, end);
-        let q = LogQuery {
-            tenant: tenant.clone(),
-            expr: expr.clone(),
-            start: from,
-            end: to,
-            limit: usize::MAX,
-            direction: Direction::Forward,
-            stats: Arc::new(ScanStats::default()),
-        };
         let result = querier
-            .export_window(&q)
+            .export_window(&query(from, to))
             .await
             .map_err(|e| Stop::Failed(e.to_string()))?;
+        skip_empty = result.iter().all(|s| s.entries.is_empty());
         let mut window_bytes = 0u64;
         for st in &result {
             streams.insert(st.labels.fingerprint());

@@ -24,4 +24,16 @@ impl Querier {
         };
         crate::log_select::select(self, &q, true).await
     }
+
+    /// The timestamp of the oldest entry of `q` in `[q.start, q.end)` (after its pipeline), if
+    /// any: lets a long export skip empty stretches in one query. Range limits are not applied.
+    pub async fn first_entry_ts(&self, q: &LogQuery) -> Result<Option<i64>, QueryError> {
+        let q = LogQuery {
+            limit: 1,
+            direction: crate::engine::Direction::Forward,
+            ..q.clone()
+        };
+        let found = crate::log_select::select(self, &q, false).await?;
+        Ok(found.iter().flat_map(|s| s.entries.iter()).map(|e| e.ts).min())
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::naming::Naming;
 use super::sink::{encode, Compress, Entry, Format, PartWriter};
 use super::state::{self, Cursor, State};
-use crate::client::{connect_tail, labels_text, tail_frame_entries, tail_url, ConnArgs};
+use crate::client::{connect_tail, labels_text, tail_frame_entries, tail_url, ConnArgs, TailEntry};
 
 /// Entries asked for per tail poll.
 const TAIL_BATCH: usize = 1000;
@@ -103,7 +103,7 @@ impl Follow<'_> {
     fn write(
         &self,
         st: &mut State,
-        entries: Vec<(serde_json::Map<String, Value>, i64, String)>,
+        entries: Vec<TailEntry>,
         ts: &mut i64,
         seen: &mut HashSet<(String, String)>,
     ) -> anyhow::Result<()> {
