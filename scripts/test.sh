@@ -20,6 +20,10 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 # librdkafka is built with TLS and SASL (OpenSSL) support.
 [ -e /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+# The web UI's browser tests: Debian's Chromium (never a browser downloaded by a test tool)
+# driven by playwright-core from npm.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -55,4 +59,14 @@ set -e
 passed=$(grep -E '^test result:' "$log" | awk '{n+=$4} END {print n+0}')
 failed=$(grep -E '^test result:' "$log" | awk '{n+=$6} END {print n+0}')
 echo "tests: $passed passed, $failed failed"
+
+# The web UI in headless Chromium against the `logq` binary the tests above built.
+echo "== ui tests (headless chromium)"
+if [ ! -d ui/tests/node_modules/playwright-core ]; then
+  (cd ui/tests && npm ci --no-audit --no-fund)
+fi
+ui_status=0
+cargo build --locked --bin logq
+LOGQ_BIN="$CARGO_TARGET_DIR/debug/logq" node ui/tests/run.mjs || ui_status=$?
+[ "$status" -eq 0 ] && status=$ui_status
 exit "$status"

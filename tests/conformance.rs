@@ -191,14 +191,21 @@ fn cases() -> Vec<Case> {
             at: At::Instant(60),
             want: Want::Scalar(Exact(6.0)),
         },
-        // splitters.go alignStartEnd: the frontend aligns start down and end up to the step.
         Case {
-            name: "range query steps aligned to the step",
+            name: "grouping on count_over_time is a parse error",
+            query: r#"count_over_time({app="shop"}[1m]) by (pod)"#,
+            at: At::Instant(60),
+            want: Want::Error(400, "grouping not allowed for count_over_time aggregation"),
+        },
+        // Loki evaluates a range query at start + k*step exactly as given (issue 16): a step
+        // that does not divide start does not move the points.
+        Case {
+            name: "range query steps at start plus multiples of step",
             query: r#"count_over_time({app="shop", env="dev"}[1m])"#,
             at: At::Range(30, 90, "60s"),
             want: Want::Matrix(vec![(
                 labels(&[("app", "shop"), ("env", "dev")]),
-                vec![(60, Exact(4.0))],
+                vec![(30, Exact(2.0)), (90, Exact(2.0))],
             )]),
         },
         // A scalar of a range query is a matrix of one series without labels.
