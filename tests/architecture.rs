@@ -13,6 +13,8 @@ const CRATES: &[&str] = &[
     "querier",
     "api",
     "agent",
+    "loadgen",
+    "server",
     "src",
 ];
 

@@ -70,7 +70,7 @@ impl Pipeline {
     }
 
     /// Whether `line` passes every line filter (ignores the other stages).
-    pub(crate) fn matches_line(&self, line: &str) -> bool {
+    pub fn matches_line(&self, line: &str) -> bool {
         self.stages
             .iter()
             .filter_map(|s| s.as_line_filter())

@@ -175,8 +175,8 @@ fn value_ok(got: f64, want: &str) -> bool {
     }
 }
 
-/// The evaluation steps of a range query, as Loki's query frontend gives them: the step in
-/// whole milliseconds, start aligned down and end aligned up to a multiple of it.
+/// The evaluation steps of a range query, as Loki gives them: the step in whole milliseconds,
+/// `start + k * step` up to and including `end`.
 fn steps(start: i64, end: i64, step: &str) -> Vec<i64> {
     let step = match step.parse::<f64>() {
         Ok(secs) => (secs * 1e9) as i64,
@@ -187,11 +187,6 @@ fn steps(start: i64, end: i64, step: &str) -> Vec<i64> {
         step / 1_000_000 * 1_000_000
     } else {
         step
-    };
-    let start = start - start.rem_euclid(step);
-    let end = match end.rem_euclid(step) {
-        0 => end,
-        m => end + (step - m),
     };
     (0..)
         .map(|i| start + i * step)
