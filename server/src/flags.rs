@@ -339,7 +339,8 @@ mod tests {
             Cli::try_parse_from(argv).err().unwrap().to_string()
         };
         assert!(err(&["--window-grace", "soon"]).contains("soon"));
-        assert!(err(&["--retention-stream", "{a=\"b\"}|=\"x\"=1d"]).contains("only a stream selector"));
+        assert!(err(&["--retention-stream", "{a=\"b\"}|=\"x\"=1d"]).contains("SELECTOR=DURATION"));
+        assert!(err(&["--retention-stream", "{a=}=1d"]).contains("{a=}"));
         assert!(err(&["--retention-tenant", "a/b=1d"]).contains("a/b"));
         assert!(err(&["--retention-tenant", "t"]).contains("TENANT=DURATION"));
         assert!(err(&["--retention-tenant", "../x=5s"]).contains("../x"));
