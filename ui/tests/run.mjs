@@ -174,11 +174,10 @@ await scenario('run a query and see the lines', async () => {
   await gotoHome();
   await editor().fill('{service="api"}');
   await editor().press('Enter');
-  await waitFor(async () => (await rows().count()) > 0, 'rows');
+  await waitFor(async () => (await statusText()).startsWith('50 lines'), 'the api query answered');
   const text = await list().textContent();
   assert(text.includes('request served') && text.includes('upstream failed'), 'api lines shown');
   assert(!text.includes('slow response'), 'no web lines');
-  assert((await statusText()).startsWith('50 lines'), `status says 50 lines: ${await statusText()}`);
   const first = rows().first();
   assert(await first.locator('time').count() === 1, 'row has a time');
   assert((await first.getAttribute('class')).includes('lvl-'), 'row has a level colour');
@@ -385,9 +384,13 @@ await scenario('live reconnects by itself', async () => {
   await waitFor(async () => (await page.locator('#live-stats').textContent()).startsWith('streaming'), 'socket open');
   // Close the socket from the client side as a network drop would (code 1006 is not settable, 4000 is).
   await page.evaluate(() => window.logq.liveSocket().close(4000, 'test drop'));
+  await waitFor(async () => (await page.locator('#live-stats').textContent()).startsWith('reconnecting'), 'reconnecting shown');
+  // Pushed while the socket is down: the reconnected tail must still bring it.
+  await push([{ labels: { service: 'live2' }, values: [[ns(Date.now()), 'during the drop']] }]);
   await waitFor(async () => (await page.locator('#live-stats').textContent()).startsWith('streaming'), 'reconnected', 6000);
   await push([{ labels: { service: 'live2' }, values: [[ns(Date.now()), 'after reconnect']] }]);
   await waitFor(async () => (await list().textContent()).includes('after reconnect'), 'lines after reconnect', 3000);
+  assert((await list().textContent()).includes('during the drop'), 'the line pushed while disconnected');
 });
 
 await scenario('a tenant switch shows only that tenant', async () => {
