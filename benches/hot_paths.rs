@@ -6,9 +6,9 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use logq_agent::LogGenerator;
 use logq_api::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 use logq_ingester::{Head, Position};
+use logq_loadgen::LogGenerator;
 use logq_querier::logql::{parse, parse_log_selector};
 use logq_storage::{
     decode_chunk_block, encode_chunk, read_block_streams, write_block, Entry, LabelSet, PushBatch,

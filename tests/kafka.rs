@@ -125,7 +125,7 @@ impl Drop for Broker {
 
 fn start(dir: &std::path::Path, name: &str, flags: &[String]) -> Server {
     let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
-    Server::start(&dir.join(name), &refs)
+    Server::start_process(&dir.join(name), &refs)
 }
 
 /// Reads until `want` entries are visible (ingestion is asynchronous in Kafka mode), then

@@ -22,7 +22,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use logq_agent::{AgentConfig, GeneratorConfig, LogGenerator, Output, OutputError, TailerConfig};
+use logq_agent::{AgentConfig, Output, OutputError, TailerConfig};
+use logq_loadgen::{GeneratorConfig, LogGenerator};
 use logq_storage::{split_records, PushBatch, PushEncoder};
 
 const FILES: usize = 100;

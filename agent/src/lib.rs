@@ -1,5 +1,4 @@
-//! logq's agent: the harvester that runs on every server (`logq agent`), and a generator of
-//! realistic log lines (`logq gen`, `logq serve --demo`, `logq bench`, tests).
+//! logq's agent: the harvester that runs on every server (`logq agent`).
 //!
 //! Inputs: files (globs or directories), syslog over UDP and TCP, stdin, optionally JSON lines.
 //! Output: anything implementing [`Output`]; [`HttpOutput`] pushes to a Loki-compatible endpoint.
@@ -28,12 +27,12 @@
 
 mod checkpoint;
 mod error;
-mod generator;
 mod http_output;
 mod json_lines;
 mod lines;
 mod metrics;
 mod pipeline;
+mod settings;
 mod stdin;
 mod syslog;
 mod tailer;
@@ -44,12 +43,12 @@ pub use checkpoint::{
     fingerprint, message_id, new_file_id, FileCheckpoint, Journal, Segment, FINGERPRINT_BYTES,
 };
 pub use error::{AgentError, OutputError};
-pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
 pub use http_output::{HttpOutput, Output};
 pub use json_lines::{map_json_line, JsonMapped};
 pub use lines::{LineSplitter, Multiline, RawLine};
 pub use metrics::AgentMetrics;
 pub use pipeline::{hostname, run, run_with_sources, AgentConfig, AgentStats};
+pub use settings::{AgentOutputConfig, AgentPlan, AgentSettings};
 pub use stdin::{start as start_stdin, stdin_entry, StdinConfig};
 pub use syslog::{
     parse_syslog, start as start_syslog, to_entry, SourceEntry, SyslogConfig, SyslogMessage, SyslogStats,

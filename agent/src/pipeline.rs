@@ -32,6 +32,7 @@ use crate::syslog::SourceEntry;
 use crate::tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 use crate::timestamp::parse_timestamp;
 use crate::watcher::FsEvents;
+use logq_storage::now_ns;
 
 /// Everything [`run`] needs.
 #[derive(Debug, Clone)]
@@ -120,10 +121,6 @@ pub fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
-}
-
-fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
 
 #[derive(Default)]

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::error::{IngestError, Result};
 use crate::head::{FlushPolicy, FlushSet, Head, Position};
+use logq_storage::now_ns;
 
 /// Chunk objects encoded and written at once by a flush.
 const FLUSH_CONCURRENCY: usize = 4;
@@ -92,12 +93,6 @@ pub struct Ingester {
     ready: std::sync::atomic::AtomicBool,
     /// Counters.
     pub metrics: IngesterMetrics,
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl Ingester {

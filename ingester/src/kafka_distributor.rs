@@ -27,9 +27,8 @@ use crate::kafka_record::{
 };
 use crate::validate::Distributor;
 
-/// Encoded size per record at most, estimated as line and metadata bytes plus
-/// [`logq_storage::ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
-/// refuse records over about 1 MB).
+/// Encoded size per record at most, estimated by [`logq_storage::entry_cost`] per entry (one
+/// longer entry still makes a record of its own; brokers refuse records over about 1 MB).
 pub const MAX_RECORD_LINE_BYTES: usize = 512 * 1024;
 /// How long a push waits for room in the producer's queue before failing (503; clients retry);
 /// delivery itself times out after librdkafka's `message.timeout.ms` (30 s).

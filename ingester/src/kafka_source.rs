@@ -32,6 +32,8 @@ use crate::kafka_config::{kafka_err, KafkaSettings};
 use crate::kafka_record::{RecordDecoder, RecordMeta};
 use crate::source::{Source, SourceRecord};
 use crate::validate::Limits;
+use logq_storage::now_ns;
+use logq_storage::push::PushDecodeError;
 
 /// Positions of the partitions this ingester owns.
 #[derive(Debug, Default)]
@@ -308,7 +310,12 @@ impl KafkaSource {
         let batch = self
             .decoder
             .decode(value, &meta, now_ns())
-            .and_then(|b| self.limits.check(&b, 0).map(|()| b).map_err(|e| e.to_string()))
+            .and_then(|b| {
+                self.limits
+                    .check(&b, 0)
+                    .map(|()| b)
+                    .map_err(|e| PushDecodeError(e.to_string()))
+            })
             .map_err(|e| format!("record {}/{}@{}: {e}", msg.topic(), msg.partition(), msg.offset()));
         Some(SourceRecord {
             position: Position {
@@ -352,12 +359,6 @@ impl KafkaSource {
             Err(e) => tracing::warn!(error = %e, "pausing or resuming Kafka consumption failed"),
         }
     }
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl Source for KafkaSource {

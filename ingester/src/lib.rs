@@ -17,7 +17,7 @@ mod wal_distributor;
 mod wal_source;
 
 pub use error::{IngestError, Result};
-pub use head::{footprint, AppendOutcome, FlushPolicy, FlushSet, Head, Position, ENTRY_OVERHEAD};
+pub use head::{footprint, AppendOutcome, FlushPolicy, FlushSet, Head, Position};
 pub use ingester::{Ingester, IngesterConfig, IngesterMetrics};
 pub use kafka_config::KafkaSettings;
 pub use kafka_distributor::{DistributorMetrics, KafkaDistributor, MAX_RECORD_LINE_BYTES};
@@ -27,7 +27,7 @@ pub use kafka_record::{
 };
 pub use kafka_source::{IngesterContext, KafkaSource};
 pub use source::{Source, SourceRecord};
-pub use validate::{Distributor, Limits};
+pub use validate::{label_rejection, reason, Distributor, Limits, Rejection};
 pub use wal::{open_wal, WalCommitter, WalReader, WalRecord, WalWriter, MAX_RECORD_BYTES};
 pub use wal_distributor::WalDistributor;
 pub use wal_source::WalSource;

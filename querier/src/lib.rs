@@ -5,6 +5,7 @@
 mod detected;
 mod engine;
 mod error;
+mod export;
 mod json_path;
 mod log_select;
 pub mod logql;

@@ -12,6 +12,7 @@ mod error;
 mod ip;
 mod lexer;
 mod literal;
+mod number;
 mod parser;
 mod pattern;
 mod sample;
@@ -25,6 +26,7 @@ pub use ast::{
 pub use error::ParseError;
 pub use ip::IpMatcher;
 pub use lexer::{tokenize, Tok, Token};
+pub use number::go_parse_float;
 pub use parser::{parse, parse_log_selector, EMPTY_SELECTOR};
 pub use pattern::Pattern;
 pub use sample::{

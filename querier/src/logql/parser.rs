@@ -10,6 +10,7 @@ use super::ast::{
 use super::error::ParseError;
 use super::ip::IpMatcher;
 use super::lexer::{tokenize, Tok, Token};
+use super::number::go_parse_float;
 use super::pattern::Pattern;
 use super::sample::{
     BinOp, BinaryExpr, GroupSide, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Unwrap,
@@ -116,9 +117,8 @@ impl<'a> Parser<'a> {
         }
         match self.peek().tok.clone() {
             Tok::Number(n) => {
-                let v: f64 = n
-                    .parse()
-                    .map_err(|_| self.err_here(format!("invalid number {n:?}")))?;
+                let v = go_parse_float(&n)
+                    .map_err(|e| ParseError::whole(format!("unable to parse literal as a float: {e}")))?;
                 self.advance();
                 Ok(if negative { -v } else { v })
             }

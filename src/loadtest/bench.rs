@@ -18,7 +18,8 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::gen::{parse_size, post_push, push_body, Corpus, CorpusArgs};
+use super::gen::{parse_size, post_push, push_body, Corpus, CorpusArgs};
+use logq_storage::now_ns;
 
 /// `logq bench` flags.
 #[derive(Debug, Args)]
@@ -797,10 +798,4 @@ fn write_results(args: &BenchArgs, rows: &[Row], lines: u64, raw_bytes: u64) -> 
         args.dir.display()
     );
     Ok(())
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
