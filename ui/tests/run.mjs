@@ -212,6 +212,14 @@ await scenario('the histogram has bars for each level present', async () => {
   const legend = await region.locator('#volume-levels').textContent();
   assert(legend.includes('info 40') && legend.includes('error 10') && legend.includes('warn 20') && legend.includes('debug 8'), `counts per level: ${legend}`);
   await snap('histogram');
+  // No level label: the level is parsed from the logfmt lines.
+  await runQuery('{service="scroll"}');
+  await waitFor(async () => (await region.locator('#volume-levels').textContent()).includes('error 1,250'), 'parsed levels', 10000);
+  const parsed = await region.locator('#volume-levels').textContent();
+  assert(['info', 'warn', 'debug'].every((l) => parsed.includes(`${l} 1,250`)) && !parsed.includes('unknown'), `parsed level counts: ${parsed}`);
+  await snap('histogram-parsed-levels');
+  await region.locator('button.level-btn.lvl-error').click();
+  await waitFor(async () => (await editor().inputValue()) === '{service="scroll"} | logfmt | level="error"', 'filter through the parser');
 });
 
 await scenario('click a level to filter', async () => {
