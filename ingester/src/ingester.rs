@@ -95,6 +95,37 @@ pub struct Ingester {
     pub metrics: IngesterMetrics,
 }
 
+/// The querier reads this process's head through storage's head-reader contract.
+impl logq_storage::HeadReader for Ingester {
+    fn select<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> futures::future::BoxFuture<
+        'a,
+        std::result::Result<logq_storage::HeadStreams, logq_storage::HeadReadError>,
+    > {
+        let streams = Ingester::select(self, tenant, matchers, start, end);
+        Box::pin(async move { Ok(streams) })
+    }
+
+    fn stream_stats<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> futures::future::BoxFuture<
+        'a,
+        std::result::Result<Vec<logq_storage::HeadStreamStat>, logq_storage::HeadReadError>,
+    > {
+        let stats = Ingester::stream_stats(self, tenant, matchers, start, end);
+        Box::pin(async move { Ok(stats) })
+    }
+}
+
 impl Ingester {
     /// An ingester writing chunks through `manifests`' store.
     pub fn new(manifests: ManifestStore, config: IngesterConfig) -> Arc<Self> {

@@ -6,9 +6,13 @@
 mod error;
 mod head;
 mod ingester;
+#[cfg(feature = "kafka")]
 mod kafka_config;
+#[cfg(feature = "kafka")]
 mod kafka_distributor;
+#[cfg(feature = "kafka")]
 mod kafka_record;
+#[cfg(feature = "kafka")]
 mod kafka_source;
 mod source;
 mod validate;
@@ -19,12 +23,16 @@ mod wal_source;
 pub use error::{IngestError, Result};
 pub use head::{footprint, AppendOutcome, FlushPolicy, FlushSet, Head, Position};
 pub use ingester::{Ingester, IngesterConfig, IngesterMetrics};
+#[cfg(feature = "kafka")]
 pub use kafka_config::KafkaSettings;
+#[cfg(feature = "kafka")]
 pub use kafka_distributor::{DistributorMetrics, KafkaDistributor, MAX_RECORD_LINE_BYTES};
+#[cfg(feature = "kafka")]
 pub use kafka_record::{
     RecordDecoder, RecordMeta, CONTENT_ENCODING_HEADER, CONTENT_TYPE_HEADER, IDENTITY_ENCODING,
     PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
 };
+#[cfg(feature = "kafka")]
 pub use kafka_source::{IngesterContext, KafkaSource};
 pub use source::{Source, SourceRecord};
 pub use validate::{label_rejection, reason, Distributor, Limits, Rejection};

@@ -9,8 +9,9 @@ use logq_storage::{LabelSet, ScanStats, TenantId};
 
 use crate::engine::{Direction, LogQuery, Querier};
 use crate::error::QueryError;
+use crate::line_labels::ERROR_LABEL;
 use crate::logql::{parse_bytes, parse_duration_ns, parse_log_selector, LogExpr};
-use crate::pipeline::{process, ERROR_LABEL};
+use crate::pipeline::Pipeline;
 
 /// A field found in log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +48,8 @@ fn kind_of(v: &str) -> &'static str {
 }
 
 /// Fields extracted by `parser` (a `{...} | json` style expression) from `line`, if it parsed.
-fn extract(parser: &LogExpr, stream: &LabelSet, line: &str) -> Option<Vec<(String, String)>> {
-    let p = process(parser, stream, 0, line)?;
+fn extract(parser: &mut Pipeline, stream: &LabelSet, line: &str) -> Option<Vec<(String, String)>> {
+    let p = parser.process(stream, &[], 0, line)?;
     let labels = p.labels.into_labels();
     if labels.get(ERROR_LABEL).is_some() {
         return None;
@@ -147,8 +148,8 @@ pub async fn detected_fields(
     // Categorized: stream labels apart from structured metadata and parsed labels.
     let streams = querier.select_logs_encoded(&q, true).await?;
     // Any selector works for running a parser stage over a line.
-    let json = parse_log_selector(r#"{detected="x"} | json"#)?;
-    let logfmt = parse_log_selector(r#"{detected="x"} | logfmt"#)?;
+    let mut json = Pipeline::compile(&parse_log_selector(r#"{detected="x"} | json"#)?)?;
+    let mut logfmt = Pipeline::compile(&parse_log_selector(r#"{detected="x"} | logfmt"#)?)?;
     let mut fields: BTreeMap<String, Seen> = BTreeMap::new();
     for s in &streams {
         for (i, e) in s.entries.iter().enumerate() {
@@ -157,9 +158,9 @@ pub async fn detected_fields(
                 slot.kinds.insert(kind_of(v));
                 slot.values.insert(v.clone());
             }
-            let found = extract(&json, &s.labels, &e.line)
+            let found = extract(&mut json, &s.labels, &e.line)
                 .map(|f| ("json", f))
-                .or_else(|| extract(&logfmt, &s.labels, &e.line).map(|f| ("logfmt", f)));
+                .or_else(|| extract(&mut logfmt, &s.labels, &e.line).map(|f| ("logfmt", f)));
             let (parser, from_line) = match found {
                 Some((p, f)) => (Some(p), f),
                 None => (None, Vec::new()),

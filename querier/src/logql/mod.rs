@@ -20,7 +20,7 @@ mod template;
 mod units;
 
 pub use ast::{
-    json_path, CmpOp, CmpValue, Distinct, Expr, JsonPathStep, LabelComparison, LabelFilterExpr, LabelFormat,
+    json_path, CmpOp, CmpValue, Expr, JsonPathStep, LabelComparison, LabelFilterExpr, LabelFormat,
     LabelSelect, LineFilter, LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 pub use error::ParseError;
