@@ -54,19 +54,24 @@ export class Histogram {
     const step = stepFor(end - start);
     const params = { start: msToNs(start), end: msToNs(end), step: `${step}s` };
     const hasParser = /\|\s*(json|logfmt)\b/.test(query);
+    // Levels from labels first; lines left without one are parsed (`| logfmt`, `| json`, whose
+    // `level` fills in where no stream label has one) and the attempt leaving fewest unknown wins.
     const attempts = [{ suffix: '', parser: '' }];
-    if (!hasParser) attempts.push({ suffix: ' | json | drop __error__, __error_details__', parser: 'json' }, { suffix: ' | logfmt | drop __error__, __error_details__', parser: 'logfmt' });
+    if (!hasParser) attempts.push({ suffix: ' | logfmt | drop __error__, __error_details__', parser: 'logfmt' }, { suffix: ' | json | drop __error__, __error_details__', parser: 'json' });
+    const unknown = (r) => r.filter((x) => !x.metric.level && !x.metric.detected_level).reduce((a, x) => a + x.values.reduce((b, v) => b + Number(v[1]), 0), 0);
     try {
       let result = null;
       let used = attempts[0];
+      let best = Infinity;
       for (const a of attempts) {
         const body = await get('/loki/api/v1/query_range', {
           ...params,
           query: `sum by (level, detected_level) (count_over_time(${query}${a.suffix} [${step}s]))`,
         }, { signal: abort.signal });
         const r = body.data.result;
-        if (result === null) result = r;
-        if (r.some((s) => s.metric.level || s.metric.detected_level)) { result = r; used = a; break; }
+        const u = unknown(r);
+        if (u < best) { result = r; used = a; best = u; }
+        if (u === 0) break;
       }
       if (abort.signal.aborted) return;
       this.data = this.bucket(result, start, end, step, query, used.parser);
@@ -120,7 +125,7 @@ export class Histogram {
     const key = [...L.keys][0] || 'level';
     const value = raw.length === 1 ? raw[0] : raw.map((r) => r.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
     const op = raw.length === 1 ? '=' : '=~';
-    if (key === 'level' && this.streamLabels().has('level')) return addMatcher(d.query, key, value, op);
+    if (key === 'level' && !d.parser && this.streamLabels().has('level')) return addMatcher(d.query, key, value, op);
     return `${d.query}${d.parser ? ` | ${d.parser}` : ''} | ${key}${op}"${escapeValue(value)}"`;
   }
 

@@ -46,6 +46,9 @@ export class HistoryPanel {
     } catch (e) {
       if (e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 501)) {
         this.setAvailable(false, 'History indexes are unavailable on this server.');
+      } else if (e instanceof ApiError && e.status === 503) {
+        // The API exists but the server runs without history indexes.
+        this.setAvailable(false, `History indexes are unavailable: ${e.message}.`);
       } else {
         this.statusEl.textContent = `History list failed: ${e.message}`;
       }

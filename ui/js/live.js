@@ -1,7 +1,8 @@
 // Live mode: the tail WebSocket (`/loki/api/v1/tail`) for the current query. New lines go to
 // the list newest first; while paused they wait in a buffer that resume shows (nothing is lost
 // up to the cap). A counter shows lines per second and the lines the server dropped; a closed
-// socket reconnects with backoff, from the newest timestamp seen (so nothing repeats).
+// socket reconnects with backoff, from the newest timestamp seen (so nothing repeats or is
+// skipped).
 
 import { wsUrl } from './api.js';
 import { msToNs } from './format.js';
@@ -32,6 +33,7 @@ export class LiveTail {
     this.rate = 0;
     this.windowCount = 0;
     this.lastTs = null; // newest ns timestamp seen, as a BigInt
+    this.since = msToNs(Date.now());
     this.state = 'connecting';
     this.error = '';
     this.stopped = false;
@@ -43,7 +45,9 @@ export class LiveTail {
 
   connect() {
     if (this.stopped) return;
-    const start = this.lastTs !== null ? (this.lastTs + 1n).toString() : msToNs(Date.now());
+    // A reconnect continues after the newest line seen, or from when Live was turned on: lines
+    // that arrived while the socket was down are not lost.
+    const start = this.lastTs !== null ? (this.lastTs + 1n).toString() : this.since;
     this.state = this.attempt > 0 ? 'reconnecting' : 'connecting';
     this.report();
     const ws = new WebSocket(wsUrl('/loki/api/v1/tail', { query: this.query, limit: String(this.limit), start }));
