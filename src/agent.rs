@@ -56,9 +56,14 @@ pub struct AgentArgs {
     /// On the first start, read existing files from their beginning (default: from their end).
     #[arg(long)]
     from_beginning: bool,
-    /// Skip lines whose own timestamp is older than this (`0s`: no limit) [default: 24h].
+    /// Lines whose own timestamp is older than this are sent with the time they were read
+    /// (`0s`: always keep a line's own timestamp) [default: 24h].
     #[arg(long, value_parser = duration)]
     max_age: Option<Duration>,
+    /// Skip (count and log) lines dated before `--max-age` instead of sending them with the
+    /// time they were read.
+    #[arg(long)]
+    skip_old_lines: bool,
     /// Send a batch at this many lines [default: 10000].
     #[arg(long)]
     batch_lines: Option<usize>,
@@ -135,6 +140,8 @@ struct FileConfig {
     from_beginning: Option<bool>,
     /// Oldest line by its own timestamp (`24h`).
     max_age: Option<String>,
+    /// Skip lines dated before `max_age` instead of re-stamping them.
+    skip_old_lines: Option<bool>,
     /// Lines per batch.
     batch_lines: Option<usize>,
     /// Bytes of line text per batch.
@@ -297,6 +304,7 @@ fn build(args: AgentArgs) -> anyhow::Result<Built> {
     if let Some(d) = args.max_age.or(config_duration("max_age", &file.max_age)?) {
         cfg.max_age = (!d.is_zero()).then_some(d);
     }
+    cfg.skip_old_lines = args.skip_old_lines || file.skip_old_lines.unwrap_or(false);
     if let Some(n) = args.batch_lines.or(file.batch_lines) {
         if n == 0 {
             bail!("invalid --batch-lines 0: must be positive");
