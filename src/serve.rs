@@ -158,6 +158,11 @@ pub struct KafkaArgs {
     /// The ingesters' consumer group.
     #[arg(long, default_value = "logq-ingester")]
     kafka_group: String,
+    /// This ingester's `group.instance.id` (static group membership: a restarted ingester gets
+    /// its partitions back at once). Default: a stable id kept in `<data-dir>/kafka-instance-id`;
+    /// `off`: dynamic membership. Give each ingester its own.
+    #[arg(long)]
+    kafka_instance_id: Option<String>,
     /// The stream label whose value picks the partition.
     #[arg(long, default_value = "host")]
     kafka_partition_label: String,
@@ -279,7 +284,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         reject_older_than_ns: args.reject_older_than.as_nanos() as i64,
         ..Default::default()
     };
-    let kafka = args.kafka.settings();
+    let mut kafka = args.kafka.settings();
+    if let Some(settings) = kafka.as_mut().filter(|_| args.target.ingests()) {
+        settings.instance_id = match args.kafka.kafka_instance_id.as_deref().map(str::trim) {
+            Some("off") => None,
+            Some("") => anyhow::bail!("--kafka-instance-id is empty (give an id, or `off`)"),
+            Some(id) => Some(id.to_string()),
+            None => Some(
+                logq_ingester::stable_instance_id(&args.data_dir, &logq_agent::hostname())
+                    .context("choosing the Kafka group instance id")?,
+            ),
+        };
+    }
     let ingester = Ingester::new(
         manifests.clone(),
         IngesterConfig {

@@ -8,6 +8,7 @@ mod head;
 mod ingester;
 mod kafka_config;
 mod kafka_distributor;
+mod kafka_log;
 mod kafka_record;
 mod kafka_source;
 mod source;
@@ -19,8 +20,9 @@ mod wal_source;
 pub use error::{IngestError, Result};
 pub use head::{footprint, AppendOutcome, FlushPolicy, FlushSet, Head, Position, ENTRY_OVERHEAD};
 pub use ingester::{Ingester, IngesterConfig, IngesterMetrics};
-pub use kafka_config::KafkaSettings;
+pub use kafka_config::{stable_instance_id, KafkaSettings, DEFAULT_SESSION_TIMEOUT, INSTANCE_ID_FILE};
 pub use kafka_distributor::{DistributorMetrics, KafkaDistributor, MAX_RECORD_LINE_BYTES};
+pub use kafka_log::LogContext as KafkaLogContext;
 pub use kafka_record::{
     RecordDecoder, RecordMeta, CONTENT_ENCODING_HEADER, CONTENT_TYPE_HEADER, IDENTITY_ENCODING,
     PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
@@ -28,6 +30,9 @@ pub use kafka_record::{
 pub use kafka_source::{IngesterContext, KafkaSource};
 pub use source::{Source, SourceRecord};
 pub use validate::{Distributor, Limits};
-pub use wal::{open_wal, WalCommitter, WalReader, WalRecord, WalWriter, MAX_RECORD_BYTES};
+pub use wal::{
+    open_wal, open_wal_with_faults, WalCommitter, WalReader, WalRecord, WalWriter, WriteFault,
+    MAX_RECORD_BYTES,
+};
 pub use wal_distributor::WalDistributor;
 pub use wal_source::WalSource;
