@@ -5,8 +5,9 @@
 # ingesters and the agent, each restarted after a random pause. At the end every line written
 # must be stored exactly once (read back through the querier, from chunks and heads).
 #   bash scripts/chaos-kafka.sh [KILLS] [BROKERS]
-# Without BROKERS: tansu (`tansu` on PATH, memory engine) when installed, else librdkafka's
-# mock cluster (`logq kafka-mock`). Prints a summary line `chaos: ...` and exits 1 on any loss
+# Without BROKERS: librdkafka's mock cluster (`logq kafka-mock`; ingesters join it with dynamic
+# membership, which is all it implements), or tansu (memory engine) with CHAOS_BROKER=tansu.
+# STATIC=off|on overrides the ingesters' static group membership. Prints a summary line `chaos: ...` and exits 1 on any loss
 # or duplicate. Work files stay in $WORK on failure (KEEP=1 keeps them always).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ trap cleanup EXIT
 mkdir -p "$WORK/logs"
 
 if [ -z "$BROKERS" ]; then
-  if command -v tansu >/dev/null 2>&1; then
+  if [ "${CHAOS_BROKER:-mock}" = tansu ]; then
     port=$((BASE + 9))
     tansu broker --storage-engine memory://tansu/ \
       --kafka-listener-url "tcp://127.0.0.1:$port" \
@@ -46,6 +47,7 @@ if [ -z "$BROKERS" ]; then
     for _ in $(seq 100); do grep -q bootstrap= "$WORK/mock.out" 2>/dev/null && break; sleep 0.1; done
     BROKERS="$(sed -n 's/^bootstrap=//p' "$WORK/mock.out")"
     BROKER_KIND="librdkafka mock cluster"
+    STATIC="${STATIC:-off}"
   fi
 else
   BROKER_KIND="external $BROKERS"
@@ -54,6 +56,7 @@ fi
 common=(--kafka "$BROKERS" --environment "$ENV" --kafka-group "chaos-$BASE" --kafka-partitions 8
   --store "$WORK/store" --flush-check-interval 1s --max-chunk-bytes 200000
   -X session.timeout.ms=6000 -X heartbeat.interval.ms=500)
+[ "${STATIC:-on}" = off ] && common+=(--kafka-instance-id off)
 start() {
   case "$1" in
     ing1|ing2)
@@ -76,7 +79,7 @@ start ing2
   "${common[@]}" --ingesters "http://127.0.0.1:$((BASE + 1)),http://127.0.0.1:$((BASE + 2))" \
   >>"$WORK/querier.log" 2>&1 &
 PID[querier]=$!
-metric() { curl -s "127.0.0.1:$1/metrics" | awk -v m="$2" '$1==m {print $2}'; }
+metric() { curl -s "127.0.0.1:$1/metrics" 2>/dev/null | awk -v m="$2" '$1==m {print $2}' || true; }
 for _ in $(seq 600); do
   a="$(metric $((BASE + 1)) logq_ingester_kafka_partitions_assigned)"
   b="$(metric $((BASE + 2)) logq_ingester_kafka_partitions_assigned)"
@@ -139,7 +142,7 @@ seq 0 $((WRITTEN - 1)) | awk '{print $1}' >"$WORK/want-n.txt"
 sed -n 's/^chaos f[0-9] n\([0-9]*\)$/\1/p' "$WORK/out.txt" | sort -n | uniq >"$WORK/got-n.txt"
 MISSING=$(comm -23 <(sort "$WORK/want-n.txt") <(sort "$WORK/got-n.txt") | wc -l)
 ROTATIONS=$(find "$WORK/logs" -name '*.log.*' | wc -l)
-echo "chaos: broker=$BROKER_KIND seed=$SEED kills=$KILLS (ing1 ${killed[ing1]}, ing2 ${killed[ing2]}, agent ${killed[agent]}) in ${CHAOS_S}s; lines written=$WRITTEN rotations=$ROTATIONS; stored distinct=$GOT missing=$MISSING duplicates=$DUPS; settled ${SETTLE_S}s after the agent caught up"
+echo "chaos: broker=$BROKER_KIND static_membership=${STATIC:-on} seed=$SEED kills=$KILLS (ing1 ${killed[ing1]}, ing2 ${killed[ing2]}, agent ${killed[agent]}) in ${CHAOS_S}s; lines written=$WRITTEN rotations=$ROTATIONS; stored distinct=$GOT missing=$MISSING duplicates=$DUPS; settled ${SETTLE_S}s after the agent caught up"
 if [ "$MISSING" -eq 0 ] && [ "$DUPS" -eq 0 ]; then
   OK=1
 else
