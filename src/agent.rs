@@ -56,9 +56,14 @@ pub struct AgentArgs {
     /// On the first start, read existing files from their beginning (default: from their end).
     #[arg(long)]
     from_beginning: bool,
-    /// Skip lines whose own timestamp is older than this (`0s`: no limit) [default: 24h].
+    /// Lines whose own timestamp is older than this are sent with the time they were read
+    /// (`0s`: always keep a line's own timestamp) [default: 24h].
     #[arg(long, value_parser = parse_std_duration)]
     max_age: Option<Duration>,
+    /// Skip (count and log) lines dated before `--max-age` instead of sending them with the
+    /// time they were read.
+    #[arg(long)]
+    skip_old_lines: bool,
     /// Send a batch at this many lines [default: 10000].
     #[arg(long)]
     batch_lines: Option<usize>,
@@ -142,6 +147,7 @@ impl AgentArgs {
         set(&mut s.checkpoint_dir, self.checkpoint_dir);
         s.from_beginning |= self.from_beginning;
         set(&mut s.max_age, self.max_age);
+        s.skip_old_lines |= self.skip_old_lines;
         set(&mut s.batch_lines, self.batch_lines);
         set(&mut s.batch_wait, self.batch_wait);
         set(&mut s.poll_interval, self.poll_interval);

@@ -53,9 +53,12 @@ pub struct AgentSettings {
     pub checkpoint_dir: PathBuf,
     /// On the first start, read existing files from their beginning (else from their end).
     pub from_beginning: bool,
-    /// Skip lines whose own timestamp is older than this (`0s`: no limit).
+    /// Lines whose own timestamp is older than this are sent with the time they were read
+    /// (`0s`: always keep a line's own timestamp).
     #[serde(with = "serde_duration")]
     pub max_age: Duration,
+    /// Skip (count and log) lines dated before `max_age` instead of re-stamping them.
+    pub skip_old_lines: bool,
     /// Send a batch at this many lines.
     pub batch_lines: usize,
     /// Send a batch at this many bytes of line text.
@@ -120,6 +123,7 @@ impl Default for AgentSettings {
             checkpoint_dir: run.checkpoint_dir,
             from_beginning: tailer.from_beginning,
             max_age: run.max_age.unwrap_or(Duration::ZERO),
+            skip_old_lines: run.skip_old_lines,
             batch_lines: run.batch_lines,
             batch_bytes: run.batch_bytes,
             batch_wait: run.batch_wait,
@@ -265,6 +269,7 @@ impl AgentSettings {
         config.tenant = tenant;
         config.environment = self.environment.clone();
         config.max_age = (!self.max_age.is_zero()).then_some(self.max_age);
+        config.skip_old_lines = self.skip_old_lines;
         config.batch_lines = self.batch_lines;
         config.batch_bytes = self.batch_bytes;
         config.batch_wait = self.batch_wait;

@@ -150,6 +150,13 @@ pub fn render(api: &ApiMetrics, ingester: &Ingester, distributor: &dyn Distribut
         "Kafka partitions this ingester owns.",
         get(&m.kafka_partitions_assigned),
     );
+    metric(
+        &mut out,
+        "logq_ingester_kafka_unassigned_seconds",
+        "gauge",
+        "How long this ingester has owned no Kafka partition (0 while it owns some).",
+        get(&m.kafka_unassigned_seconds),
+    );
     let lag = m.partition_lag.lock().unwrap_or_else(|p| p.into_inner());
     if !lag.is_empty() {
         let _ = writeln!(

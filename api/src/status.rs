@@ -14,7 +14,12 @@ const UI_PAGE: &str = include_str!("../../ui/index.html");
 /// `/ready`: 503 while the ingester replays its write-ahead log (answers would miss lines).
 pub(crate) async fn ready(State(s): Shared) -> Response {
     if s.ingester.is_ready() {
-        "ready\n".into_response()
+        // A ready ingester with something to report (it owns no Kafka partition) says so in a
+        // second line.
+        match s.ingester.ready_detail() {
+            Some(detail) => format!("ready\nwarning: {detail}\n").into_response(),
+            None => "ready\n".into_response(),
+        }
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "replaying the write-ahead log\n").into_response()
     }

@@ -79,6 +79,8 @@ pub struct IngesterMetrics {
     pub flush_seconds_micros: AtomicU64,
     /// Kafka partitions this ingester owns.
     pub kafka_partitions_assigned: AtomicU64,
+    /// How long (s) this ingester has owned no Kafka partition; 0 while it owns some.
+    pub kafka_unassigned_seconds: AtomicU64,
     /// Consumer lag per (topic, partition), from the Kafka client's statistics.
     pub partition_lag: std::sync::Mutex<std::collections::BTreeMap<(String, i32), i64>>,
 }
@@ -91,6 +93,8 @@ pub struct Ingester {
     seq: AtomicU64,
     pub(crate) applied: watch::Sender<u64>,
     ready: std::sync::atomic::AtomicBool,
+    /// A condition worth reporting on `/ready` (an ingester owning no Kafka partition).
+    ready_detail: std::sync::Mutex<Option<String>>,
     /// Counters.
     pub metrics: IngesterMetrics,
 }
@@ -138,6 +142,7 @@ impl Ingester {
             seq: AtomicU64::new(now_ns() as u64),
             applied,
             ready: std::sync::atomic::AtomicBool::new(false),
+            ready_detail: std::sync::Mutex::new(None),
             metrics: IngesterMetrics::default(),
         })
     }
@@ -160,6 +165,20 @@ impl Ingester {
     /// Marks the ingester ready or not (see [`Ingester::is_ready`]).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// What `/ready` adds to its answer: a condition an operator should know about that does not
+    /// make answers incomplete (an ingester owning no Kafka partition).
+    pub fn ready_detail(&self) -> Option<String> {
+        self.ready_detail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets or clears the `/ready` detail.
+    pub fn set_ready_detail(&self, detail: Option<String>) {
+        *self.ready_detail.lock().unwrap_or_else(|p| p.into_inner()) = detail;
     }
 
     /// Watches the next offset to be applied from partition 0, the local WAL's only partition

@@ -215,6 +215,11 @@ pub struct KafkaSection {
     pub partition_label: String,
     /// Extra librdkafka properties (TLS, SASL, tuning), e.g. `"security.protocol" = "SSL"`.
     pub properties: BTreeMap<String, String>,
+    /// This ingester's `group.instance.id` (static group membership: a restarted ingester gets
+    /// its partitions back at once). Absent: a stable id kept in `<data-dir>/kafka-instance-id`;
+    /// `off`: dynamic membership. Give each ingester its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 impl Default for KafkaSection {
@@ -228,6 +233,7 @@ impl Default for KafkaSection {
             group: "logq-ingester".into(),
             partition_label: "host".into(),
             properties: BTreeMap::new(),
+            instance_id: None,
         }
     }
 }

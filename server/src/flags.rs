@@ -143,6 +143,11 @@ pub struct ServeFlags {
     /// (`kafka.properties`).
     #[arg(short = 'X', long = "kafka-property", value_parser = key_value)]
     pub kafka_properties: Vec<(String, String)>,
+    /// This ingester's `group.instance.id` (static group membership: a restarted ingester gets
+    /// its partitions back at once). Default: a stable id kept in `<data-dir>/kafka-instance-id`;
+    /// `off`: dynamic membership. Give each ingester its own (`kafka.instance_id`).
+    #[arg(long)]
+    pub kafka_instance_id: Option<String>,
     /// Other processes' ingesters whose unflushed entries queries include (base URLs,
     /// comma-separated), for `--target querier` or `distributor` (`querier.ingesters`).
     #[arg(long, value_delimiter = ',')]
@@ -227,6 +232,9 @@ impl ServeFlags {
         set(&mut q.group, self.kafka_group);
         set(&mut q.partition_label, self.kafka_partition_label);
         q.properties.extend(self.kafka_properties);
+        if self.kafka_instance_id.is_some() {
+            q.instance_id = self.kafka_instance_id;
+        }
         if !self.ingesters.is_empty() {
             c.querier.ingesters = self.ingesters;
         }

@@ -67,7 +67,27 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .map_err(ServerError::storage(format!("checking object store {store_url}")))?;
     let manifests = ManifestStore::new(store);
 
-    let kafka = config.kafka.settings();
+    let mut kafka = config.kafka.settings();
+    if let Some(settings) = kafka.as_mut().filter(|_| config.target.ingests()) {
+        settings.instance_id = match config.kafka.instance_id.as_deref().map(str::trim) {
+            Some("off") => None,
+            Some("") => {
+                return Err(ServerError::Config(
+                    "kafka.instance_id: empty (give an id, or `off`)".into(),
+                ))
+            }
+            Some(id) => Some(id.to_string()),
+            None => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "localhost".into());
+                Some(
+                    logq_ingester::stable_instance_id(&config.data_dir, &host)
+                        .map_err(ServerError::ingest("choosing the Kafka group instance id"))?,
+                )
+            }
+        };
+    }
     let ing = &config.ingester;
     let ingester = Ingester::new(
         manifests.clone(),
