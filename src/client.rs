@@ -551,8 +551,11 @@ pub fn connect_tail(conn: &ConnArgs, url: &str) -> anyhow::Result<TailSocket> {
     }
 }
 
-/// One tail frame's entries: (labels, ts, line), oldest first.
-pub fn tail_frame_entries(text: &str) -> anyhow::Result<Vec<(serde_json::Map<String, Value>, i64, String)>> {
+/// One entry of a tail frame: (labels, ts, line).
+pub type TailEntry = (serde_json::Map<String, Value>, i64, String);
+
+/// One tail frame's entries, oldest first.
+pub fn tail_frame_entries(text: &str) -> anyhow::Result<Vec<TailEntry>> {
     let frame: Value = serde_json::from_str(text).context("parsing a tail frame")?;
     let mut lines = entries_of(&json!({"data": {"result": frame["streams"].clone()}}))?;
     lines.sort_by_key(|l| l.ts);
