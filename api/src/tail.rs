@@ -171,9 +171,12 @@ async fn read(
     Ok(out)
 }
 
+/// A frame's streams: labels and their values, in order of first appearance.
+type FrameStreams<'a> = Vec<(&'a Vec<(String, String)>, Vec<Value>)>;
+
 /// Loki's tail frame.
 fn frame(entries: &[Out], dropped: &[(String, i64)]) -> String {
-    let mut streams: Vec<(&Vec<(String, String)>, Vec<Value>)> = Vec::new();
+    let mut streams: FrameStreams<'_> = Vec::new();
     for e in entries {
         let v = json!([e.ts.to_string(), e.line]);
         match streams.iter_mut().find(|s| *s.0 == e.labels) {
