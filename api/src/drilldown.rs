@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::routes::Shared;
+use crate::state::Shared;
 
 /// Loki's `log_level_fields` default (where `detected_level` is looked for).
 const LOG_LEVEL_FIELDS: &[&str] = &[

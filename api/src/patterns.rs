@@ -22,7 +22,7 @@ use crate::drain::{Drain, DrainConfig};
 use crate::error::ApiError;
 use crate::ingest_defaults::{level_of, DETECTED_LEVEL};
 use crate::params::{parse_duration, Params};
-use crate::routes::{now_ns, Shared};
+use crate::state::{now_ns, Shared};
 use crate::tenant::Tenant;
 
 /// Lines read at most per request.

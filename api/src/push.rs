@@ -23,8 +23,11 @@ use serde_json::json;
 
 use crate::content_encoding::decode_content_encoding;
 use crate::error::ApiError;
-use crate::routes::{now_ns, Shared};
+use crate::state::{now_ns, Shared};
 use crate::tenant::Tenant;
+
+/// Largest push body accepted on the wire (HTTP 413 above).
+pub const MAX_PUSH_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Whether the client asked for the JSON form of push errors.
 fn wants_json(headers: &HeaderMap) -> bool {

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use crate::error::ApiError;
 use crate::multi_tenant::{parse_tenants, split_tenant_matchers, TENANT_LABEL};
 use crate::params::{parse_time, Params};
-use crate::routes::AppState;
+use crate::state::AppState;
 
 /// Loki's upper bound for `delay_for`.
 const MAX_DELAY_SECS: i64 = 5;

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 use crate::params::{parse_duration, Params};
-use crate::routes::{now_ns, Shared};
+use crate::state::{now_ns, Shared};
 use crate::tenant::Tenant;
 use axum::extract::State;
 use logq_querier::logql::parse_log_selector;
@@ -106,7 +106,7 @@ fn names_of(req: &VolumeRequest, labels: &[(String, String)]) -> Vec<BTreeMap<St
 
 /// Volumes of `[from, to)`, largest first (ties by name), at most `limit`.
 async fn bucket(
-    s: &crate::routes::AppState,
+    s: &crate::state::AppState,
     tenant: &logq_storage::TenantId,
     req: &VolumeRequest,
     from: i64,

@@ -236,7 +236,7 @@ mod tests {
         let now = 1_000_000_000_000_000_000;
         assert!(l.check(&batch(now, "ok"), now).is_ok());
         let e = l.check(&batch(now, "too long"), now).unwrap_err().to_string();
-        assert!(e.contains("max entry size '5' bytes exceeded"), "{e}");
+        assert!(e.contains("Max entry size '5' bytes exceeded"), "{e}");
         let e = l
             .check(&batch(now - l.reject_older_than_ns - 1, "x"), now)
             .unwrap_err()
