@@ -112,6 +112,9 @@ pub async fn tail(
     Ok(ws.on_upgrade(move |socket| follow(socket, s, req)))
 }
 
+/// A stream's labels, in order.
+type Labels = Vec<(String, String)>;
+
 /// One entry on its way to the client.
 struct Out {
     labels: Vec<(String, String)>,
@@ -169,7 +172,7 @@ async fn read(
 
 /// Loki's tail frame.
 fn frame(entries: &[Out], dropped: &[(String, i64)]) -> String {
-    let mut streams: Vec<(&Vec<(String, String)>, Vec<Value>)> = Vec::new();
+    let mut streams: Vec<(&Labels, Vec<Value>)> = Vec::new();
     for e in entries {
         let v = json!([e.ts.to_string(), e.line]);
         match streams.iter_mut().find(|s| *s.0 == e.labels) {

@@ -22,6 +22,11 @@ use axum::extract::State;
 use logq_querier::logql::parse_log_selector;
 use logq_storage::LabelMatcher;
 
+/// A result's name: a series label set, or `{"<label name>": ""}`.
+type Name = BTreeMap<String, String>;
+/// One bucket's volumes.
+type Rows = Vec<(Name, u64)>;
+
 /// How results are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AggregateBy {
@@ -125,7 +130,7 @@ async fn bucket(
 }
 
 /// Loki's answer from `(stamp ns, rows)` buckets.
-fn body(buckets: Vec<(i64, Vec<(BTreeMap<String, String>, u64)>)>) -> Value {
+fn body(buckets: Vec<(i64, Rows)>) -> Value {
     let mut series: BTreeMap<BTreeMap<String, String>, Vec<(i64, u64)>> = BTreeMap::new();
     for (at, rows) in buckets {
         for (name, bytes) in rows {
@@ -133,7 +138,7 @@ fn body(buckets: Vec<(i64, Vec<(BTreeMap<String, String>, u64)>)>) -> Value {
         }
     }
     let matrix = series.values().any(|s| s.len() > 1);
-    let mut ordered: Vec<(BTreeMap<String, String>, Vec<(i64, u64)>)> = series.into_iter().collect();
+    let mut ordered: Vec<(Name, Vec<(i64, u64)>)> = series.into_iter().collect();
     ordered.sort_by(|a, b| b.1[0].1.cmp(&a.1[0].1).then_with(|| a.0.cmp(&b.0)));
     let point = |(at, bytes): &(i64, u64)| json!([crate::response::seconds(*at), bytes.to_string()]);
     let result: Vec<Value> = ordered
