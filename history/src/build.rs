@@ -303,6 +303,7 @@ impl Job {
         if let Some(parent) = self.dir.parent() {
             sync_dir(parent)?;
         }
+        self.progress.finished.store(true, Relaxed);
         tracing::info!(
             tenant = %self.spec.tenant,
             lines = summary.lines,

@@ -2,7 +2,7 @@
 //! ([`SearchRequest`], [`Needle`], [`Cursor`]) and answers ([`SearchPage`]), and how far a
 //! build got ([`BuildProgress`]).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use logq_storage::{Entry, LabelMatcher, LabelSet, TenantId};
 use memchr::memmem::Finder;
@@ -158,11 +158,16 @@ pub struct BuildProgress {
     pub objects_planned: AtomicU64,
     /// Objects read so far.
     pub objects_done: AtomicU64,
+    /// Set once the index is complete (renamed into place).
+    pub finished: AtomicBool,
 }
 
 impl BuildProgress {
-    /// How far the build is, in `0.0..=1.0` (0 before planning; 1 once every object is read).
+    /// How far the build is, in `0.0..=1.0` (0 before planning; 1 once finished).
     pub fn fraction(&self) -> f64 {
+        if self.finished.load(Relaxed) {
+            return 1.0;
+        }
         let planned = self.planned_bytes.load(Relaxed);
         let objects = self.objects_planned.load(Relaxed);
         if planned == 0 {
