@@ -25,6 +25,12 @@ pub struct Fixture {
     seq: usize,
 }
 
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Fixture {
     pub fn new() -> Self {
         Fixture {
