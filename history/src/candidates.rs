@@ -2,20 +2,26 @@
 //! alone (see [`crate::tokens`] for why the result is always a superset of the matches).
 
 use memchr::memmem::Finder;
+use std::ops::Range;
+use std::sync::OnceLock;
 use tantivy::schema::IndexRecordOption;
-use tantivy::termdict::TermDictionary;
+
+use tantivy::termdict::{TermDictionary, TermOrdinal};
 use tantivy::{DocSet, InvertedIndexReader, SegmentReader, TERMINATED};
 
 use crate::bits::Bits;
 use crate::error::HistoryError;
 use crate::schema::Fields;
 use crate::spec::Needle;
+use crate::term_grams::TermGrams;
 use crate::tokens::{LiteralPlan, LONG_MARKER};
 
 /// The candidate documents of `segment` for `needle` (all of them for an empty needle).
+/// `grams` caches the segment's [`TermGrams`], built on the first needle that needs them.
 pub fn segment_candidates(
     segment: &SegmentReader,
     fields: &Fields,
+    grams: &OnceLock<TermGrams>,
     needle: &Needle,
 ) -> Result<Bits, HistoryError> {
     let max_doc = segment.max_doc();
@@ -30,7 +36,7 @@ pub fn segment_candidates(
                     any = Bits::full(max_doc);
                     break;
                 }
-                plan => any.or_with(&plan_docs(&inv, &plan, max_doc)?),
+                plan => any.or_with(&plan_docs(&inv, grams, &plan, max_doc)?),
             }
         }
         let marked = match &marked {
@@ -46,7 +52,12 @@ pub fn segment_candidates(
     Ok(out)
 }
 
-fn plan_docs(inv: &InvertedIndexReader, plan: &LiteralPlan, max_doc: u32) -> Result<Bits, HistoryError> {
+fn plan_docs(
+    inv: &InvertedIndexReader,
+    grams: &OnceLock<TermGrams>,
+    plan: &LiteralPlan,
+    max_doc: u32,
+) -> Result<Bits, HistoryError> {
     let terms = inv.terms();
     match plan {
         LiteralPlan::Any => Ok(Bits::full(max_doc)),
@@ -76,12 +87,64 @@ fn plan_docs(inv: &InvertedIndexReader, plan: &LiteralPlan, max_doc: u32) -> Res
             }
             Ok(out)
         }
-        LiteralPlan::Suffix(s) => scan(inv, terms, max_doc, |k| k.ends_with(s.as_bytes())),
+        LiteralPlan::Suffix(s) => {
+            containing(inv, grams, s.as_bytes(), max_doc, |k| k.ends_with(s.as_bytes()))
+        }
         LiteralPlan::Infix(i) => {
             let finder = Finder::new(i.as_bytes());
-            scan(inv, terms, max_doc, |k| finder.find(k).is_some())
+            containing(inv, grams, i.as_bytes(), max_doc, |k| finder.find(k).is_some())
         }
     }
+}
+
+/// Documents of every term `keep` accepts, where `keep` only accepts terms containing `part`:
+/// only the dictionary blocks whose trigrams include all of `part`'s are read (a full pass
+/// when `part` is shorter than a trigram).
+fn containing(
+    inv: &InvertedIndexReader,
+    grams: &OnceLock<TermGrams>,
+    part: &[u8],
+    max_doc: u32,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Result<Bits, HistoryError> {
+    let terms = inv.terms();
+    if part.len() < 3 {
+        return scan(inv, terms, max_doc, keep);
+    }
+    let grams = match grams.get() {
+        Some(g) => g,
+        None => {
+            let built = TermGrams::build(terms)?;
+            grams.get_or_init(|| built)
+        }
+    };
+    let mut out = Bits::empty(max_doc);
+    let mut first = Vec::new();
+    for block in merged(grams.blocks_for(part)) {
+        first.clear();
+        if !terms.ord_to_term(block.start, &mut first)? {
+            continue;
+        }
+        let mut stream = terms.range().ge(&first).into_stream()?;
+        while stream.advance() && stream.term_ord() < block.end {
+            if keep(stream.key()) {
+                add_postings(inv, stream.value(), &mut out)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Adjacent ordinal ranges joined, so each run of blocks costs one dictionary seek.
+fn merged(ranges: impl Iterator<Item = Range<TermOrdinal>>) -> impl Iterator<Item = Range<TermOrdinal>> {
+    let mut ranges = ranges.peekable();
+    std::iter::from_fn(move || {
+        let mut run = ranges.next()?;
+        while let Some(next) = ranges.next_if(|r| r.start == run.end) {
+            run.end = next.end;
+        }
+        Some(run)
+    })
 }
 
 /// Documents of every term `keep` accepts (a full pass over the dictionary).

@@ -10,6 +10,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use logq_storage::codec::{decode_entries, Reader};
 use logq_storage::{matches_all, Entry, LabelSet};
@@ -22,6 +23,7 @@ use crate::error::HistoryError;
 use crate::meta::{read_verified, HistoryMeta, IndexSummary};
 use crate::schema::{fields_of, register, Fields};
 use crate::spec::{CompiledNeedle, Cursor, Direction, HistoryEntry, SearchPage, SearchRequest};
+use crate::term_grams::TermGrams;
 
 /// Fewest candidates taken per round (rejections by the needle check need spare ones).
 const MIN_ROUND: usize = 64;
@@ -34,6 +36,9 @@ pub struct HistoryIndex {
     reader: IndexReader,
     fields: Fields,
     objects: HashMap<String, u64>,
+    /// Each segment's dictionary trigram filter (by segment ordinal; the reader never
+    /// reloads, so the segments never change), built on first use.
+    grams: Vec<OnceLock<TermGrams>>,
 }
 
 impl std::fmt::Debug for HistoryIndex {
@@ -63,6 +68,9 @@ impl HistoryIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| HistoryError::corrupt(&shown, e))?;
+        let grams = (0..reader.searcher().segment_readers().len())
+            .map(|_| OnceLock::new())
+            .collect();
         let docs = reader.searcher().num_docs();
         if docs != meta.summary.lines {
             return Err(HistoryError::corrupt(
@@ -83,6 +91,7 @@ impl HistoryIndex {
             reader,
             fields,
             objects,
+            grams,
         })
     }
 
@@ -128,8 +137,12 @@ impl HistoryIndex {
         }
         let searcher = self.reader.searcher();
         let mut candidates = Vec::with_capacity(searcher.segment_readers().len());
-        for segment in searcher.segment_readers() {
-            candidates.push(segment_candidates(segment, &self.fields, &req.needle)?);
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            // A segment without a cached filter (none, as the reader never reloads) gets a
+            // throwaway one rather than being skipped.
+            let fresh = OnceLock::new();
+            let grams = self.grams.get(ord).unwrap_or(&fresh);
+            candidates.push(segment_candidates(segment, &self.fields, grams, &req.needle)?);
         }
         let needle = CompiledNeedle::new(&req.needle);
         let filter = Filter {
@@ -179,6 +192,14 @@ impl HistoryIndex {
         let order = |a: &Candidate, b: &Candidate| filter.order(&a.0, &b.0);
         let mut buf: Vec<Candidate> = Vec::new();
         let mut more = false;
+        // Once `want` candidates are kept, the timestamp of the worst one kept: a doc whose
+        // timestamp is strictly worse can never make the cut, so it is skipped before its
+        // other fast fields are read.
+        let mut bound: Option<i64> = None;
+        let worse = |t: i64, b: i64| match filter.direction {
+            Direction::Forward => t > b,
+            Direction::Backward => t < b,
+        };
         for (seg_ord, (segment, bits)) in searcher.segment_readers().iter().zip(candidates).enumerate() {
             let ff = segment.fast_fields();
             let ts = ff.i64("ts")?;
@@ -187,7 +208,7 @@ impl HistoryIndex {
             let object = ff.u64("object")?;
             for doc in bits.iter() {
                 let Some(t) = ts.first(doc) else { continue };
-                if t < filter.start || t >= filter.end {
+                if t < filter.start || t >= filter.end || bound.is_some_and(|b| worse(t, b)) {
                     continue;
                 }
                 let (Some(s), Some(o), Some(q)) = (stream.first(doc), object.first(doc), seq.first(doc))
@@ -207,6 +228,7 @@ impl HistoryIndex {
                 if buf.len() >= want.saturating_mul(2).max(1024) {
                     buf.select_nth_unstable_by(want - 1, order);
                     buf.truncate(want);
+                    bound = buf.get(want - 1).map(|c| c.0.ts);
                     more = true;
                 }
             }

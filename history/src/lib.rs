@@ -26,6 +26,7 @@ mod history_index;
 pub mod meta;
 mod schema;
 mod spec;
+mod term_grams;
 pub mod tokens;
 
 pub use build::build;

@@ -304,3 +304,73 @@ async fn an_empty_range_builds_an_empty_index() {
         .unwrap();
     assert!(got.entries.is_empty());
 }
+
+/// Thousands of distinct words (many dictionary blocks and trigram-filter blocks): needles
+/// that sit inside words, end words or are short still find exactly the brute-force answer,
+/// and limited pages in both directions are the first entries of the full answer.
+#[tokio::test]
+async fn infix_needles_over_a_large_dictionary_miss_nothing() {
+    let mut f = Fixture::new();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            let a = next();
+            let b = next();
+            format!("req{i} trace={a:016x} span{b:012x}x GET /p/{} done", b % 97)
+        })
+        .collect();
+    let entries: Vec<Entry> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| entry(i as i64 * 10 + (i as i64 % 7), l))
+        .collect();
+    f.block(vec![(labels(r#"{app="a"}"#), entries[..1500].to_vec())])
+        .await;
+    f.chunk(vec![(labels(r#"{app="a"}"#), entries[1500..].to_vec())])
+        .await;
+    let spec = spec(&f, 0, i64::MAX, Vec::new());
+    let (_tmp, index) = built(&f, &spec).await;
+    let objects = f.objects().await;
+    let mut needles: Vec<String> = vec!["GET".into(), "ET".into(), "one".into(), "zzzq".into()];
+    for i in [0usize, 17, 1499, 1500, 2999] {
+        let l = &lines[i];
+        let t = l.find("trace=").unwrap() + 6;
+        needles.push(l[t..t + 16].to_string());
+        needles.push(l[t + 3..t + 11].to_string());
+        let s = l.find("span").unwrap();
+        needles.push(l[s + 5..s + 16].to_string());
+        needles.push(l[s + 9..s + 17].to_string());
+    }
+    for n in &needles {
+        for (direction, limit) in [
+            (Direction::Forward, usize::MAX),
+            (Direction::Backward, 7),
+            (Direction::Forward, 100),
+        ] {
+            let mut req = request(objects.clone(), Needle::literal(n));
+            req.direction = direction;
+            req.limit = limit;
+            let got = index.search(&req).unwrap();
+            // Timestamps are distinct and ascending with the line number.
+            let mut want = f.expected(&req, (0, i64::MAX));
+            if want.len() > limit {
+                want = match direction {
+                    Direction::Forward => want[..limit].to_vec(),
+                    Direction::Backward => want[want.len() - limit..].to_vec(),
+                };
+            }
+            assert!(!want.is_empty() || n == "zzzq", "needle {n:?} matches nothing");
+            assert_eq!(
+                pairs(&got.entries, direction),
+                want,
+                "needle {n:?} {direction:?} {limit}"
+            );
+        }
+    }
+}
