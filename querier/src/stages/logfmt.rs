@@ -46,66 +46,22 @@ fn parse_logfmt(stage: &ParserStage, line: &str, labels: &mut LineLabels<'_>) {
         }
     }
     let keep_empty = stage.keep_empty || !stage.params.is_empty();
-    let mut rest = line.trim_start();
-    while !rest.is_empty() {
-        let key_end = rest
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let key = &rest[..key_end];
-        rest = &rest[key_end..];
-        let value = if let Some(r) = rest.strip_prefix('=') {
-            if let Some(q) = r.strip_prefix('"') {
-                match unquote_logfmt(q) {
-                    Some((v, after)) => {
-                        rest = after;
-                        v
-                    }
-                    None => {
-                        // Malformed: strict mode reports it, otherwise keep what was parsed.
-                        if stage.strict {
-                            labels.set_error(
-                                "LogfmtParserErr",
-                                format!("unterminated quoted value for key {key:?}"),
-                            );
-                        }
-                        return;
+    for pair in logq_storage::logfmt::pairs(line) {
+        match pair {
+            Ok((key, value)) => {
+                if !value.is_empty() || keep_empty {
+                    if let Some(name) = wanted(key) {
+                        labels.add_extracted(name, value.into_owned());
                     }
                 }
-            } else {
-                let end = r.find(char::is_whitespace).unwrap_or(r.len());
-                rest = &r[end..];
-                r[..end].to_string()
             }
-        } else {
-            String::new()
-        };
-        if key.is_empty() && stage.strict {
-            labels.set_error("LogfmtParserErr", "unexpected '=' without a key".into());
-            return;
-        }
-        if !key.is_empty() && (!value.is_empty() || keep_empty) {
-            if let Some(name) = wanted(key) {
-                labels.add_extracted(name, value);
+            // Malformed: strict mode reports it; otherwise a pair without a key is skipped and
+            // an unterminated quote ends the scan (the scanner stops there).
+            Err(e) if stage.strict => {
+                labels.set_error("LogfmtParserErr", e.to_string());
+                return;
             }
-        }
-        rest = rest.trim_start();
-    }
-}
-
-/// Reads a quoted logfmt value (after the opening quote); returns it and the rest.
-fn unquote_logfmt(s: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &s[i + 1..])),
-            '\\' => match chars.next()?.1 {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                other => out.push(other),
-            },
-            c => out.push(c),
+            Err(_) => {}
         }
     }
-    None
 }
