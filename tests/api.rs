@@ -636,3 +636,99 @@ fn ingestion_rate_limit_answers_429_and_keeps_accepted_data() {
         10
     );
 }
+
+/// A distributed querier (the real binary, `--ingesters`) asks two live ingesters holding the
+/// same recent lines (as around a rebalance) and one dead port: it answers every line once,
+/// and says in Loki's `warnings` which ingester it could not read, for log and metric queries,
+/// labels and series.
+#[test]
+fn a_querier_answers_without_a_dead_ingester_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let hold = ["--max-chunk-bytes", "100000000", "--window-grace", "1h"];
+    let a = Server::start(&dir.path().join("a"), &hold);
+    let b = Server::start(&dir.path().join("b"), &hold);
+    let dead = format!("http://127.0.0.1:{}", free_loopback_port());
+    let t0 = now_ns() - 30_000_000_000;
+    let lines: Vec<(i64, String)> = (0..20)
+        .map(|i| (t0 + i * 1_000_000, format!("line {i}")))
+        .collect();
+    push_streams(
+        &a,
+        None,
+        &[stream(&[("service", "api")], lines[..15].to_vec())],
+        false,
+        100,
+    );
+    push_streams(
+        &b,
+        None,
+        &[stream(&[("service", "api")], lines[5..].to_vec())],
+        false,
+        100,
+    );
+    let ingesters = format!("{},{},{dead}", a.addr, b.addr, dead = dead);
+    let querier = Server::start_process(&dir.path().join("q"), &["--ingesters", &ingesters]);
+
+    let start = (t0 - 1_000_000_000).to_string();
+    let warned = |r: &Reply| {
+        assert_eq!(r.status, 200, "{}", r.body);
+        let warnings = r.json()["warnings"].clone();
+        assert!(
+            warnings.as_array().is_some_and(|w| w.len() == 1
+                && w[0].as_str().unwrap().contains(&format!("ingester {dead}"))),
+            "{}",
+            r.body
+        );
+    };
+    let r = get(
+        &querier.url("/loki/api/v1/query_range"),
+        &[
+            ("query", r#"{service="api"}"#),
+            ("start", &start),
+            ("limit", "1000"),
+        ],
+        &[],
+    );
+    warned(&r);
+    let values = r.json()["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(values.len(), 20, "each line once: {}", r.body);
+
+    let r = get(
+        &querier.url("/loki/api/v1/query"),
+        &[("query", r#"count_over_time({service="api"}[5m])"#)],
+        &[],
+    );
+    warned(&r);
+    assert_eq!(r.json()["data"]["result"][0]["value"][1], "20", "{}", r.body);
+
+    for (path, want) in [
+        ("/loki/api/v1/labels", "service"),
+        ("/loki/api/v1/label/service/values", "api"),
+    ] {
+        let r = get(&querier.url(path), &[("start", &start)], &[]);
+        warned(&r);
+        assert_eq!(r.json()["data"], serde_json::json!([want]), "{}", r.body);
+    }
+    let r = get(
+        &querier.url("/loki/api/v1/series"),
+        &[("match[]", r#"{service="api"}"#), ("start", &start)],
+        &[],
+    );
+    warned(&r);
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 1, "{}", r.body);
+
+    // All reachable again: no warnings.
+    let querier_ok = Server::start_process(
+        &dir.path().join("q2"),
+        &["--ingesters", &format!("{},{}", a.addr, b.addr)],
+    );
+    let r = get(
+        &querier_ok.url("/loki/api/v1/query_range"),
+        &[("query", r#"{service="api"}"#), ("start", &start)],
+        &[],
+    );
+    assert!(r.json().get("warnings").is_none(), "{}", r.body);
+}

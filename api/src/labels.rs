@@ -2,13 +2,14 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
+use logq_querier::collect_warnings;
 use logq_querier::logql::parse_log_selector;
 use logq_storage::LabelMatcher;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::response::success_data;
+use crate::response::{success_data, with_warnings};
 use crate::state::{now_ns, Shared};
 use crate::tenant::Tenant;
 
@@ -29,8 +30,8 @@ pub(crate) async fn labels(
 ) -> Result<Json<Value>, ApiError> {
     let (start, end) = p.range(now_ns())?;
     let matchers = optional_matchers(p.get("query"))?;
-    let names = s.querier.label_names(&tenant, &matchers, start, end).await?;
-    Ok(Json(success_data(json!(names))))
+    let (names, warnings) = collect_warnings(s.querier.label_names(&tenant, &matchers, start, end)).await;
+    Ok(Json(with_warnings(success_data(json!(names?)), warnings)))
 }
 
 pub(crate) async fn label_values(
@@ -41,11 +42,9 @@ pub(crate) async fn label_values(
 ) -> Result<Json<Value>, ApiError> {
     let (start, end) = p.range(now_ns())?;
     let matchers = optional_matchers(p.get("query"))?;
-    let values = s
-        .querier
-        .label_values(&tenant, &name, &matchers, start, end)
-        .await?;
-    Ok(Json(success_data(json!(values))))
+    let (values, warnings) =
+        collect_warnings(s.querier.label_values(&tenant, &name, &matchers, start, end)).await;
+    Ok(Json(with_warnings(success_data(json!(values?)), warnings)))
 }
 
 pub(crate) async fn series(
@@ -59,14 +58,19 @@ pub(crate) async fn series(
         .chain(p.all("match"))
         .filter(|v| !v.is_empty())
         .collect();
-    let mut out = Vec::new();
-    if selectors.is_empty() {
-        out = s.querier.series(&tenant, &[], start, end).await?;
-    }
-    for sel in selectors {
-        let matchers = optional_matchers(Some(sel))?;
-        out.extend(s.querier.series(&tenant, &matchers, start, end).await?);
-    }
+    let (out, warnings) = collect_warnings(async {
+        let mut out = Vec::new();
+        if selectors.is_empty() {
+            out = s.querier.series(&tenant, &[], start, end).await?;
+        }
+        for sel in selectors {
+            let matchers = optional_matchers(Some(sel))?;
+            out.extend(s.querier.series(&tenant, &matchers, start, end).await?);
+        }
+        Ok::<_, ApiError>(out)
+    })
+    .await;
+    let mut out = out?;
     out.sort();
     out.dedup();
     let data: Vec<Value> = out
@@ -80,5 +84,5 @@ pub(crate) async fn series(
             )
         })
         .collect();
-    Ok(Json(success_data(Value::Array(data))))
+    Ok(Json(with_warnings(success_data(Value::Array(data)), warnings)))
 }

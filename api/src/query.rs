@@ -10,14 +10,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use logq_querier::logql::{parse, Expr, SampleExpr};
-use logq_querier::{evaluate, LogQuery, MetricResult, Series};
+use logq_querier::{collect_warnings, evaluate, LogQuery, MetricResult, Series};
 use logq_storage::{ScanStats, TenantId};
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::limits::TenantLimits;
 use crate::params::{parse_duration, parse_time, Params};
-use crate::response::{matrix_body, parse_direction, scalar_body, stats, streams_body, vector_body};
+use crate::response::{
+    matrix_body, parse_direction, scalar_body, stats, streams_body, vector_body, with_warnings,
+};
 use crate::state::{now_ns, with_timeout, AppState, Shared};
 use crate::tenant::Tenant;
 
@@ -82,10 +84,11 @@ async fn run_metric_query(
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
-    let result = with_timeout(s, tenant, async {
+    let (result, warnings) = collect_warnings(with_timeout(s, tenant, async {
         Ok(evaluate(&s.querier, tenant, expr, steps, instant, &scanned).await?)
-    })
-    .await?;
+    }))
+    .await;
+    let result = result?;
     let max_series = s.overrides.get(tenant).max_query_series;
     if let MetricResult::Matrix(series) = &result {
         if series.len() > max_series {
@@ -101,7 +104,7 @@ async fn run_metric_query(
     };
     let st = stats(&scanned, returned, started.elapsed().as_secs_f64());
     let time = steps.last().copied().unwrap_or(0);
-    Ok(Json(match result {
+    let body = match result {
         MetricResult::Scalar(v) if instant => scalar_body(v, time, st),
         MetricResult::Scalar(v) => matrix_body(
             &[Series {
@@ -112,7 +115,8 @@ async fn run_metric_query(
         ),
         MetricResult::Matrix(series) if instant => vector_body(&series, time, st),
         MetricResult::Matrix(series) => matrix_body(&series, st),
-    }))
+    };
+    Ok(Json(with_warnings(body, warnings)))
 }
 
 /// The tenant's `max_query_length`, with Loki's message.
@@ -150,14 +154,18 @@ fn categorize(headers: &HeaderMap) -> bool {
 async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let categorize = categorize(headers);
-    let streams = with_timeout(s, &q.tenant, async {
+    let (streams, warnings) = collect_warnings(with_timeout(s, &q.tenant, async {
         Ok(s.querier.select_logs_encoded(&q, categorize).await?)
-    })
-    .await?;
+    }))
+    .await;
+    let streams = streams?;
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = streams.iter().map(|s| s.entries.len()).sum();
     let st = stats(&q.stats, returned, started.elapsed().as_secs_f64());
-    Ok(Json(streams_body(&streams, categorize, st)))
+    Ok(Json(with_warnings(
+        streams_body(&streams, categorize, st),
+        warnings,
+    )))
 }
 
 pub(crate) async fn query_range(

@@ -10,6 +10,15 @@ pub fn success_data(data: Value) -> Value {
     json!({"status": "success", "data": data})
 }
 
+/// Adds Loki's top-level `warnings` (what the answer may lack) to a success body; the field is
+/// left out when there is none, as Loki does.
+pub fn with_warnings(mut body: Value, warnings: Vec<String>) -> Value {
+    if let (false, Some(obj)) = (warnings.is_empty(), body.as_object_mut()) {
+        obj.insert("warnings".into(), json!(warnings));
+    }
+    body
+}
+
 fn labels_object(pairs: &[(String, String)]) -> Value {
     Value::Object(
         pairs

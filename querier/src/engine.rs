@@ -137,13 +137,14 @@ impl Querier {
     }
 
     /// Also reads the unflushed entries of these other processes' ingesters (a querier of a
-    /// distributed deployment); nothing to add when the list is empty.
+    /// distributed deployment), each one a head of its own so that one that cannot be reached
+    /// is left out (with a warning) without losing the others; nothing to add when the list is
+    /// empty.
     pub fn with_remote_heads(self, remote: RemoteHeads) -> Self {
-        if remote.is_empty() {
-            self
-        } else {
-            self.with_head(Arc::new(remote))
-        }
+        remote
+            .per_ingester()
+            .into_iter()
+            .fold(self, |q, one| q.with_head(Arc::new(one)))
     }
 
     /// Adds a data source. A stored source claims its objects after the sources added before it
@@ -274,9 +275,15 @@ impl Querier {
             s.chunks += 1;
         };
         // Memory first, then storage (see `scan`).
-        for head in self.head.heads() {
-            for (labels, n, b) in head.stream_stats(tenant, matchers, start, end).await? {
-                add(labels, n, b);
+        let asks = self
+            .head
+            .heads()
+            .iter()
+            .map(|head| head.stream_stats(tenant, matchers, start, end));
+        for answer in futures::future::join_all(asks).await {
+            match answer {
+                Ok(rows) => rows.into_iter().for_each(|(labels, n, b)| add(labels, n, b)),
+                Err(e) => crate::warnings::warn_or_fail(e)?,
             }
         }
         let stored = retry_vanished(|| self.stored_stream_stats(tenant, matchers, start, end)).await?;

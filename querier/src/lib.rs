@@ -17,6 +17,7 @@ mod remote_heads;
 mod scan;
 mod sources;
 mod stages;
+mod warnings;
 
 pub use detected::{detected_fields, detected_labels, DetectedField};
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
@@ -29,3 +30,4 @@ pub use sources::{
     BlockSource, ChunkSource, DataSource, HeadSource, SourceKind, SourcePart, SourceRequest, SourceStreams,
     StoredObject,
 };
+pub use warnings::collect_warnings;

@@ -6,8 +6,9 @@
 //! `X-Scope-OrgID`, `matchers` (JSON `[[name, op, value], ...]`), `start`, `end` (ns) and
 //! `stats=1` for per-stream counts. A select answers the entries as one
 //! [`logq_storage::codec`] batch; stats answer JSON `[[labels, entries, bytes], ...]`.
-//! An ingester that cannot be reached fails the query: a silently partial answer would be a
-//! wrong answer.
+//! An ingester that cannot be reached fails its read; the querier asks each ingester as a head
+//! of its own ([`RemoteHeads::per_ingester`]), so it answers with the others and tells the
+//! client which one it could not read (Loki's `warnings`, see [`crate::collect_warnings`]).
 
 use std::time::Duration;
 
@@ -63,6 +64,14 @@ impl RemoteHeads {
                 .map(|u| u.trim_end_matches('/').to_string())
                 .collect(),
         }
+    }
+
+    /// One reader per ingester, so each one's failure can be told apart.
+    pub fn per_ingester(self) -> Vec<RemoteHeads> {
+        self.urls
+            .into_iter()
+            .map(|u| RemoteHeads { urls: vec![u] })
+            .collect()
     }
 
     /// Whether there is anyone to ask.

@@ -12,7 +12,8 @@
 //!   them), each stream's entries in time order; a stream may appear more than once (its open
 //!   chunks and a flush set): readers de-duplicate.
 //! - A head that cannot answer fails with [`HeadReadError`] rather than answering partially:
-//!   a silently partial answer is a wrong answer.
+//!   a silently partial answer is a wrong answer. (A querier reading several heads may leave a
+//!   failed one out, but only while telling its client: Loki's `warnings`.)
 
 use futures::future::BoxFuture;
 

@@ -1,10 +1,16 @@
 //! Ingester heads (this process's and other processes' over HTTP) as a memory source: every
 //! head is one part spanning the whole range, read before the manifest.
+//!
+//! Heads are asked concurrently. A head that cannot be read is left out with a warning for the
+//! client when the query collects warnings ([`crate::collect_warnings`]), else it fails the
+//! query. Entries held by several heads (two ingesters around a rebalance, a stream's open
+//! chunks and a flush set) come back once: the answers are merged per stream and
+//! de-duplicated by (timestamp, message id), as storage merges do.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use logq_storage::HeadReader;
+use logq_storage::{merge_streams, HeadReader};
 
 use super::{DataSource, SourceKind, SourcePart, SourceRequest, SourceStreams, StoredObject};
 use crate::error::QueryError;
@@ -57,17 +63,25 @@ impl DataSource for HeadSource {
         _part: &'a SourcePart,
     ) -> BoxFuture<'a, Result<SourceStreams, QueryError>> {
         Box::pin(async move {
+            let asks = self
+                .heads
+                .iter()
+                .map(|head| head.select(req.tenant, req.matchers, req.filter.start, req.filter.end));
             let mut out = Vec::new();
-            for head in &self.heads {
-                let streams = head
-                    .select(req.tenant, req.matchers, req.filter.start, req.filter.end)
-                    .await?;
+            for answer in futures::future::join_all(asks).await {
+                let streams = match answer {
+                    Ok(streams) => streams,
+                    Err(e) => {
+                        crate::warnings::warn_or_fail(e)?;
+                        continue;
+                    }
+                };
                 out.extend(streams.into_iter().map(|(labels, mut entries)| {
                     entries.retain(|e| req.filter.keeps(e.ts, &e.line));
                     (labels, entries)
                 }));
             }
-            Ok(out)
+            Ok(merge_streams(out))
         })
     }
 
