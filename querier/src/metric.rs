@@ -947,11 +947,8 @@ fn binary(b: &BinaryExpr, lhs: Value, rhs: Value, steps: usize) -> Result<Value,
                     b.op.as_str()
                 )));
             }
-            if b.op.is_comparison() && !b.return_bool {
-                return Err(QueryError::BadRequest(
-                    "comparisons between scalars must use BOOL modifier".into(),
-                ));
-            }
+            // Loki folds two literals with `MergeBinOp(.., filter=false)` (syntax/ast.go
+            // reduceBinOp): a comparison yields 1 or 0 with or without `bool`.
             Ok(Value::Scalar(apply(b.op, x, y).unwrap_or(f64::NAN)))
         }
         (Value::Vector(v), Value::Scalar(s)) | (Value::Scalar(s), Value::Vector(v)) if b.op.is_set() => {
@@ -1222,6 +1219,30 @@ mod tests {
         );
         assert_eq!(vector_value(VecOp::Count, &[3.0, 3.0]), 2.0);
         assert_eq!(vector_value(VecOp::Max, &[f64::NAN, 1.0]), 1.0);
+    }
+
+    #[test]
+    fn scalar_comparisons_fold_to_one_or_zero_with_or_without_bool() {
+        let scalar = |q: &str| match crate::logql::parse(q).unwrap() {
+            crate::logql::Expr::Sample(SampleExpr::Binary(b)) => {
+                match binary(&b, Value::Scalar(lit(&b.lhs)), Value::Scalar(lit(&b.rhs)), 1) {
+                    Ok(Value::Scalar(v)) => v,
+                    Ok(Value::Vector(_)) => panic!("{q}: a vector"),
+                    Err(e) => panic!("{q}: {e}"),
+                }
+            }
+            other => panic!("{q}: {other:?}"),
+        };
+        fn lit(e: &SampleExpr) -> f64 {
+            match e {
+                SampleExpr::Literal(v) => *v,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(scalar("1 > 2"), 0.0);
+        assert_eq!(scalar("3 >= 2"), 1.0);
+        assert_eq!(scalar("2 == bool 2"), 1.0);
+        assert_eq!(scalar("2 != 2"), 0.0);
     }
 
     #[test]
