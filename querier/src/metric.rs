@@ -65,6 +65,12 @@ pub async fn evaluate(
     instant: bool,
     stats: &Arc<ScanStats>,
 ) -> Result<MetricResult, QueryError> {
+    if !instant && uses_approx_topk(expr) {
+        // engine.go errCountMinSketchInstantOnly.
+        return Err(QueryError::BadRequest(
+            "approx_topk error: count min sketches are only supported on instant queries".into(),
+        ));
+    }
     let ctx = Ctx {
         q,
         tenant,
@@ -123,6 +129,16 @@ fn sortable(expr: &SampleExpr) -> bool {
         SampleExpr::Vector(v) => matches!(v.op, VecOp::Sort | VecOp::SortDesc) || sortable(&v.inner),
         SampleExpr::LabelReplace(l) => sortable(&l.inner),
         SampleExpr::Binary(b) => sortable(&b.lhs) || sortable(&b.rhs),
+        SampleExpr::Range(_) | SampleExpr::Literal(_) | SampleExpr::VectorLiteral(_) => false,
+    }
+}
+
+/// Whether `approx_topk` appears anywhere in `expr`.
+fn uses_approx_topk(expr: &SampleExpr) -> bool {
+    match expr {
+        SampleExpr::Vector(v) => v.op == VecOp::ApproxTopk || uses_approx_topk(&v.inner),
+        SampleExpr::LabelReplace(l) => uses_approx_topk(&l.inner),
+        SampleExpr::Binary(b) => uses_approx_topk(&b.lhs) || uses_approx_topk(&b.rhs),
         SampleExpr::Range(_) | SampleExpr::Literal(_) | SampleExpr::VectorLiteral(_) => false,
     }
 }
@@ -742,7 +758,7 @@ fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
     };
     match v.op {
         VecOp::Sort | VecOp::SortDesc => return Value::Vector(sort_by_value(v.op, series, steps)),
-        VecOp::Topk | VecOp::Bottomk => return Value::Vector(top_k(v, series, steps)),
+        VecOp::Topk | VecOp::Bottomk | VecOp::ApproxTopk => return Value::Vector(top_k(v, series, steps)),
         _ => {}
     }
     let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
@@ -825,7 +841,7 @@ fn vector_value(op: VecOp, xs: &[f64]) -> f64 {
                 mean += delta / count as f64;
                 value += delta * (x - mean);
             }
-            VecOp::Topk | VecOp::Bottomk | VecOp::Sort | VecOp::SortDesc => {}
+            VecOp::Topk | VecOp::Bottomk | VecOp::ApproxTopk | VecOp::Sort | VecOp::SortDesc => {}
         }
     }
     match op {
@@ -860,7 +876,7 @@ fn top_k(v: &VectorAggregation, series: SeriesVec, steps: usize) -> SeriesVec {
                 .filter_map(|&i| series[i].1[step].map(|x| (x, i)))
                 .collect();
             present.sort_by(|a, b| {
-                if v.op == VecOp::Topk {
+                if matches!(v.op, VecOp::Topk | VecOp::ApproxTopk) {
                     b.0.total_cmp(&a.0)
                 } else {
                     a.0.total_cmp(&b.0)

@@ -863,7 +863,7 @@ impl<'a> Parser<'a> {
     fn vector_aggregation(&mut self, op: VecOp) -> Result<SampleExpr, ParseError> {
         let mut grouping = self.grouping()?;
         self.expect_op("(")?;
-        let param = if matches!(op, VecOp::Topk | VecOp::Bottomk) {
+        let param = if matches!(op, VecOp::Topk | VecOp::Bottomk | VecOp::ApproxTopk) {
             let pos = self.peek().pos;
             let k = self.number()?;
             if k < 1.0 || k.fract() != 0.0 {
@@ -885,6 +885,12 @@ impl<'a> Parser<'a> {
         self.expect_op(")")?;
         if grouping.is_none() {
             grouping = self.grouping()?;
+        }
+        // syntax/ast.go mustNewVectorAggregationExpr, after the `k` checks.
+        if op == VecOp::ApproxTopk && grouping.is_some() {
+            return Err(ParseError::whole(
+                "grouping not allowed for approx_topk aggregation".to_string(),
+            ));
         }
         Ok(SampleExpr::Vector(Box::new(VectorAggregation {
             op,
@@ -1048,6 +1054,19 @@ mod tests {
         assert!(parse("absent_over_time({app=\"x\"} | unwrap v [1m])").is_ok());
         assert!(parse("max_over_time({app=\"x\"} | unwrap v | __error__=\"\" [1m]) by (a)").is_ok());
         assert!(parse("{app=~\".+\"}").is_ok());
+    }
+
+    #[test]
+    fn approx_topk_takes_k_and_no_grouping() {
+        let e = parse("approx_topk(2, sum by (job) (rate({a=\"b\"}[1m])))").unwrap();
+        assert!(e.to_string().starts_with("approx_topk (2, sum by (job)"), "{e}");
+        let err = parse("approx_topk(2, rate({a=\"b\"}[1m])) by (job)").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("grouping not allowed for approx_topk aggregation"),
+            "{err}"
+        );
+        assert!(parse("approx_topk(0, rate({a=\"b\"}[1m]))").is_err());
     }
 
     #[test]
