@@ -183,26 +183,28 @@ impl<'a> Parser<'a> {
     }
 
     fn line_filter(&mut self, op: LineFilterOp) -> Result<Stage, ParseError> {
-        if self.is_ident("ip") && self.peek_at(1).tok == Tok::Op("(") {
-            let mut alternatives = Vec::new();
-            let (first, pos) = self.ip_call()?;
-            alternatives.push(first);
-            while self.is_ident("or") && self.peek_at(1).tok == Tok::Ident("ip".into()) {
-                self.advance();
-                alternatives.push(self.ip_call()?.0);
-            }
-            return LineFilter::ip(op, alternatives)
-                .map(Stage::LineFilter)
-                .map_err(|e| ParseError::at(self.input, pos, e));
-        }
+        // Loki's `lineFilter OR orFilter`: strings and (under |= and !=) `ip("...")` mix.
         let mut alternatives = Vec::new();
-        let (first, pos) = self.string()?;
-        alternatives.push(first);
-        while self.is_ident("or") && matches!(self.peek_at(1).tok, Tok::Str(_)) {
+        let pos = self.peek().pos;
+        loop {
+            if self.is_ident("ip") && self.peek_at(1).tok == Tok::Op("(") {
+                alternatives.push((self.ip_call()?.0, true));
+            } else {
+                alternatives.push((self.string()?.0, false));
+            }
+            let next = &self.peek_at(1).tok;
+            let continues = matches!(next, Tok::Str(_)) || *next == Tok::Ident("ip".into());
+            if !(self.is_ident("or") && continues) {
+                break;
+            }
             self.advance();
-            alternatives.push(self.string()?.0);
         }
-        LineFilter::new(op, alternatives)
+        let filter = if alternatives.iter().any(|(_, ip)| *ip) {
+            LineFilter::with_ips(op, alternatives)
+        } else {
+            LineFilter::new(op, alternatives.into_iter().map(|(a, _)| a).collect())
+        };
+        filter
             .map(Stage::LineFilter)
             .map_err(|e| ParseError::at(self.input, pos, e))
     }
@@ -1003,6 +1005,26 @@ mod tests {
             lines("{a=\"b\"}\n  # only errors\n  |~ `5\\d\\d`", &input),
             ["POST /b 500"]
         );
+    }
+
+    #[test]
+    fn ip_and_string_alternatives_mix() {
+        let input = ["from 10.1.2.3", "x marks", "from 192.168.0.1"];
+        assert_eq!(
+            lines(r#"{a="b"} |= ip("10.0.0.0/8") or "x marks""#, &input),
+            ["from 10.1.2.3", "x marks"]
+        );
+        assert_eq!(
+            lines(r#"{a="b"} |= "x marks" or ip("192.168.0.0/16")"#, &input),
+            ["x marks", "from 192.168.0.1"]
+        );
+        assert_eq!(
+            lines(r#"{a="b"} != ip("10.0.0.0/8") or "x marks""#, &input),
+            ["from 192.168.0.1"]
+        );
+        let e = parse(r#"{a="b"} |= ip("10.0.0.0/8") or "x""#).unwrap();
+        assert_eq!(e.to_string(), r#"{a="b"} |= ip("10.0.0.0/8") or "x""#);
+        assert!(parse(r#"{a="b"} |~ "x" or ip("10.0.0.0/8")"#).is_err());
     }
 
     #[test]
