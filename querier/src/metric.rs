@@ -65,6 +65,12 @@ pub async fn evaluate(
     instant: bool,
     stats: &Arc<ScanStats>,
 ) -> Result<MetricResult, QueryError> {
+    if !instant && uses_approx_topk(expr) {
+        // engine.go errCountMinSketchInstantOnly.
+        return Err(QueryError::BadRequest(
+            "approx_topk error: count min sketches are only supported on instant queries".into(),
+        ));
+    }
     let ctx = Ctx {
         q,
         tenant,
@@ -123,6 +129,16 @@ fn sortable(expr: &SampleExpr) -> bool {
         SampleExpr::Vector(v) => matches!(v.op, VecOp::Sort | VecOp::SortDesc) || sortable(&v.inner),
         SampleExpr::LabelReplace(l) => sortable(&l.inner),
         SampleExpr::Binary(b) => sortable(&b.lhs) || sortable(&b.rhs),
+        SampleExpr::Range(_) | SampleExpr::Literal(_) | SampleExpr::VectorLiteral(_) => false,
+    }
+}
+
+/// Whether `approx_topk` appears anywhere in `expr`.
+fn uses_approx_topk(expr: &SampleExpr) -> bool {
+    match expr {
+        SampleExpr::Vector(v) => v.op == VecOp::ApproxTopk || uses_approx_topk(&v.inner),
+        SampleExpr::LabelReplace(l) => uses_approx_topk(&l.inner),
+        SampleExpr::Binary(b) => uses_approx_topk(&b.lhs) || uses_approx_topk(&b.rhs),
         SampleExpr::Range(_) | SampleExpr::Literal(_) | SampleExpr::VectorLiteral(_) => false,
     }
 }
@@ -742,7 +758,7 @@ fn aggregate(v: &VectorAggregation, inner: Value, steps: usize) -> Value {
     };
     match v.op {
         VecOp::Sort | VecOp::SortDesc => return Value::Vector(sort_by_value(v.op, series, steps)),
-        VecOp::Topk | VecOp::Bottomk => return Value::Vector(top_k(v, series, steps)),
+        VecOp::Topk | VecOp::Bottomk | VecOp::ApproxTopk => return Value::Vector(top_k(v, series, steps)),
         _ => {}
     }
     let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
@@ -825,7 +841,7 @@ fn vector_value(op: VecOp, xs: &[f64]) -> f64 {
                 mean += delta / count as f64;
                 value += delta * (x - mean);
             }
-            VecOp::Topk | VecOp::Bottomk | VecOp::Sort | VecOp::SortDesc => {}
+            VecOp::Topk | VecOp::Bottomk | VecOp::ApproxTopk | VecOp::Sort | VecOp::SortDesc => {}
         }
     }
     match op {
@@ -860,7 +876,7 @@ fn top_k(v: &VectorAggregation, series: SeriesVec, steps: usize) -> SeriesVec {
                 .filter_map(|&i| series[i].1[step].map(|x| (x, i)))
                 .collect();
             present.sort_by(|a, b| {
-                if v.op == VecOp::Topk {
+                if matches!(v.op, VecOp::Topk | VecOp::ApproxTopk) {
                     b.0.total_cmp(&a.0)
                 } else {
                     a.0.total_cmp(&b.0)
@@ -947,11 +963,8 @@ fn binary(b: &BinaryExpr, lhs: Value, rhs: Value, steps: usize) -> Result<Value,
                     b.op.as_str()
                 )));
             }
-            if b.op.is_comparison() && !b.return_bool {
-                return Err(QueryError::BadRequest(
-                    "comparisons between scalars must use BOOL modifier".into(),
-                ));
-            }
+            // Loki folds two literals with `MergeBinOp(.., filter=false)` (syntax/ast.go
+            // reduceBinOp): a comparison yields 1 or 0 with or without `bool`.
             Ok(Value::Scalar(apply(b.op, x, y).unwrap_or(f64::NAN)))
         }
         (Value::Vector(v), Value::Scalar(s)) | (Value::Scalar(s), Value::Vector(v)) if b.op.is_set() => {
@@ -1222,6 +1235,30 @@ mod tests {
         );
         assert_eq!(vector_value(VecOp::Count, &[3.0, 3.0]), 2.0);
         assert_eq!(vector_value(VecOp::Max, &[f64::NAN, 1.0]), 1.0);
+    }
+
+    #[test]
+    fn scalar_comparisons_fold_to_one_or_zero_with_or_without_bool() {
+        let scalar = |q: &str| match crate::logql::parse(q).unwrap() {
+            crate::logql::Expr::Sample(SampleExpr::Binary(b)) => {
+                match binary(&b, Value::Scalar(lit(&b.lhs)), Value::Scalar(lit(&b.rhs)), 1) {
+                    Ok(Value::Scalar(v)) => v,
+                    Ok(Value::Vector(_)) => panic!("{q}: a vector"),
+                    Err(e) => panic!("{q}: {e}"),
+                }
+            }
+            other => panic!("{q}: {other:?}"),
+        };
+        fn lit(e: &SampleExpr) -> f64 {
+            match e {
+                SampleExpr::Literal(v) => *v,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(scalar("1 > 2"), 0.0);
+        assert_eq!(scalar("3 >= 2"), 1.0);
+        assert_eq!(scalar("2 == bool 2"), 1.0);
+        assert_eq!(scalar("2 != 2"), 0.0);
     }
 
     #[test]

@@ -247,8 +247,9 @@ pub struct LineFilter {
     pub op: LineFilterOp,
     /// The literals, regexes, patterns or address ranges, as written.
     pub alternatives: Vec<String>,
-    /// `|= ip("...")` / `!= ip("...")`: the alternatives are address ranges.
-    ip: bool,
+    /// Per alternative: `ip("...")` (an address range) rather than a string. Loki's grammar
+    /// mixes them with `or` under `|=` and `!=` (`|= ip("10.0.0.0/8") or "x"`).
+    ip: Vec<bool>,
 }
 
 impl LineFilter {
@@ -272,34 +273,34 @@ impl LineFilter {
         }
         Ok(LineFilter {
             op,
+            ip: vec![false; alternatives.len()],
             alternatives,
-            ip: false,
         })
     }
 
-    /// An `ip("...")` filter (`|=` or `!=`) with its address ranges.
-    pub fn ip(op: LineFilterOp, alternatives: Vec<String>) -> Result<Self, String> {
+    /// A `|=` or `!=` filter whose alternatives are strings or (flagged `true`) `ip("...")`
+    /// address ranges.
+    pub fn with_ips(op: LineFilterOp, alternatives: Vec<(String, bool)>) -> Result<Self, String> {
         if !matches!(op, LineFilterOp::Contains | LineFilterOp::NotContains) {
             return Err(format!(
                 "ip() can only be used with |= and !=, not {}",
                 op.as_str()
             ));
         }
-        for a in &alternatives {
-            IpMatcher::parse(a)?;
+        for (a, ip) in &alternatives {
+            if *ip {
+                IpMatcher::parse(a)?;
+            }
         }
-        Ok(LineFilter {
-            op,
-            alternatives,
-            ip: true,
-        })
+        let (alternatives, ip) = alternatives.into_iter().unzip();
+        Ok(LineFilter { op, alternatives, ip })
     }
 
     /// A literal every line this filter keeps contains (`|= "x"`, or the literal a `|~` regex
     /// requires), when there is one: readers search for it before running the filter.
     pub fn required_literal(&self) -> Option<String> {
         match self.op {
-            LineFilterOp::Contains if !self.ip && self.alternatives.len() == 1 => {
+            LineFilterOp::Contains if !self.is_ip() && self.alternatives.len() == 1 => {
                 Some(self.alternatives[0].clone()).filter(|a| !a.is_empty())
             }
             LineFilterOp::Regex if self.alternatives.len() == 1 => {
@@ -309,9 +310,14 @@ impl LineFilter {
         }
     }
 
-    /// Whether this is an `ip()` filter.
+    /// Whether any alternative is an `ip()` range.
     pub fn is_ip(&self) -> bool {
-        self.ip
+        self.ip.contains(&true)
+    }
+
+    /// Whether alternative `i` is an `ip()` range.
+    pub fn is_ip_alternative(&self, i: usize) -> bool {
+        self.ip.get(i).copied().unwrap_or(false)
     }
 }
 
@@ -384,7 +390,7 @@ impl fmt::Display for LogExpr {
                         if i > 0 {
                             f.write_str(" or ")?;
                         }
-                        if lf.is_ip() {
+                        if lf.is_ip_alternative(i) {
                             f.write_str("ip(")?;
                             quote(f, a)?;
                             f.write_str(")")?;

@@ -21,14 +21,15 @@ fn to_u128(ip: IpAddr) -> (bool, u128) {
 }
 
 impl IpMatcher {
-    /// Parses `addr`, `addr/prefix` or `first-last`.
+    /// Parses `addr`, `addr/prefix` or `first-last`, without surrounding spaces (Loki's
+    /// `getMatcher`: netip.ParseAddr, ParsePrefix, netipx.ParseIPRange), failing with Loki's
+    /// `ip: invalid pattern` (log/ip.go ErrIPFilterInvalidPattern).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad =
-            || format!("invalid ip expression {text:?}: expected an address, a CIDR range or first-last");
-        let t = text.trim();
+        let bad = || "ip: invalid pattern".to_string();
+        let t = text;
         let (v6, start, end) = if let Some((addr, bits)) = t.split_once('/') {
-            let ip: IpAddr = addr.trim().parse().map_err(|_| bad())?;
-            let bits: u32 = bits.trim().parse().map_err(|_| bad())?;
+            let ip: IpAddr = addr.parse().map_err(|_| bad())?;
+            let bits: u32 = bits.parse().map_err(|_| bad())?;
             let (v6, n) = to_u128(ip);
             let width = if v6 { 128 } else { 32 };
             if bits > width {
@@ -42,8 +43,8 @@ impl IpMatcher {
             };
             (v6, n & !mask, n | mask)
         } else if let Some((a, b)) = t.split_once('-') {
-            let (v6a, a) = to_u128(a.trim().parse().map_err(|_| bad())?);
-            let (v6b, b) = to_u128(b.trim().parse().map_err(|_| bad())?);
+            let (v6a, a) = to_u128(a.parse().map_err(|_| bad())?);
+            let (v6b, b) = to_u128(b.parse().map_err(|_| bad())?);
             if v6a != v6b || a > b {
                 return Err(bad());
             }
@@ -103,5 +104,16 @@ mod tests {
         assert!(IpMatcher::parse("300.1.1.1").is_err());
         assert!(IpMatcher::parse("10.0.0.9-10.0.0.1").is_err());
         assert!(IpMatcher::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn invalid_patterns_fail_with_lokis_wording() {
+        for bad in ["bad", "192.168.0.1 - 192.189.10.12", " 10.0.0.1", "10.0.0.0/x"] {
+            assert_eq!(
+                IpMatcher::parse(bad).unwrap_err(),
+                "ip: invalid pattern",
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -120,7 +120,7 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, ParseError> {
 }
 
 /// Lexes a double-quoted string with Go escapes starting at `start`; returns it and the end.
-fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> {
+pub(crate) fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> {
     let mut out = String::new();
     let mut chars = input[start + 1..].char_indices();
     let unterminated = || ParseError::at(input, start, "literal not terminated");
@@ -153,6 +153,20 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> 
                         let ch = u32::from_str_radix(&hex, 16)
                             .ok()
                             .filter(|v| hex.len() == n && (e != 'x' || *v < 0x80))
+                            .and_then(char::from_u32)
+                            .ok_or_else(|| {
+                                ParseError::at(input, esc_pos, "invalid syntax: bad escape in string")
+                            })?;
+                        out.push(ch);
+                    }
+                    // `\NNN`: three octal digits, a raw byte in Go (ASCII only, as `\xNN`).
+                    '0'..='7' => {
+                        let digits: String = std::iter::once(e)
+                            .chain((0..2).filter_map(|_| chars.next().map(|(_, d)| d)))
+                            .collect();
+                        let ch = u32::from_str_radix(&digits, 8)
+                            .ok()
+                            .filter(|v| digits.len() == 3 && *v < 0x80)
                             .and_then(char::from_u32)
                             .ok_or_else(|| {
                                 ParseError::at(input, esc_pos, "invalid syntax: bad escape in string")
@@ -220,6 +234,19 @@ mod tests {
 
     fn toks(s: &str) -> Vec<Tok> {
         tokenize(s).unwrap().into_iter().map(|t| t.tok).collect()
+    }
+
+    #[test]
+    fn go_string_escapes() {
+        assert_eq!(
+            toks(r#""\x1b[31m%s\x1b[0m \u00e9 \101 \U0001F600""#),
+            vec![
+                Tok::Str("\u{1b}[31m%s\u{1b}[0m \u{e9} A \u{1F600}".into()),
+                Tok::Eof
+            ]
+        );
+        assert!(tokenize(r#""\400""#).is_err());
+        assert!(tokenize(r#""\18""#).is_err());
     }
 
     #[test]

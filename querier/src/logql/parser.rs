@@ -183,26 +183,28 @@ impl<'a> Parser<'a> {
     }
 
     fn line_filter(&mut self, op: LineFilterOp) -> Result<Stage, ParseError> {
-        if self.is_ident("ip") && self.peek_at(1).tok == Tok::Op("(") {
-            let mut alternatives = Vec::new();
-            let (first, pos) = self.ip_call()?;
-            alternatives.push(first);
-            while self.is_ident("or") && self.peek_at(1).tok == Tok::Ident("ip".into()) {
-                self.advance();
-                alternatives.push(self.ip_call()?.0);
-            }
-            return LineFilter::ip(op, alternatives)
-                .map(Stage::LineFilter)
-                .map_err(|e| ParseError::at(self.input, pos, e));
-        }
+        // Loki's `lineFilter OR orFilter`: strings and (under |= and !=) `ip("...")` mix.
         let mut alternatives = Vec::new();
-        let (first, pos) = self.string()?;
-        alternatives.push(first);
-        while self.is_ident("or") && matches!(self.peek_at(1).tok, Tok::Str(_)) {
+        let pos = self.peek().pos;
+        loop {
+            if self.is_ident("ip") && self.peek_at(1).tok == Tok::Op("(") {
+                alternatives.push((self.ip_call()?.0, true));
+            } else {
+                alternatives.push((self.string()?.0, false));
+            }
+            let next = &self.peek_at(1).tok;
+            let continues = matches!(next, Tok::Str(_)) || *next == Tok::Ident("ip".into());
+            if !(self.is_ident("or") && continues) {
+                break;
+            }
             self.advance();
-            alternatives.push(self.string()?.0);
         }
-        LineFilter::new(op, alternatives)
+        let filter = if alternatives.iter().any(|(_, ip)| *ip) {
+            LineFilter::with_ips(op, alternatives)
+        } else {
+            LineFilter::new(op, alternatives.into_iter().map(|(a, _)| a).collect())
+        };
+        filter
             .map(Stage::LineFilter)
             .map_err(|e| ParseError::at(self.input, pos, e))
     }
@@ -863,7 +865,7 @@ impl<'a> Parser<'a> {
     fn vector_aggregation(&mut self, op: VecOp) -> Result<SampleExpr, ParseError> {
         let mut grouping = self.grouping()?;
         self.expect_op("(")?;
-        let param = if matches!(op, VecOp::Topk | VecOp::Bottomk) {
+        let param = if matches!(op, VecOp::Topk | VecOp::Bottomk | VecOp::ApproxTopk) {
             let pos = self.peek().pos;
             let k = self.number()?;
             if k < 1.0 || k.fract() != 0.0 {
@@ -885,6 +887,12 @@ impl<'a> Parser<'a> {
         self.expect_op(")")?;
         if grouping.is_none() {
             grouping = self.grouping()?;
+        }
+        // syntax/ast.go mustNewVectorAggregationExpr, after the `k` checks.
+        if op == VecOp::ApproxTopk && grouping.is_some() {
+            return Err(ParseError::whole(
+                "grouping not allowed for approx_topk aggregation".to_string(),
+            ));
         }
         Ok(SampleExpr::Vector(Box::new(VectorAggregation {
             op,
@@ -1000,6 +1008,26 @@ mod tests {
     }
 
     #[test]
+    fn ip_and_string_alternatives_mix() {
+        let input = ["from 10.1.2.3", "x marks", "from 192.168.0.1"];
+        assert_eq!(
+            lines(r#"{a="b"} |= ip("10.0.0.0/8") or "x marks""#, &input),
+            ["from 10.1.2.3", "x marks"]
+        );
+        assert_eq!(
+            lines(r#"{a="b"} |= "x marks" or ip("192.168.0.0/16")"#, &input),
+            ["x marks", "from 192.168.0.1"]
+        );
+        assert_eq!(
+            lines(r#"{a="b"} != ip("10.0.0.0/8") or "x marks""#, &input),
+            ["from 192.168.0.1"]
+        );
+        let e = parse(r#"{a="b"} |= ip("10.0.0.0/8") or "x""#).unwrap();
+        assert_eq!(e.to_string(), r#"{a="b"} |= ip("10.0.0.0/8") or "x""#);
+        assert!(parse(r#"{a="b"} |~ "x" or ip("10.0.0.0/8")"#).is_err());
+    }
+
+    #[test]
     fn errors_in_lokis_words() {
         let err = |q: &str| parse(q).unwrap_err().to_string();
         assert_eq!(
@@ -1048,6 +1076,19 @@ mod tests {
         assert!(parse("absent_over_time({app=\"x\"} | unwrap v [1m])").is_ok());
         assert!(parse("max_over_time({app=\"x\"} | unwrap v | __error__=\"\" [1m]) by (a)").is_ok());
         assert!(parse("{app=~\".+\"}").is_ok());
+    }
+
+    #[test]
+    fn approx_topk_takes_k_and_no_grouping() {
+        let e = parse("approx_topk(2, sum by (job) (rate({a=\"b\"}[1m])))").unwrap();
+        assert!(e.to_string().starts_with("approx_topk (2, sum by (job)"), "{e}");
+        let err = parse("approx_topk(2, rate({a=\"b\"}[1m])) by (job)").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("grouping not allowed for approx_topk aggregation"),
+            "{err}"
+        );
+        assert!(parse("approx_topk(0, rate({a=\"b\"}[1m]))").is_err());
     }
 
     #[test]

@@ -241,6 +241,9 @@ pub enum VecOp {
     Sort,
     /// Descending by value.
     SortDesc,
+    /// `approx_topk`: Loki answers it with a count-min sketch on instant queries only and
+    /// without grouping; over the data one querier holds it is `topk`, exactly.
+    ApproxTopk,
 }
 
 impl VecOp {
@@ -258,6 +261,7 @@ impl VecOp {
             VecOp::Bottomk => "bottomk",
             VecOp::Sort => "sort",
             VecOp::SortDesc => "sort_desc",
+            VecOp::ApproxTopk => "approx_topk",
         }
     }
 
@@ -265,7 +269,7 @@ impl VecOp {
     pub fn from_name(name: &str) -> Option<Self> {
         use VecOp::*;
         [
-            Sum, Avg, Min, Max, Count, Stddev, Stdvar, Topk, Bottomk, Sort, SortDesc,
+            Sum, Avg, Min, Max, Count, Stddev, Stdvar, Topk, Bottomk, Sort, SortDesc, ApproxTopk,
         ]
         .into_iter()
         .find(|op| op.name() == name)
@@ -279,7 +283,7 @@ pub struct VectorAggregation {
     pub op: VecOp,
     /// `by`/`without`.
     pub grouping: Option<Grouping>,
-    /// `k` for topk/bottomk.
+    /// `k` for topk/bottomk/approx_topk.
     pub param: Option<f64>,
     /// What it aggregates.
     pub inner: SampleExpr,

@@ -806,8 +806,9 @@ impl<'s> Lexer<'s> {
             }
             let lit = &r[..=end];
             self.pos += end + 1;
-            return serde_json::from_str::<String>(lit)
-                .map(Arg::Str)
+            // Go templates unquote with strconv.Unquote: `\x1b`, `\u00e9`, `\101`, `\a`...
+            return super::lexer::lex_quoted(lit, 0)
+                .map(|(s, _)| Arg::Str(s))
                 .map_err(|_| format!("template: bad string {lit}"));
         }
         if c == '`' {
@@ -1809,6 +1810,17 @@ mod tests {
                 .collect()
         };
         Template::parse(t)?.render(get, all, "raw line", 1_700_000_000_500_000_000)
+    }
+
+    #[test]
+    fn string_literals_unquote_as_go() {
+        let l = [("level", "warn")];
+        assert_eq!(
+            render(r#"{{ printf "\x1b[31m%s\x1b[0m" .level }}"#, &l).unwrap(),
+            "\u{1b}[31mwarn\u{1b}[0m"
+        );
+        assert_eq!(render(r#"{{ "\u00e9\101\a" }}"#, &l).unwrap(), "\u{e9}A\u{7}");
+        assert!(render(r#"{{ "\q" }}"#, &l).is_err());
     }
 
     #[test]

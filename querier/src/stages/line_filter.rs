@@ -21,19 +21,25 @@ enum Test {
     Contains(Vec<String>),
     Regex(Vec<Regex>),
     Pattern(Vec<Pattern>),
-    Ip(Vec<IpMatcher>),
+    /// `|= ip("...") or "x"`: address ranges and literals.
+    Ip(Vec<IpMatcher>, Vec<String>),
 }
 
 impl LineFilter {
     /// Compiles `f`.
     pub(crate) fn new(f: &logql::LineFilter) -> Result<Self, QueryError> {
         let test = match f.op {
-            _ if f.is_ip() => Test::Ip(
-                f.alternatives
-                    .iter()
-                    .map(|a| IpMatcher::parse(a).map_err(QueryError::BadRequest))
-                    .collect::<Result<_, _>>()?,
-            ),
+            _ if f.is_ip() => {
+                let (mut ips, mut literals) = (Vec::new(), Vec::new());
+                for (i, a) in f.alternatives.iter().enumerate() {
+                    if f.is_ip_alternative(i) {
+                        ips.push(IpMatcher::parse(a).map_err(QueryError::BadRequest)?);
+                    } else {
+                        literals.push(a.clone());
+                    }
+                }
+                Test::Ip(ips, literals)
+            }
             LineFilterOp::Regex | LineFilterOp::NotRegex => Test::Regex(
                 f.alternatives
                     .iter()
@@ -60,7 +66,10 @@ impl LineFilter {
             Test::Contains(literals) => literals.iter().any(|a| line.contains(a.as_str())),
             Test::Regex(regexes) => regexes.iter().any(|r| r.is_match(line)),
             Test::Pattern(patterns) => patterns.iter().any(|p| p.matches(line)),
-            Test::Ip(ips) => ips.iter().any(|ip| ip.matches_line(line)),
+            Test::Ip(ips, literals) => {
+                ips.iter().any(|ip| ip.matches_line(line))
+                    || literals.iter().any(|a| line.contains(a.as_str()))
+            }
         };
         any != self.negative
     }
