@@ -22,7 +22,7 @@ use tantivy::index::SegmentId;
 use tantivy::termdict::{TermDictionary, TermOrdinal};
 
 /// Terms per block.
-pub const BLOCK_TERMS: u64 = 16;
+pub const BLOCK_TERMS: u64 = 32;
 /// Bits in each block's trigram set.
 const BLOCK_BITS: u32 = 1024;
 const WORDS: usize = (BLOCK_BITS / 64) as usize;
