@@ -30,6 +30,7 @@ use crate::error::HistoryError;
 use crate::meta::{sum_files, write_meta, HistoryMeta, IndexSummary, FORMAT_VERSION};
 use crate::schema::{register, schema, settings, Fields};
 use crate::spec::{BuildProgress, IndexSpec};
+use crate::term_grams::TermGrams;
 
 /// Most line bytes of a block read and indexed at once.
 const BATCH_BYTES: u64 = 32 << 20;
@@ -204,6 +205,18 @@ impl Job {
         }
     }
 
+    /// Stores each segment's dictionary trigram filter beside it (see [`crate::term_grams`]).
+    fn write_grams(&self, index: &Index, words: tantivy::schema::Field) -> Result<(), HistoryError> {
+        let reader = index.reader()?;
+        for segment in reader.searcher().segment_readers() {
+            let grams = TermGrams::build(segment.inverted_index(words)?.terms())?;
+            let path = TermGrams::path(&self.tmp, segment.segment_id());
+            std::fs::write(&path, grams.to_bytes())
+                .map_err(|e| HistoryError::io(format!("writing {}", path.display()), e))?;
+        }
+        Ok(())
+    }
+
     fn run(self) -> Result<IndexSummary, HistoryError> {
         let started = Instant::now();
         let io = |what: &str, p: &Path| {
@@ -215,6 +228,7 @@ impl Job {
         }
         std::fs::create_dir_all(&self.tmp).map_err(io("creating", &self.tmp))?;
         let (schema, fields) = schema();
+        let words = fields.words;
         let index = Index::builder()
             .schema(schema)
             .settings(settings())
@@ -267,6 +281,7 @@ impl Job {
         }
         writer.wait_merging_threads()?;
         self.cancelled()?;
+        self.write_grams(&index, words)?;
 
         let files = sum_files(&self.tmp)?;
         for f in &files {

@@ -37,7 +37,8 @@ pub struct HistoryIndex {
     fields: Fields,
     objects: HashMap<String, u64>,
     /// Each segment's dictionary trigram filter (by segment ordinal; the reader never
-    /// reloads, so the segments never change), built on first use.
+    /// reloads, so the segments never change), read at open, or built on first use for an
+    /// index stored without one.
     grams: Vec<OnceLock<TermGrams>>,
 }
 
@@ -68,9 +69,21 @@ impl HistoryIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| HistoryError::corrupt(&shown, e))?;
-        let grams = (0..reader.searcher().segment_readers().len())
-            .map(|_| OnceLock::new())
-            .collect();
+        let mut grams = Vec::new();
+        for segment in reader.searcher().segment_readers() {
+            let cell = OnceLock::new();
+            let path = TermGrams::path(dir, segment.segment_id());
+            if let Ok(bytes) = std::fs::read(&path) {
+                // The file's checksum was verified above; a filter that does not fit this
+                // segment's dictionary is damage, not an older layout.
+                let terms = segment.inverted_index(fields.words)?.terms().num_terms() as u64;
+                let parsed = TermGrams::from_bytes(&bytes, terms).ok_or_else(|| {
+                    HistoryError::corrupt(&shown, format!("{} does not fit its segment", path.display()))
+                })?;
+                let _ = cell.set(parsed);
+            }
+            grams.push(cell);
+        }
         let docs = reader.searcher().num_docs();
         if docs != meta.summary.lines {
             return Err(HistoryError::corrupt(

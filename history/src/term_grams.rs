@@ -7,15 +7,22 @@
 //! terms. Invariant (never a false negative): if a term contains a string `s` of 3 bytes or
 //! more, every trigram of `s` is a trigram of the term, so the block's set has all of their
 //! bits, and [`TermGrams::blocks_for`] yields the block. Strings shorter than 3 bytes have no
-//! trigram and yield every block. Built once per segment from the dictionary (8 bytes per
-//! term) when the first such needle arrives.
+//! trigram and yield every block.
+//!
+//! Built once per segment when the index is built and stored beside the segment as
+//! `<segment uuid>.grams` (8 bytes per term: the term count, then each block's set, all
+//! little-endian `u64`s), covered by the meta's checksums like every other file; an index
+//! without the file (built by an older version) builds the filter on its first such needle.
 
 use std::io;
+use std::path::{Path, PathBuf};
+
+use tantivy::index::SegmentId;
 
 use tantivy::termdict::{TermDictionary, TermOrdinal};
 
 /// Terms per block.
-pub const BLOCK_TERMS: u64 = 16;
+pub const BLOCK_TERMS: u64 = 32;
 /// Bits in each block's trigram set.
 const BLOCK_BITS: u32 = 1024;
 const WORDS: usize = (BLOCK_BITS / 64) as usize;
@@ -48,6 +55,47 @@ impl TermGrams {
             }
         }
         Ok(TermGrams { blocks, num_terms })
+    }
+
+    /// The file holding the filter of segment `id` in index directory `dir`.
+    pub fn path(dir: &Path, id: SegmentId) -> PathBuf {
+        dir.join(format!("{}.grams", id.uuid_string()))
+    }
+
+    /// The stored form (see the module doc).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.blocks.len() * WORDS * 8);
+        out.extend_from_slice(&self.num_terms.to_le_bytes());
+        for set in &self.blocks {
+            for w in set {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Parses the stored form of the filter of a dictionary of `num_terms` terms; `None` when
+    /// the bytes do not describe exactly that.
+    pub fn from_bytes(bytes: &[u8], num_terms: u64) -> Option<TermGrams> {
+        let (head, rest) = bytes.split_at_checked(8)?;
+        if u64::from_le_bytes(head.try_into().ok()?) != num_terms {
+            return None;
+        }
+        let blocks = num_terms.div_ceil(BLOCK_TERMS) as usize;
+        if rest.len() != blocks.checked_mul(WORDS * 8)? {
+            return None;
+        }
+        let blocks = rest
+            .chunks_exact(WORDS * 8)
+            .map(|b| {
+                let mut set = [0u64; WORDS];
+                for (w, c) in set.iter_mut().zip(b.chunks_exact(8)) {
+                    *w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+                }
+                set
+            })
+            .collect();
+        Some(TermGrams { blocks, num_terms })
     }
 
     /// The ordinal ranges of the blocks that may hold a term containing `needle`, ascending.
@@ -99,5 +147,12 @@ mod tests {
         assert_eq!(g.blocks_for(b"GE").count(), g.blocks.len());
         // The last block is cut at the number of terms.
         assert_eq!(g.blocks_for(b"").last(), Some(992..1000));
+        // The stored form round-trips, and is refused for another term count or a cut file.
+        let bytes = g.to_bytes();
+        let back = TermGrams::from_bytes(&bytes, 1000).unwrap();
+        assert_eq!(back.blocks, g.blocks);
+        assert!(TermGrams::from_bytes(&bytes, 999).is_none());
+        assert!(TermGrams::from_bytes(&bytes[..bytes.len() - 1], 1000).is_none());
+        assert!(TermGrams::from_bytes(&[], 0).is_none());
     }
 }
