@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 pub struct ConnArgs {
     /// Server address.
     #[arg(long, env = "LOGQ_ADDR", default_value = "http://localhost:3100")]
-    addr: String,
+    pub(crate) addr: String,
     /// Tenant (sent as X-Scope-OrgID).
     #[arg(long, env = "LOGQ_ORG_ID")]
-    org_id: Option<String>,
+    pub(crate) org_id: Option<String>,
 }
 
 /// Output formats, as logcli's.

@@ -4,11 +4,14 @@
 mod agent;
 mod agent_kafka;
 mod bench;
+mod bench_history;
 mod client;
 mod compact;
 mod config_file;
 mod demo;
 mod gen;
+mod history_args;
+mod history_cli;
 mod kafka_mock;
 mod retention_args;
 mod serve;
@@ -50,6 +53,8 @@ enum Command {
     Labels(client::LabelsArgs),
     /// Follow a query live (the tail WebSocket) and print entries as they arrive.
     Tail(client::TailArgs),
+    /// Load time ranges into temporary history indexes; list and drop them.
+    History(history_cli::HistoryArgs),
     /// Generate realistic log lines to stdout, files or a push endpoint.
     Gen(gen::GenArgs),
     /// Run the end-to-end benchmark (ingest, compaction, queries, baselines).
@@ -80,6 +85,7 @@ fn main() {
         Command::Labels(args) => client::labels(args),
         Command::Tail(args) => client::tail(args),
         Command::Gen(args) => gen::run(args),
+        Command::History(args) => history_cli::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Agent(args) => agent::run(*args),

@@ -110,6 +110,8 @@ pub struct ServeArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     retention: crate::retention_args::RetentionArgs,
+    #[command(flatten)]
+    history: crate::history_args::HistoryArgs,
 }
 
 /// The roles of one `logq serve` process.
@@ -363,7 +365,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         distributor,
         querier: Arc::new(
             Querier::new(ingester.clone(), manifests.clone(), QueryLimits::default())
-                .with_remote_heads(RemoteHeads::new(args.kafka.ingesters.clone())),
+                .with_remote_heads(RemoteHeads::new(args.kafka.ingesters.clone()))
+                .with_history(args.history.open(&args.data_dir, manifests.clone()).await?),
         ),
         manifests,
         ingester: ingester.clone(),

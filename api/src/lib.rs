@@ -5,6 +5,7 @@
 mod content_encoding;
 mod deletes;
 mod error;
+mod history;
 mod ingest_defaults;
 mod internal;
 mod metrics;
@@ -17,6 +18,7 @@ mod tenant;
 
 pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;
+pub use history::{description_json, PATH_HEADER};
 pub use ingest_defaults::{IngestDefaults, LOKI_SERVICE_NAME_LABELS};
 pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
 /// Loki's push protobuf messages (re-exported from storage, where the wire format lives).

@@ -117,6 +117,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/loki/api/v1/index/volume", get(index_volume).post(index_volume))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .route("/internal/v1/head", get(crate::internal::head))
+        .route(
+            "/logq/api/v1/history",
+            post(crate::history::load).get(crate::history::list),
+        )
+        .route(
+            "/logq/api/v1/history/{id}",
+            get(crate::history::get).delete(crate::history::remove),
+        )
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -149,7 +157,8 @@ async fn ui() -> Html<&'static str> {
 async fn metrics(State(s): Shared) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(&s.metrics, &s.ingester, s.distributor.as_ref()),
+        render(&s.metrics, &s.ingester, s.distributor.as_ref())
+            + &s.querier.history().map(|h| h.render_metrics()).unwrap_or_default(),
     )
         .into_response()
 }
@@ -271,7 +280,7 @@ async fn run_metric_query(
     expr: &SampleExpr,
     steps: &[i64],
     instant: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
     let result = with_timeout(s, async {
@@ -285,7 +294,7 @@ async fn run_metric_query(
     };
     let st = stats(&scanned, returned, started.elapsed().as_secs_f64());
     let time = steps.last().copied().unwrap_or(0);
-    Ok(Json(match result {
+    let body = Json(match result {
         MetricResult::Scalar(v) if instant => scalar_body(v, time, st),
         MetricResult::Scalar(v) => matrix_body(
             &[Series {
@@ -296,7 +305,8 @@ async fn run_metric_query(
         ),
         MetricResult::Matrix(series) if instant => vector_body(&series, time, st),
         MetricResult::Matrix(series) => matrix_body(&series, st),
-    }))
+    });
+    Ok(crate::history::answered(s, &scanned, body))
 }
 
 fn categorize(headers: &HeaderMap) -> bool {
@@ -307,7 +317,7 @@ fn categorize(headers: &HeaderMap) -> bool {
         .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
 }
 
-async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Response, ApiError> {
     let started = Instant::now();
     let categorize = categorize(headers);
     let streams = with_timeout(s, async {
@@ -317,7 +327,11 @@ async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = streams.iter().map(|s| s.entries.len()).sum();
     let st = stats(&q.stats, returned, started.elapsed().as_secs_f64());
-    Ok(Json(streams_body(&streams, categorize, st)))
+    Ok(crate::history::answered(
+        s,
+        &q.stats,
+        Json(streams_body(&streams, categorize, st)),
+    ))
 }
 
 async fn query_range(
@@ -325,7 +339,7 @@ async fn query_range(
     Tenant(tenant): Tenant,
     headers: HeaderMap,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (start, end) = p.range(now_ns())?;
     let expr = match parse_query(&p)? {
         Expr::Log(l) => l,
@@ -345,7 +359,7 @@ async fn query_range(
 
 /// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
 /// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
-async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Json<Value>, ApiError> {
+async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
     let time = match p.get("time") {
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
         None => now_ns(),

@@ -16,7 +16,9 @@ use logq_storage::{
 };
 
 use crate::error::QueryError;
+use crate::history_source::{self, ScanPiece};
 use crate::logql::{LineFilter, LogExpr, Stage};
+use logq_history::{HistoryManager, Needle};
 
 /// The rows a query over `[start, end)` needs: the time range, and the line filters that come
 /// before any other stage (they decide alone, so rejected lines are never decoded).
@@ -192,6 +194,7 @@ pub struct Querier {
     remote: RemoteHeads,
     manifests: ManifestStore,
     limits: QueryLimits,
+    history: Option<Arc<HistoryManager>>,
 }
 
 impl Querier {
@@ -202,7 +205,20 @@ impl Querier {
             remote: RemoteHeads::default(),
             manifests,
             limits,
+            history: None,
         }
+    }
+
+    /// Also answers from these history indexes where they cover a query (see
+    /// `history_source`).
+    pub fn with_history(mut self, history: Arc<HistoryManager>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// The history indexes queries use, when there are any.
+    pub fn history(&self) -> Option<&Arc<HistoryManager>> {
+        self.history.as_ref()
     }
 
     /// Also reads the unflushed entries of these other processes' ingesters (a querier of a
@@ -248,24 +264,29 @@ impl Querier {
         Ok(())
     }
 
-    /// Feeds `visitor` the kept rows of matching streams: memory first, then stored objects in
-    /// `order` (nearest the requested end first), skipping objects the visitor no longer needs.
-    /// Sources overlap (a replayed or compacting window), so visitors de-duplicate; a vanished
-    /// object restarts the stored part from a fresh manifest.
+    /// Feeds `visitor` the kept rows of matching streams: memory first, then what history
+    /// indexes answer (queries with a `needle`, see `history_source`), then the other stored
+    /// objects in `order` (nearest the requested end first), skipping objects the visitor no
+    /// longer needs. Sources overlap (a replayed or compacting window), so visitors
+    /// de-duplicate; a vanished object restarts the stored part from a fresh manifest.
     pub(crate) async fn scan(
         &self,
         tenant: &TenantId,
         matchers: &[LabelMatcher],
         filter: &RowFilter,
+        needle: &Needle,
         order: Direction,
         visitor: &mut (dyn Visitor + Send),
     ) -> Result<(), QueryError> {
         // Memory first, then storage: data only moves from the head to storage, and leaves the
         // head after the manifest lists it, so reading the head before the manifest never misses
         // an entry in transit.
-        let head: Vec<(LabelSet, Vec<Entry>)> = self
-            .head_select(tenant, matchers, filter.start, filter.end)
-            .await?
+        let head = self.head_select(tenant, matchers, filter.start, filter.end).await?;
+        let stats = filter.stats.clone().unwrap_or_default();
+        if head.iter().any(|(_, e)| e.iter().any(|e| filter.in_range(e.ts))) {
+            stats.scanned_sources.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let head: Vec<(LabelSet, Vec<Entry>)> = head
             .into_iter()
             .map(|(labels, mut entries)| {
                 entries.retain(|e| filter.keeps(e.ts, &e.line));
@@ -302,26 +323,68 @@ impl Querier {
             deliver(visitor, &labels, entries);
         }
         let mut attempt = 0;
+        let history = self.history.as_ref().filter(|_| !needle.all_of.is_empty());
+        if history.is_some() {
+            stats.history_eligible.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         'manifest: loop {
-            let mut objects = stored_objects(&manifest, filter.start, filter.end);
+            let objects = stored_objects(&manifest, filter.start, filter.end);
+            let usable = history.map(|h| h.usable(tenant, matchers)).unwrap_or_default();
+            let (parts, mut objects) = history_source::plan(usable, filter.start, filter.end, objects);
+            for part in &parts {
+                let answered = self
+                    .search_index(part, matchers, needle, order, &read_filter, visitor, &deliver)
+                    .await;
+                let id = &part.index.id;
+                match (answered, history) {
+                    (Ok(()), Some(h)) => {
+                        stats.used_history_index(id);
+                        h.touch(tenant, id);
+                    }
+                    (Err(e), Some(h)) => {
+                        // Never a wrong answer: scan what the index would have answered.
+                        h.report_broken(tenant, id, &e);
+                        objects.extend(
+                            stored_objects(&manifest, part.start, part.end)
+                                .into_iter()
+                                .filter(|o| part.objects.contains(history_source::object_key(o)))
+                                .map(|object| ScanPiece {
+                                    object,
+                                    start: part.start,
+                                    end: part.end,
+                                }),
+                        );
+                    }
+                    _ => {}
+                }
+            }
             match order {
                 Direction::Backward => objects.sort_by_key(|o| std::cmp::Reverse(o.time_range().1)),
                 Direction::Forward => objects.sort_by_key(|o| o.time_range().0),
             }
+            let filters: Vec<RowFilter> = objects
+                .iter()
+                .map(|p| RowFilter {
+                    start: p.start,
+                    end: p.end,
+                    ..read_filter.clone()
+                })
+                .collect();
             // Up to READ_AHEAD objects are read at once (each decodes on a blocking thread) and
             // delivered in order. An object is started only while the visitor needs it, and
             // delivered only if it still does then: the visitor's needs only shrink as entries
             // arrive, so exactly the objects a one-at-a-time scan would deliver are delivered.
-            let mut next = objects.iter();
+            let mut next = objects.iter().zip(&filters);
             let mut in_flight = futures::stream::FuturesOrdered::new();
             let mut launched = std::collections::VecDeque::new();
             let mut launching = true;
             loop {
                 while launching && in_flight.len() < READ_AHEAD {
                     match next.next() {
-                        Some(object) if visitor.needs(object.time_range().0, object.time_range().1) => {
-                            in_flight.push_back(self.read_object(object, matchers, &read_filter));
-                            launched.push_back(object);
+                        Some((piece, piece_filter)) if visitor.needs(piece.time_range().0, piece.time_range().1) => {
+                            stats.scanned_sources.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            in_flight.push_back(self.read_object(&piece.object, matchers, piece_filter));
+                            launched.push_back(piece);
                         }
                         _ => launching = false,
                     }
@@ -354,6 +417,49 @@ impl Querier {
                 }
             }
             return Ok(());
+        }
+    }
+
+    /// Feeds `visitor` the candidates index `part` returns that pass `filter`, page by page in
+    /// `order`, until the visitor needs no more; an error means the index is unreadable.
+    #[allow(clippy::too_many_arguments)]
+    async fn search_index(
+        &self,
+        part: &history_source::IndexPart,
+        matchers: &[LabelMatcher],
+        needle: &Needle,
+        order: Direction,
+        filter: &RowFilter,
+        visitor: &mut (dyn Visitor + Send),
+        deliver: &(dyn Fn(&mut (dyn Visitor + Send), &LabelSet, Vec<Entry>) + Sync),
+    ) -> Result<(), String> {
+        let objects = Arc::new(part.objects.clone());
+        let mut cursor = None;
+        loop {
+            let page = history_source::search_page(part, matchers, needle, order, &objects, cursor).await?;
+            let mut last_ts = None;
+            let mut streams: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
+            for (labels, e) in page.entries {
+                last_ts = Some(e.ts);
+                if filter.keeps(e.ts, &e.line) {
+                    streams.entry(labels).or_default().push(e);
+                }
+            }
+            for (labels, entries) in streams {
+                deliver(visitor, &labels, entries);
+            }
+            let (Some(next), Some(t)) = (page.next, last_ts) else {
+                return Ok(());
+            };
+            // The rest of the candidates lie beyond `t` in the query's direction.
+            let needed = match order {
+                Direction::Backward => visitor.needs(part.start, t),
+                Direction::Forward => visitor.needs(t, part.end.saturating_sub(1)),
+            };
+            if !needed {
+                return Ok(());
+            }
+            cursor = Some(next);
         }
     }
 

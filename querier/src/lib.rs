@@ -5,6 +5,7 @@
 mod detected;
 mod engine;
 mod error;
+mod history_source;
 mod json_path;
 mod log_select;
 pub mod logql;
@@ -15,6 +16,7 @@ mod remote_heads;
 pub use detected::{detected_fields, detected_labels, DetectedField};
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
 pub use error::QueryError;
+pub use history_source::needle_of;
 pub use metric::{evaluate, MetricResult, Series, MAX_SERIES};
 pub use pipeline::{process as run_pipeline, LineLabels, Processed};
 pub use remote_heads::{matchers_from_json, matchers_to_json, RemoteHeads};

@@ -186,7 +186,14 @@ pub(crate) async fn select(
     let filter = row_filter(&q.expr, q.start, q.end, &q.stats);
     let mut collector = Collector::new(q, categorize);
     querier
-        .scan(&q.tenant, &q.expr.matchers, &filter, q.direction, &mut collector)
+        .scan(
+            &q.tenant,
+            &q.expr.matchers,
+            &filter,
+            &crate::history_source::needle_of(&q.expr),
+            q.direction,
+            &mut collector,
+        )
         .await?;
     Ok(collector.finish())
 }

@@ -523,6 +523,7 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) 
         tenant,
         &r.log.matchers,
         &filter,
+        &crate::history_source::needle_of(&r.log),
         crate::engine::Direction::Forward,
         &mut collector,
     )
