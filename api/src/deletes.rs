@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::{parse_time, Params};
-use crate::routes::{now_ns, Shared};
+use crate::state::{now_ns, Shared};
 use crate::tenant::Tenant;
 
 /// Records a delete request.

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::{parse_time, Params};
-use crate::routes::{AppState, Shared};
+use crate::state::{AppState, Shared};
 use crate::tenant::Tenant;
 
 /// The response header naming the path that answered a query.

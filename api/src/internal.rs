@@ -11,7 +11,7 @@ use logq_storage::{codec, PushBatch, StreamEntries};
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::routes::Shared;
+use crate::state::Shared;
 use crate::tenant::Tenant;
 
 fn ns(p: &Params, key: &str) -> Result<i64, ApiError> {

@@ -4,15 +4,22 @@
 
 mod content_encoding;
 mod deletes;
+mod detected;
 mod error;
 mod history;
+mod index;
 mod ingest_defaults;
 mod internal;
+mod labels;
 mod metrics;
 mod params;
+mod push;
+mod query;
 mod rate_limit;
 mod response;
 mod routes;
+mod state;
+mod status;
 mod tail;
 mod tenant;
 
@@ -25,5 +32,7 @@ pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
 pub use logq_storage::push_proto as proto;
 pub use metrics::ApiMetrics;
 pub use params::{parse_duration, parse_time};
+pub use push::MAX_PUSH_BODY_BYTES;
 pub use rate_limit::RateLimiter;
-pub use routes::{router, AppState, MAX_PUSH_BODY_BYTES};
+pub use routes::router;
+pub use state::AppState;

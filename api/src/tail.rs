@@ -17,17 +17,11 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::{parse_time, Params};
-use crate::routes::AppState;
+use crate::state::{now_ns, AppState};
 use crate::tenant::Tenant;
 
 /// Loki's upper bound for `delay_for`.
 const MAX_DELAY_SECS: i64 = 5;
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
 
 /// What a tail follows.
 struct TailRequest {

@@ -1,0 +1,173 @@
+//! The LogQL query endpoints: `query_range` (log and metric queries) and `query` (instant metric
+//! queries; log queries are refused as Loki 3 refuses them), with Loki's step rules and the query
+//! timeout.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use logq_querier::logql::{parse, Expr, SampleExpr};
+use logq_querier::{evaluate, LogQuery, MetricResult, Series};
+use logq_storage::{ScanStats, TenantId};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::params::{parse_duration, parse_time, Params};
+use crate::response::{matrix_body, parse_direction, scalar_body, stats, streams_body, vector_body};
+use crate::state::{now_ns, with_timeout, AppState, Shared};
+use crate::tenant::Tenant;
+
+fn parse_query(p: &Params) -> Result<Expr, ApiError> {
+    Ok(parse(p.required("query")?).map_err(logq_querier::QueryError::from)?)
+}
+
+/// Most points per series a range query may ask for (Loki's limit).
+const MAX_POINTS: i64 = 11_000;
+
+/// The evaluation steps of a metric range query, as Loki answers it: `step` (float seconds or
+/// a duration, in whole milliseconds), by default `max(floor(range / 250 s), 1) s`; at most
+/// 11,000 points; then, as Loki's query frontend does before splitting a metric query, `start`
+/// aligned down and `end` aligned up to a multiple of `step` (from the Unix epoch).
+fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
+    let step = match p.get("step") {
+        Some(v) => {
+            let ns = parse_duration(v).map_err(|e| ApiError::bad_request(format!("invalid step: {e}")))?;
+            if ns <= 0 {
+                return Err(ApiError::bad_request(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer",
+                ));
+            }
+            ns
+        }
+        None => ((end - start) / 250 / 1_000_000_000).max(1) * 1_000_000_000,
+    };
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::bad_request(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    // The frontend carries the step in milliseconds.
+    let step = if step >= 1_000_000 {
+        step / 1_000_000 * 1_000_000
+    } else {
+        step
+    };
+    let start = start - start.rem_euclid(step);
+    let end = match end.rem_euclid(step) {
+        0 => end,
+        m => end + (step - m),
+    };
+    let mut out = Vec::new();
+    let mut t = start;
+    while t <= end {
+        out.push(t);
+        t += step;
+    }
+    Ok(out)
+}
+
+async fn run_metric_query(
+    s: &AppState,
+    tenant: &TenantId,
+    expr: &SampleExpr,
+    steps: &[i64],
+    instant: bool,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let scanned = Arc::new(ScanStats::default());
+    let result = with_timeout(s, async {
+        Ok(evaluate(&s.querier, tenant, expr, steps, instant, &scanned).await?)
+    })
+    .await?;
+    s.metrics.queries.fetch_add(1, Ordering::Relaxed);
+    let returned = match &result {
+        MetricResult::Scalar(_) => 1,
+        MetricResult::Matrix(series) => series.iter().map(|s| s.points.len()).sum(),
+    };
+    let st = stats(&scanned, returned, started.elapsed().as_secs_f64());
+    let time = steps.last().copied().unwrap_or(0);
+    let body = Json(match result {
+        MetricResult::Scalar(v) if instant => scalar_body(v, time, st),
+        MetricResult::Scalar(v) => matrix_body(
+            &[Series {
+                labels: Default::default(),
+                points: steps.iter().map(|t| (*t, v)).collect(),
+            }],
+            st,
+        ),
+        MetricResult::Matrix(series) if instant => vector_body(&series, time, st),
+        MetricResult::Matrix(series) => matrix_body(&series, st),
+    });
+    Ok(crate::history::answered(s, &scanned, body))
+}
+
+fn categorize(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("x-loki-response-encoding-flags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
+}
+
+async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let categorize = categorize(headers);
+    let streams = with_timeout(s, async {
+        Ok(s.querier.select_logs_encoded(&q, categorize).await?)
+    })
+    .await?;
+    s.metrics.queries.fetch_add(1, Ordering::Relaxed);
+    let returned = streams.iter().map(|s| s.entries.len()).sum();
+    let st = stats(&q.stats, returned, started.elapsed().as_secs_f64());
+    Ok(crate::history::answered(
+        s,
+        &q.stats,
+        Json(streams_body(&streams, categorize, st)),
+    ))
+}
+
+pub(crate) async fn query_range(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (start, end) = p.range(now_ns())?;
+    let expr = match parse_query(&p)? {
+        Expr::Log(l) => l,
+        Expr::Sample(e) => return run_metric_query(&s, &tenant, &e, &steps(&p, start, end)?, false).await,
+    };
+    let q = LogQuery {
+        tenant,
+        expr,
+        start,
+        end,
+        limit: p.limit(100)?,
+        direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
+        stats: Arc::new(ScanStats::default()),
+    };
+    run_log_query(&s, q, &headers).await
+}
+
+/// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
+/// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
+pub(crate) async fn query(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let time = match p.get("time") {
+        Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
+        None => now_ns(),
+    };
+    match parse_query(&p)? {
+        Expr::Sample(e) => run_metric_query(&s, &tenant, &e, &[time], true).await,
+        Expr::Log(_) => Err(ApiError::bad_request(
+            "log queries are not supported as an instant query type, please change your query to a range query type",
+        )),
+    }
+}
