@@ -270,7 +270,13 @@ fn query_set() -> Vec<BenchQuery> {
 
 /// Runs one query over the whole range; returns (seconds, entries or series returned) or the
 /// server's error.
-pub(crate) fn run_query(addr: &str, query: &str, limit: usize, start: i64, end: i64) -> Result<(f64, usize), String> {
+pub(crate) fn run_query(
+    addr: &str,
+    query: &str,
+    limit: usize,
+    start: i64,
+    end: i64,
+) -> Result<(f64, usize), String> {
     let started = Instant::now();
     let mut req = ureq::get(format!("{addr}/loki/api/v1/query_range"))
         .query("query", query)

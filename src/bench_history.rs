@@ -16,7 +16,11 @@ use crate::bench::{mb, run_query, Server};
 const QUERIES: [(&str, &str, usize); 5] = [
     ("needle literal", r#"{env="bench"} |= "needle-7f3a9c""#, 5000),
     ("16-hex trace id", r#"{env="bench"} |= "{trace}""#, 5000),
-    ("rare regex", r#"{env="bench"} |~ "Rows_examined: 19999\\d\\d""#, 5000),
+    (
+        "rare regex",
+        r#"{env="bench"} |~ "Rows_examined: 19999\\d\\d""#,
+        5000,
+    ),
     ("|= \"GET\" limit 100", r#"{env="bench"} |= "GET""#, 100),
     (
         "count_over_time needle [1h]",
@@ -41,7 +45,13 @@ fn trace_id(raw: &Path) -> anyhow::Result<String> {
 }
 
 /// Best of 5 runs: (seconds, entries returned, path header).
-fn best_of_5(addr: &str, q: &str, limit: usize, start: i64, end: i64) -> anyhow::Result<(f64, usize, String)> {
+fn best_of_5(
+    addr: &str,
+    q: &str,
+    limit: usize,
+    start: i64,
+    end: i64,
+) -> anyhow::Result<(f64, usize, String)> {
     let mut best: Option<(f64, usize, String)> = None;
     for _ in 0..5 {
         let (secs, n) = run_query(addr, q, limit, start, end).map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
@@ -63,7 +73,12 @@ fn path_of(addr: &str, q: &str, limit: usize, start: i64, end: i64) -> String {
     }
     req.call()
         .ok()
-        .and_then(|r| r.headers().get("x-logq-path").and_then(|v| v.to_str().ok()).map(str::to_string))
+        .and_then(|r| {
+            r.headers()
+                .get("x-logq-path")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 
@@ -110,7 +125,11 @@ pub fn run(
     let cpu = (server.cpu_seconds() - cpu_before).max(1e-9);
     let indexed = d["bytes_raw"].as_u64().unwrap_or(0);
     let on_disk = d["bytes_on_disk"].as_u64().unwrap_or(0);
-    row("history build s", format!("{wall:.2}"), &format!("{} lines, {:.0} MB of raw lines", d["lines"], mb(indexed)));
+    row(
+        "history build s",
+        format!("{wall:.2}"),
+        &format!("{} lines, {:.0} MB of raw lines", d["lines"], mb(indexed)),
+    );
     row(
         "history build MB/s per core",
         format!("{:.1}", mb(indexed) / cpu),
@@ -121,11 +140,19 @@ pub fn run(
         format!("{:.3}", on_disk as f64 / raw_bytes.max(1) as f64),
         &format!("{:.1} MB on disk", mb(on_disk)),
     );
-    row("history peak RSS MiB", format!("{:.0}", server.peak_rss_mib()), "server: start and build");
+    row(
+        "history peak RSS MiB",
+        format!("{:.0}", server.peak_rss_mib()),
+        "server: start and build",
+    );
     let mut index_secs = Vec::new();
     for (name, q, limit) in &queries {
         let (secs, n, path) = best_of_5(&server.addr, q, *limit, start, end)?;
-        row(&format!("index: {name} s"), format!("{secs:.4}"), &format!("{n} returned, path {path}, best of 5"));
+        row(
+            &format!("index: {name} s"),
+            format!("{secs:.4}"),
+            &format!("{n} returned, path {path}, best of 5"),
+        );
         index_secs.push(secs);
     }
     // The same queries by scan: the index dropped.
@@ -137,7 +164,10 @@ pub fn run(
         row(
             &format!("scan: {name} s"),
             format!("{secs:.4}"),
-            &format!("{n} returned, path {path}, best of 5; index {:.0}x faster", secs / index.max(1e-9)),
+            &format!(
+                "{n} returned, path {path}, best of 5; index {:.0}x faster",
+                secs / index.max(1e-9)
+            ),
         );
     }
     server.stop()

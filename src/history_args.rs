@@ -44,7 +44,9 @@ pub fn disk_budget(s: &str) -> Result<DiskBudget, String> {
     if let Some(p) = s.strip_suffix('%') {
         return match p.trim().parse::<f64>() {
             Ok(v) if v > 0.0 && v <= 100.0 => Ok(DiskBudget::Percent(v)),
-            _ => Err(format!("invalid disk budget {s:?}: a percentage must be in (0, 100]")),
+            _ => Err(format!(
+                "invalid disk budget {s:?}: a percentage must be in (0, 100]"
+            )),
         };
     }
     match logq_querier::logql::parse_bytes(s) {
@@ -70,7 +72,11 @@ fn filesystem_size(path: &Path) -> anyhow::Result<u64> {
 
 impl HistoryArgs {
     /// Opens the history manager under `<data_dir>/history` (reopening ready indexes).
-    pub async fn open(&self, data_dir: &Path, manifests: ManifestStore) -> anyhow::Result<Arc<HistoryManager>> {
+    pub async fn open(
+        &self,
+        data_dir: &Path,
+        manifests: ManifestStore,
+    ) -> anyhow::Result<Arc<HistoryManager>> {
         let budget = match self.history_disk_budget {
             DiskBudget::Bytes(b) => b,
             DiskBudget::Percent(p) => (filesystem_size(data_dir)? as f64 * p / 100.0) as u64,

@@ -89,7 +89,12 @@ fn time_flag(flag: &str, v: &str) -> anyhow::Result<i64> {
     }
 }
 
-fn request(conn: &ConnArgs, method: &str, path: &str, form: &[(&str, String)]) -> anyhow::Result<(u16, String)> {
+fn request(
+    conn: &ConnArgs,
+    method: &str,
+    path: &str,
+    form: &[(&str, String)],
+) -> anyhow::Result<(u16, String)> {
     let url = format!("{}{}", conn.addr.trim_end_matches('/'), path);
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -136,7 +141,18 @@ fn json_ok(status: u16, body: &str) -> anyhow::Result<Value> {
 }
 
 fn human_bytes(n: u64) -> String {
-    logq_querier::logql::humanize_bytes(n as f64)
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", UNITS[unit])
+    }
 }
 
 /// One line describing an index.
@@ -248,7 +264,10 @@ fn load(a: LoadArgs) -> anyhow::Result<()> {
             _ => {}
         }
         if Instant::now() > deadline {
-            bail!("history index {id} is still {state} after --timeout {}", a.timeout);
+            bail!(
+                "history index {id} is still {state} after --timeout {}",
+                a.timeout
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
         let (status, body) = request(&a.conn, "GET", &format!("{PATH}/{id}"), &[])?;
@@ -262,8 +281,14 @@ mod tests {
 
     #[test]
     fn time_flags_take_loki_times_now_and_durations() {
-        assert_eq!(time_flag("from", "2024-05-01T10:00:00Z").unwrap(), 1_714_557_600_000_000_000);
-        assert_eq!(time_flag("from", "1714557600").unwrap(), 1_714_557_600_000_000_000);
+        assert_eq!(
+            time_flag("from", "2024-05-01T10:00:00Z").unwrap(),
+            1_714_557_600_000_000_000
+        );
+        assert_eq!(
+            time_flag("from", "1714557600").unwrap(),
+            1_714_557_600_000_000_000
+        );
         let back = time_flag("from", "2h").unwrap();
         assert!((now_ns() - back - 7_200_000_000_000).abs() < 60_000_000_000);
         assert!(time_flag("from", "yesterday").is_err());

@@ -49,7 +49,11 @@ fn call(method: &str, url: &str, tenant: Option<&str>, params: &[(&str, String)]
             r.send(body.as_bytes())
         }
         _ => {
-            let mut r = if method == "DELETE" { agent.delete(url) } else { agent.get(url) };
+            let mut r = if method == "DELETE" {
+                agent.delete(url)
+            } else {
+                agent.get(url)
+            };
             for (k, v) in params {
                 r = r.query(*k, v);
             }
@@ -86,7 +90,12 @@ fn load(server: &Server, tenant: Option<&str>, start: i64, end: i64, query: Opti
 }
 
 fn describe(server: &Server, tenant: Option<&str>, id: &str) -> Answer {
-    call("GET", &server.url(&format!("/logq/api/v1/history/{id}")), tenant, &[])
+    call(
+        "GET",
+        &server.url(&format!("/logq/api/v1/history/{id}")),
+        tenant,
+        &[],
+    )
 }
 
 /// Waits until index `id` is in `state`, returning its description.
@@ -125,7 +134,14 @@ fn metric(server: &Server, name: &str) -> f64 {
 
 /// Runs a query (`query_range`, or `query` when `step` is None and `instant`), returning the
 /// answer.
-fn query_range(server: &Server, tenant: Option<&str>, q: &str, start: i64, end: i64, extra: &[(&str, &str)]) -> Answer {
+fn query_range(
+    server: &Server,
+    tenant: Option<&str>,
+    q: &str,
+    start: i64,
+    end: i64,
+    extra: &[(&str, &str)],
+) -> Answer {
     let mut params = vec![
         ("query", q.to_string()),
         ("start", start.to_string()),
@@ -202,19 +218,55 @@ fn suite(trace: &str) -> (Vec<(String, &'static str, &'static str)>, Vec<String>
         (format!(r#"{sel} |= "ror: conn""#), "backward", "1000"),
         (format!(r#"{sel} |= "ror: conn""#), "forward", "3"),
         (format!(r#"{sel} |~ "status=5\\d\\d""#), "backward", "1000"),
-        (format!(r#"{sel} |~ "Failed password for invalid user [a-z]+""#), "forward", "50"),
-        (format!(r#"{sel} |= "{NEEDLE}" or "kex_exchange""#), "backward", "1000"),
+        (
+            format!(r#"{sel} |~ "Failed password for invalid user [a-z]+""#),
+            "forward",
+            "50",
+        ),
+        (
+            format!(r#"{sel} |= "{NEEDLE}" or "kex_exchange""#),
+            "backward",
+            "1000",
+        ),
         (format!(r#"{sel} |= "GET" != "200""#), "backward", "200"),
         (format!(r#"{sel} |= "GET" != "200" |= "/api""#), "forward", "200"),
-        (format!(r#"{sel} |= "level=error" | logfmt | status >= 500"#), "backward", "1000"),
-        (format!(r#"{sel} |= "job failed" | json | queue = "billing""#), "forward", "1000"),
+        (
+            format!(r#"{sel} |= "level=error" | logfmt | status >= 500"#),
+            "backward",
+            "1000",
+        ),
+        (
+            format!(r#"{sel} |= "job failed" | json | queue = "billing""#),
+            "forward",
+            "1000",
+        ),
         (format!(r#"{sel} |= "Ünïcødé""#), "backward", "1000"),
         (format!(r#"{sel} |= "·1""#), "backward", "1000"),
-        (format!(r#"{sel} |> "<_> \"GET <_> HTTP/1.1\" 404 <_>""#), "backward", "100"),
-        (format!(r#"{sel} |= "{NEEDLE}" | line_format "{{{{.service}}}} {{{{__line__}}}}""#), "backward", "1000"),
-        (format!(r#"{{test="eq", service="api"}} |= "trace_id=""#), "backward", "30"),
-        (format!(r#"{{test="eq", host=~"host-[01]"}} |= "{NEEDLE}""#), "forward", "1000"),
-        (format!(r#"{sel} |= "no-such-needle-anywhere""#), "backward", "100"),
+        (
+            format!(r#"{sel} |> "<_> \"GET <_> HTTP/1.1\" 404 <_>""#),
+            "backward",
+            "100",
+        ),
+        (
+            format!(r#"{sel} |= "{NEEDLE}" | line_format "{{{{.service}}}} {{{{__line__}}}}""#),
+            "backward",
+            "1000",
+        ),
+        (
+            format!(r#"{{test="eq", service="api"}} |= "trace_id=""#),
+            "backward",
+            "30",
+        ),
+        (
+            format!(r#"{{test="eq", host=~"host-[01]"}} |= "{NEEDLE}""#),
+            "forward",
+            "1000",
+        ),
+        (
+            format!(r#"{sel} |= "no-such-needle-anywhere""#),
+            "backward",
+            "100",
+        ),
         (format!(r#"{sel} |~ "(?i)ERROR""#), "backward", "100"),
     ];
     let metrics = vec![
@@ -225,7 +277,9 @@ fn suite(trace: &str) -> (Vec<(String, &'static str, &'static str)>, Vec<String>
         format!(r#"count_over_time({sel} |= "{trace}" [3h])"#),
         format!(r#"sum by (service) (count_over_time({sel} |= "{NEEDLE}" or "Failed password" [20m]))"#),
         format!(r#"topk(2, sum by (host) (count_over_time({sel} |= "GET" != "200" [1h])))"#),
-        format!(r#"avg_over_time({sel} |= "level=" | logfmt | unwrap duration(duration) [30m]) by (service)"#),
+        format!(
+            r#"avg_over_time({sel} |= "level=" | logfmt | unwrap duration(duration) [30m]) by (service)"#
+        ),
         format!(r#"sum(count_over_time({sel} |= "GET" [5m])) / sum(count_over_time({sel} [5m]))"#),
     ];
     (logs, metrics)
@@ -248,7 +302,14 @@ fn run_suite(server: &Server, trace: &str, start: i64, end: i64) -> Vec<(String,
         out.push((what.clone(), data(&a, &what), a.path, used));
     };
     for (q, direction, limit) in logs {
-        let a = query_range(server, None, &q, start, end, &[("direction", direction), ("limit", limit)]);
+        let a = query_range(
+            server,
+            None,
+            &q,
+            start,
+            end,
+            &[("direction", direction), ("limit", limit)],
+        );
         record(format!("{q} {direction} limit {limit}"), a);
     }
     for q in &metrics {
@@ -279,8 +340,12 @@ fn index_answers_equal_scan_answers() {
     let streams = corpus("eq", 12, 700, start, (3 * HOUR + MIN) / (12 * 700));
     push_streams(&server, None, &streams, false, 700);
     let store = dir.path().join("store");
-    wait_for(60, "a compacted block", || !files_with_suffix(&store, ".parquet").is_empty());
-    wait_for(30, "a flushed chunk", || !files_with_suffix(&store, ".chunk").is_empty());
+    wait_for(60, "a compacted block", || {
+        !files_with_suffix(&store, ".parquet").is_empty()
+    });
+    wait_for(30, "a flushed chunk", || {
+        !files_with_suffix(&store, ".chunk").is_empty()
+    });
     // Let compaction of the closed hours settle.
     let mut blocks = files_with_suffix(&store, ".parquet").len();
     loop {
@@ -311,15 +376,32 @@ fn index_answers_equal_scan_answers() {
     let indexed_full = run_suite(&server, &trace, start, end);
     let indexed_covered = run_suite(&server, &trace, start, covered_end);
     let mut served = 0;
-    for (scan, index) in scanned_full.iter().zip(&indexed_full).chain(scanned_covered.iter().zip(&indexed_covered)) {
-        assert_eq!(without_stats(scan.1.clone()), without_stats(index.1.clone()), "{}: index answer differs from scan", scan.0);
+    for (scan, index) in scanned_full
+        .iter()
+        .zip(&indexed_full)
+        .chain(scanned_covered.iter().zip(&indexed_covered))
+    {
+        assert_eq!(
+            without_stats(scan.1.clone()),
+            without_stats(index.1.clone()),
+            "{}: index answer differs from scan",
+            scan.0
+        );
         let uses_index = index.2 != "scan";
-        assert_eq!(uses_index, index.3 == 1, "{}: path {} with {} indexes", index.0, index.2, index.3);
+        assert_eq!(
+            uses_index,
+            index.3 == 1,
+            "{}: path {} with {} indexes",
+            index.0,
+            index.2,
+            index.3
+        );
         served += usize::from(uses_index);
     }
     // Every query with a positive line filter used the index; the others did not.
     for (what, _, path, _) in &indexed_full {
-        let eligible = !what.contains("(?i)") && !what.contains(r#"[5m])) / sum(count_over_time({test="eq"} [5m]"#);
+        let eligible =
+            !what.contains("(?i)") && !what.contains(r#"[5m])) / sum(count_over_time({test="eq"} [5m]"#);
         if eligible {
             assert_eq!(path, "mixed", "{what}: the range reaches past the index");
         }
@@ -333,7 +415,14 @@ fn index_answers_equal_scan_answers() {
     }
     assert!(served >= 60, "only {served} answers used the index");
     // Inside the hours made of blocks nothing is left to scan.
-    let a = query_range(&server, None, &format!(r#"{{test="eq"}} |= "{NEEDLE}""#), start, block_end, &[("limit", "1000")]);
+    let a = query_range(
+        &server,
+        None,
+        &format!(r#"{{test="eq"}} |= "{NEEDLE}""#),
+        start,
+        block_end,
+        &[("limit", "1000")],
+    );
     assert_eq!(a.path, "history", "{}", a.body);
     assert_eq!(a.json()["data"]["stats"]["summary"]["historyIndexesUsed"], 1);
     assert!(metric(&server, "logq_history_queries_served_total") >= served as f64);
@@ -351,17 +440,24 @@ fn index_answers_equal_scan_answers() {
 /// A server with `per` lines per stream of 4 streams over the hour ending 10 minutes ago,
 /// flushed to chunks.
 fn small(extra: &[&str], label: &str) -> (tempfile::TempDir, Server, i64, i64) {
+    small_ending(extra, label, 10 * MIN)
+}
+
+/// Like [`small`], the hour ending `ago` before now.
+fn small_ending(extra: &[&str], label: &str, ago: i64) -> (tempfile::TempDir, Server, i64, i64) {
     let dir = tempfile::tempdir().unwrap();
     let mut flags: Vec<&str> = FAST_FLAGS.to_vec();
     flags.extend_from_slice(extra);
     let server = Server::start(dir.path(), &flags);
-    let end = now_ns() - 10 * MIN;
+    let end = now_ns() - ago;
     let start = end - HOUR;
     let streams = corpus(label, 4, 300, start, HOUR / 1200);
     push_streams(&server, None, &streams, false, 300);
     push_streams(&server, Some("other"), &streams, false, 300);
     let store = dir.path().join("store");
-    wait_for(30, "flushed chunks", || files_with_suffix(&store, ".chunk").len() >= 4 || !files_with_suffix(&store, ".parquet").is_empty());
+    wait_for(30, "flushed chunks", || {
+        files_with_suffix(&store, ".chunk").len() >= 4 || !files_with_suffix(&store, ".parquet").is_empty()
+    });
     // Everything older than the current window is flushed within a few checks.
     std::thread::sleep(Duration::from_secs(2));
     (dir, server, start, end)
@@ -388,7 +484,10 @@ fn concurrent_loads_build_once_and_a_restart_reuses_the_index() {
     assert_eq!(metric(&server, "logq_history_builds_started_total"), 1.0);
     // Asking again returns the ready index.
     let again = load(&server, None, start, end, Some(r#"{test="life"}"#)).json();
-    assert_eq!((again["id"].clone(), again["state"].clone()), (d["id"].clone(), "ready".into()));
+    assert_eq!(
+        (again["id"].clone(), again["state"].clone()),
+        (d["id"].clone(), "ready".into())
+    );
     let list = call("GET", &server.url("/logq/api/v1/history"), None, &[]).json();
     assert_eq!(list.as_array().unwrap().len(), 1);
 
@@ -401,10 +500,17 @@ fn concurrent_loads_build_once_and_a_restart_reuses_the_index() {
     let d2 = describe(&server, None, &ids[0]).json();
     assert_eq!(d2["state"], "ready", "{d2}");
     assert_eq!(d2["lines"], d["lines"]);
-    assert_eq!(metric(&server, "logq_history_builds_started_total"), 0.0, "reopened, not rebuilt");
+    assert_eq!(
+        metric(&server, "logq_history_builds_started_total"),
+        0.0,
+        "reopened, not rebuilt"
+    );
     let after = query_range(&server, None, &q, start, end, &[("limit", "1000")]);
     assert_eq!(after.path, "history");
-    assert_eq!(data(&after, "after restart")["result"], data(&before, "before")["result"]);
+    assert_eq!(
+        data(&after, "after restart")["result"],
+        data(&before, "before")["result"]
+    );
     drop(dir);
 }
 
@@ -417,9 +523,19 @@ fn an_unused_index_expires() {
     assert!(registry_dirs(&history) >= 1);
     let expired = wait_state(&server, None, id, "expired");
     assert_eq!(expired["bytes_on_disk"], 0);
-    assert!(expired["error"].as_str().unwrap().contains("expired"), "{expired}");
+    assert!(
+        expired["error"].as_str().unwrap().contains("expired"),
+        "{expired}"
+    );
     assert_eq!(registry_dirs(&history), 0, "files deleted");
-    let a = query_range(&server, None, &format!(r#"{{test="ttl"}} |= "{NEEDLE}""#), start, end, &[]);
+    let a = query_range(
+        &server,
+        None,
+        &format!(r#"{{test="ttl"}} |= "{NEEDLE}""#),
+        start,
+        end,
+        &[],
+    );
     assert_eq!(a.path, "scan");
     assert!(metric(&server, "logq_history_expired_total") >= 1.0);
     // Loading it again rebuilds it under the same id.
@@ -448,18 +564,30 @@ fn least_recently_used_indexes_are_evicted_under_the_disk_budget() {
     server.terminate();
     // Room for one index and a half.
     let budget = (size * 3 / 2).to_string();
-    let mut server = Server::start(dir.path(), &[FAST_FLAGS, &["--history-disk-budget", &budget]].concat());
-    assert_eq!(describe(&server, None, a["id"].as_str().unwrap()).json()["state"], "ready");
+    let mut server = Server::start(
+        dir.path(),
+        &[FAST_FLAGS, &["--history-disk-budget", &budget]].concat(),
+    );
+    assert_eq!(
+        describe(&server, None, a["id"].as_str().unwrap()).json()["state"],
+        "ready"
+    );
     let b = load_ready(&server, None, half, end, None);
     assert_eq!(b["state"], "ready");
     let a_now = describe(&server, None, a["id"].as_str().unwrap()).json();
     assert_eq!(a_now["state"], "expired", "{a_now}");
-    assert!(a_now["error"].as_str().unwrap().contains("disk budget"), "{a_now}");
+    assert!(
+        a_now["error"].as_str().unwrap().contains("disk budget"),
+        "{a_now}"
+    );
     assert!(metric(&server, "logq_history_evicted_total") >= 1.0);
     assert!(metric(&server, "logq_history_bytes_on_disk") <= (size * 3 / 2) as f64);
     server.terminate();
     // A budget smaller than the stored data of the range: refused with the reason.
-    let server = Server::start(dir.path(), &[FAST_FLAGS, &["--history-disk-budget", "100"]].concat());
+    let server = Server::start(
+        dir.path(),
+        &[FAST_FLAGS, &["--history-disk-budget", "100"]].concat(),
+    );
     let refused = load(&server, None, start, end, Some(r#"{test="lru"}"#));
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert!(refused.body.contains("disk budget"), "{}", refused.body);
@@ -497,10 +625,24 @@ fn deleted_lines_never_come_back_from_an_index() {
     let check = |what: &str| {
         let a = query_range(&server, None, &q, start, end, &[("limit", "1000")]);
         assert_eq!(a.status, 200, "{}", a.body);
-        assert!(!a.body.contains(r#""host":"host-1""#), "{what}: deleted lines came back: {}", a.body);
+        assert!(
+            !a.body.contains(r#""host":"host-1""#),
+            "{what}: deleted lines came back: {}",
+            a.body
+        );
         assert!(n(&a) > 0, "{what}: other hosts' lines stay");
-        let m = query_instant(&server, None, &format!(r#"sum(count_over_time({{test="del", host="host-1"}} |= "{NEEDLE}" [2h]))"#), end);
-        assert_eq!(m.json()["data"]["result"], serde_json::json!([]), "{what}: {}", m.body);
+        let m = query_instant(
+            &server,
+            None,
+            &format!(r#"sum(count_over_time({{test="del", host="host-1"}} |= "{NEEDLE}" [2h]))"#),
+            end,
+        );
+        assert_eq!(
+            m.json()["data"]["result"],
+            serde_json::json!([]),
+            "{what}: {}",
+            m.body
+        );
     };
     check("right after the delete request");
     // The compactor rewrites the objects; the index was built from the old ones.
@@ -510,18 +652,18 @@ fn deleted_lines_never_come_back_from_an_index() {
 
 #[test]
 fn retention_after_a_load_removes_lines_from_index_answers() {
-    let (dir, mut server, start, end) = small(&[], "ret");
+    let (dir, mut server, start, end) = small_ending(&[], "ret", 2 * HOUR);
     load_ready(&server, None, start, end, None);
     let q = format!(r#"{{test="ret"}} |= "{NEEDLE}""#);
     assert_eq!(query_range(&server, None, &q, start, end, &[]).path, "history");
     server.terminate();
-    // Retention of 30 minutes: the loaded range (10-70 minutes ago) expires.
-    let server = Server::start(dir.path(), &[FAST_FLAGS, &["--retention", "30m"]].concat());
+    // Retention of 90 minutes: the loaded range (2-3 hours ago) expires.
+    let server = Server::start(dir.path(), &[FAST_FLAGS, &["--retention", "90m"]].concat());
     wait_for(30, "retention to drop the old data", || {
-        let a = query_range(&server, None, &format!(r#"{{test="ret"}}"#), start, end - 25 * MIN, &[]);
+        let a = query_range(&server, None, r#"{test="ret"}"#, start, end, &[]);
         a.json()["data"]["result"].as_array().unwrap().is_empty()
     });
-    let a = query_range(&server, None, &q, start, end - 25 * MIN, &[]);
+    let a = query_range(&server, None, &q, start, end, &[]);
     assert_eq!(a.json()["data"]["result"], serde_json::json!([]), "{}", a.body);
 }
 
@@ -534,7 +676,16 @@ fn tenants_cannot_see_or_use_each_others_indexes() {
     let list = call("GET", &server.url("/logq/api/v1/history"), other, &[]).json();
     assert_eq!(list, serde_json::json!([]));
     assert_eq!(describe(&server, other, id).status, 404);
-    assert_eq!(call("DELETE", &server.url(&format!("/logq/api/v1/history/{id}")), other, &[]).status, 404);
+    assert_eq!(
+        call(
+            "DELETE",
+            &server.url(&format!("/logq/api/v1/history/{id}")),
+            other,
+            &[]
+        )
+        .status,
+        404
+    );
     let q = format!(r#"{{test="iso"}} |= "{NEEDLE}""#);
     let theirs = query_range(&server, other, &q, start, end, &[("limit", "1000")]);
     assert_eq!(theirs.path, "scan");
@@ -543,7 +694,16 @@ fn tenants_cannot_see_or_use_each_others_indexes() {
     assert_eq!(mine.path, "history");
     assert_eq!(data(&theirs, "other")["result"], data(&mine, "mine")["result"]);
     // The owner can delete it; then it is gone.
-    assert_eq!(call("DELETE", &server.url(&format!("/logq/api/v1/history/{id}")), None, &[]).status, 204);
+    assert_eq!(
+        call(
+            "DELETE",
+            &server.url(&format!("/logq/api/v1/history/{id}")),
+            None,
+            &[]
+        )
+        .status,
+        204
+    );
     assert_eq!(describe(&server, None, id).status, 404);
     assert_eq!(query_range(&server, None, &q, start, end, &[]).path, "scan");
 }
@@ -554,7 +714,10 @@ fn a_corrupted_index_is_detected_and_rebuilt() {
     let d = load_ready(&server, None, start, end, None);
     let id = d["id"].as_str().unwrap().to_string();
     let q = format!(r#"{{test="bad"}} |= "{NEEDLE}""#);
-    let good = data(&query_range(&server, None, &q, start, end, &[("limit", "1000")]), "good");
+    let good = data(
+        &query_range(&server, None, &q, start, end, &[("limit", "1000")]),
+        "good",
+    );
     server.terminate();
     // Damage every file of the index.
     let tenant_dir = dir.path().join("history").join("fake");
@@ -590,12 +753,38 @@ fn bad_history_requests_get_reasons() {
     let url = server.url("/logq/api/v1/history");
     let now = now_ns();
     let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
-        (vec![("start", now.to_string()), ("end", now.to_string())], "start must be before end"),
-        (vec![("start", (now - 2 * 24 * HOUR).to_string()), ("end", now.to_string())], "too long"),
-        (vec![("start", "yesterday".into()), ("end", now.to_string())], "invalid start"),
+        (
+            vec![("start", now.to_string()), ("end", now.to_string())],
+            "start must be before end",
+        ),
+        (
+            vec![
+                ("start", (now - 2 * 24 * HOUR).to_string()),
+                ("end", now.to_string()),
+            ],
+            "too long",
+        ),
+        (
+            vec![("start", "yesterday".into()), ("end", now.to_string())],
+            "invalid start",
+        ),
         (vec![("end", now.to_string())], "start"),
-        (vec![("start", (now - HOUR).to_string()), ("end", now.to_string()), ("query", "{app=".into())], "invalid query"),
-        (vec![("start", (now - HOUR).to_string()), ("end", now.to_string()), ("query", r#"{app="x"} |= "y""#.into())], "stream selector only"),
+        (
+            vec![
+                ("start", (now - HOUR).to_string()),
+                ("end", now.to_string()),
+                ("query", "{app=".into()),
+            ],
+            "invalid query",
+        ),
+        (
+            vec![
+                ("start", (now - HOUR).to_string()),
+                ("end", now.to_string()),
+                ("query", r#"{app="x"} |= "y""#.into()),
+            ],
+            "stream selector only",
+        ),
     ];
     for (params, reason) in cases {
         let a = call("POST", &url, None, &params);
@@ -603,9 +792,15 @@ fn bad_history_requests_get_reasons() {
         assert!(a.body.contains(reason), "{params:?}: {}", a.body);
     }
     assert_eq!(describe(&server, None, "0123456789abcdef").status, 404);
-    assert_eq!(call("DELETE", &server.url("/logq/api/v1/history/nope"), None, &[]).status, 404);
+    assert_eq!(
+        call("DELETE", &server.url("/logq/api/v1/history/nope"), None, &[]).status,
+        404
+    );
     // Parameters in the query string work as in a form body; RFC 3339 times too.
-    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
     let resp = agent
         .post(&url)
         .query("start", "2024-05-01T02:00:00Z")
@@ -618,7 +813,18 @@ fn bad_history_requests_get_reasons() {
     assert_eq!(d["start"], "2024-05-01T02:00:00Z");
     assert_eq!(d["end"], "2024-05-01T06:00:00Z");
     assert_eq!(d["query"], r#"{service="api"}"#);
-    for key in ["id", "state", "progress", "lines", "bytes_raw", "bytes_on_disk", "created_at", "last_used_at", "expires_at", "error"] {
+    for key in [
+        "id",
+        "state",
+        "progress",
+        "lines",
+        "bytes_raw",
+        "bytes_on_disk",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "error",
+    ] {
         assert!(d.get(key).is_some(), "{key} missing from {d}");
     }
 }
@@ -645,10 +851,16 @@ fn the_cli_loads_lists_and_removes_indexes() {
     assert!(out.contains("ready"), "{out}");
     let id = out.split_whitespace().next().unwrap().to_string();
     let (ok, out, _) = run(&["ls"]);
-    assert!(ok && out.contains(&id) && out.contains(r#"{test="cli"}"#), "{out}");
+    assert!(
+        ok && out.contains(&id) && out.contains(r#"{test="cli"}"#),
+        "{out}"
+    );
     let (ok, out, err) = run(&["load", "--from", &from, "--to", &to, "--no-wait"]);
     assert!(ok, "{err}");
-    assert!(!out.contains(&id), "a different selector is a different index: {out}");
+    assert!(
+        !out.contains(&id),
+        "a different selector is a different index: {out}"
+    );
     let (ok, _, err) = run(&["rm", &id]);
     assert!(ok, "{err}");
     let (ok, _, err) = run(&["rm", &id]);

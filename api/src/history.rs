@@ -68,12 +68,15 @@ fn not_found(id: &str) -> ApiError {
 /// `POST /logq/api/v1/history`: `start`, `end` (required) and an optional `query` selector.
 pub async fn load(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
     let history = manager(&s)?;
-    let start = parse_time(p.required("start")?).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?;
-    let end = parse_time(p.required("end")?).map_err(|e| ApiError::bad_request(format!("invalid end: {e}")))?;
+    let start =
+        parse_time(p.required("start")?).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?;
+    let end =
+        parse_time(p.required("end")?).map_err(|e| ApiError::bad_request(format!("invalid end: {e}")))?;
     let matchers = match p.get("query").map(str::trim) {
         None | Some("{}") => Vec::new(),
         Some(q) => {
-            let expr = parse_log_selector(q).map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+            let expr =
+                parse_log_selector(q).map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
             if !expr.pipeline.is_empty() {
                 return Err(ApiError::bad_request(
                     "invalid query: a history index takes a stream selector only (no pipeline stages)",
@@ -102,14 +105,22 @@ pub async fn list(State(s): Shared, Tenant(tenant): Tenant) -> Result<Json<Value
 }
 
 /// `GET /logq/api/v1/history/{id}`.
-pub async fn get(State(s): Shared, Tenant(tenant): Tenant, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let history = manager(&s)?;
     let d = history.get(&tenant, &id).ok_or_else(|| not_found(&id))?;
     Ok(Json(description_json(&d)))
 }
 
 /// `DELETE /logq/api/v1/history/{id}`: 204, or 404 for an unknown id.
-pub async fn remove(State(s): Shared, Tenant(tenant): Tenant, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn remove(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let history = manager(&s)?;
     if history.remove(&tenant, &id) {
         Ok(StatusCode::NO_CONTENT)

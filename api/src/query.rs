@@ -13,7 +13,6 @@ use axum::Json;
 use logq_querier::logql::{parse, Expr, SampleExpr};
 use logq_querier::{evaluate, LogQuery, MetricResult, Series};
 use logq_storage::{ScanStats, TenantId};
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::params::{parse_duration, parse_time, Params};
@@ -155,11 +154,7 @@ pub(crate) async fn query_range(
 
 /// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
 /// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
-pub(crate) async fn query(
-    State(s): Shared,
-    Tenant(tenant): Tenant,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(crate) async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
     let time = match p.get("time") {
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
         None => now_ns(),

@@ -28,7 +28,10 @@ pub(crate) async fn metrics(State(s): Shared) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         render(&s.metrics, &s.ingester, s.distributor.as_ref())
-            + &s.querier.history().map(|h| h.render_metrics()).unwrap_or_default(),
+            + &s.querier
+                .history()
+                .map(|h| h.render_metrics())
+                .unwrap_or_default(),
     )
         .into_response()
 }

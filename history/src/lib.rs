@@ -13,7 +13,7 @@ pub mod manager;
 pub mod registry;
 
 pub use manager::{
-    canonical_selector, selector_covers, Description, HistoryManager, HistoryMetrics, LoadError, ManagerConfig,
-    UsableIndex,
+    canonical_selector, selector_covers, Description, HistoryManager, HistoryMetrics, LoadError,
+    ManagerConfig, UsableIndex,
 };
 pub use registry::{IndexRecord, IndexState};

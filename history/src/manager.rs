@@ -260,18 +260,21 @@ impl HistoryManager {
                 slots.insert(slot.record.id.clone(), slot);
             }
             remove_strays(&manager.config.root, &tenant, &slots);
-            manager.tenants.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, slots);
+            manager
+                .tenants
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tenant, slots);
         }
         {
             let mut tenants = manager.lock();
             for (tenant, id) in &rebuild {
                 manager.restart_build(&mut tenants, tenant, id);
             }
-            let touched = manager.enforce_budget(&mut tenants, None);
+            manager.enforce_budget(&mut tenants, None);
             for t in tenants.keys().cloned().collect::<Vec<_>>() {
                 manager.persist(&tenants, &t);
             }
-            drop(touched);
         }
         let sweeper = Arc::downgrade(&manager);
         let every = (manager.config.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
@@ -305,8 +308,11 @@ impl HistoryManager {
         Description {
             record: r.clone(),
             progress,
-            expires_at: matches!(r.state, IndexState::Queued | IndexState::Building | IndexState::Ready)
-                .then(|| r.last_used_at.saturating_add(ttl)),
+            expires_at: matches!(
+                r.state,
+                IndexState::Queued | IndexState::Building | IndexState::Ready
+            )
+            .then(|| r.last_used_at.saturating_add(ttl)),
         }
     }
 
@@ -358,7 +364,10 @@ impl HistoryManager {
         let mut tenants = self.lock();
         let slots = tenants.entry(tenant.clone()).or_default();
         if let Some(slot) = slots.get_mut(&id) {
-            if matches!(slot.record.state, IndexState::Queued | IndexState::Building | IndexState::Ready) {
+            if matches!(
+                slot.record.state,
+                IndexState::Queued | IndexState::Building | IndexState::Ready
+            ) {
                 slot.record.last_used_at = now;
                 return Ok(self.describe(slot));
             }
@@ -408,7 +417,11 @@ impl HistoryManager {
     fn reuse(&self, tenant: &TenantId, id: &str, now: i64) -> Option<Description> {
         let mut tenants = self.lock();
         let slot = tenants.get_mut(tenant)?.get_mut(id)?;
-        matches!(slot.record.state, IndexState::Queued | IndexState::Building | IndexState::Ready).then(|| {
+        matches!(
+            slot.record.state,
+            IndexState::Queued | IndexState::Building | IndexState::Ready
+        )
+        .then(|| {
             slot.record.last_used_at = now;
             self.describe(slot)
         })
@@ -514,7 +527,6 @@ impl HistoryManager {
                 slot.record.state = IndexState::Failed;
                 slot.record.error = Some(e.to_string());
                 self.metrics.builds_failed.fetch_add(1, Relaxed);
-                drop(slot);
                 let _ = std::fs::remove_dir_all(&dir);
                 self.persist(&tenants, &tenant);
             }
@@ -560,9 +572,14 @@ impl HistoryManager {
             if let Some(slot) = tenants.get_mut(&t).and_then(|s| s.get_mut(&id)) {
                 tracing::info!(tenant = %t, id = %id, bytes = slot.record.bytes_on_disk, "history index evicted under the disk budget");
                 self.metrics.evicted.fetch_add(1, Relaxed);
-                self.drop_files(&t, slot, IndexState::Expired, format!(
+                self.drop_files(
+                    &t,
+                    slot,
+                    IndexState::Expired,
+                    format!(
                     "evicted (least recently used) to stay within the history disk budget of {budget} bytes"
-                ));
+                ),
+                );
             }
         }
     }
@@ -600,10 +617,17 @@ impl HistoryManager {
         for tenant in names {
             let slots = tenants.get_mut(&tenant).expect("listed");
             for slot in slots.values_mut() {
-                if slot.record.state == IndexState::Ready && now.saturating_sub(slot.record.last_used_at) >= ttl {
+                if slot.record.state == IndexState::Ready
+                    && now.saturating_sub(slot.record.last_used_at) >= ttl
+                {
                     tracing::info!(tenant = %tenant, id = %slot.record.id, "history index expired");
                     self.metrics.expired.fetch_add(1, Relaxed);
-                    self.drop_files(&tenant, slot, IndexState::Expired, "expired: unused for the time to live (--history-ttl)".into());
+                    self.drop_files(
+                        &tenant,
+                        slot,
+                        IndexState::Expired,
+                        "expired: unused for the time to live (--history-ttl)".into(),
+                    );
                 }
             }
             slots.retain(|_, s| {
@@ -724,21 +748,68 @@ impl HistoryManager {
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
-        counter(&mut out, "logq_history_builds_started_total", "History index builds started.", m.builds_started.load(Relaxed));
-        counter(&mut out, "logq_history_builds_succeeded_total", "History index builds that produced a ready index.", m.builds_succeeded.load(Relaxed));
-        counter(&mut out, "logq_history_builds_failed_total", "History index builds that failed.", m.builds_failed.load(Relaxed));
-        counter(&mut out, "logq_history_expired_total", "History indexes dropped after their time to live.", m.expired.load(Relaxed));
-        counter(&mut out, "logq_history_evicted_total", "History indexes evicted under the disk budget.", m.evicted.load(Relaxed));
-        counter(&mut out, "logq_history_corrupt_total", "History indexes found unreadable and rebuilt.", m.corrupt.load(Relaxed));
+        counter(
+            &mut out,
+            "logq_history_builds_started_total",
+            "History index builds started.",
+            m.builds_started.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "logq_history_builds_succeeded_total",
+            "History index builds that produced a ready index.",
+            m.builds_succeeded.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "logq_history_builds_failed_total",
+            "History index builds that failed.",
+            m.builds_failed.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "logq_history_expired_total",
+            "History indexes dropped after their time to live.",
+            m.expired.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "logq_history_evicted_total",
+            "History indexes evicted under the disk budget.",
+            m.evicted.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "logq_history_corrupt_total",
+            "History indexes found unreadable and rebuilt.",
+            m.corrupt.load(Relaxed),
+        );
         let eligible = m.queries_eligible.load(Relaxed);
         let served = m.queries_served.load(Relaxed);
-        counter(&mut out, "logq_history_queries_eligible_total", "Queries with a positive line filter (could use a history index).", eligible);
-        counter(&mut out, "logq_history_queries_served_total", "Queries answered at least partly by a history index.", served);
-        let ratio = if eligible == 0 { 0.0 } else { served as f64 / eligible as f64 };
+        counter(
+            &mut out,
+            "logq_history_queries_eligible_total",
+            "Queries with a positive line filter (could use a history index).",
+            eligible,
+        );
+        counter(
+            &mut out,
+            "logq_history_queries_served_total",
+            "Queries answered at least partly by a history index.",
+            served,
+        );
+        let ratio = if eligible == 0 {
+            0.0
+        } else {
+            served as f64 / eligible as f64
+        };
         let _ = writeln!(out, "# HELP logq_history_hit_ratio Share of eligible queries served by a history index.\n# TYPE logq_history_hit_ratio gauge\nlogq_history_hit_ratio {ratio}");
         let _ = writeln!(out, "# HELP logq_history_bytes_on_disk Bytes of ready history indexes on local disk.\n# TYPE logq_history_bytes_on_disk gauge\nlogq_history_bytes_on_disk {}", self.bytes_on_disk());
         let _ = writeln!(out, "# HELP logq_history_disk_budget_bytes The history disk budget.\n# TYPE logq_history_disk_budget_bytes gauge\nlogq_history_disk_budget_bytes {}", self.config.disk_budget);
-        let _ = writeln!(out, "# HELP logq_history_indexes History indexes by state.\n# TYPE logq_history_indexes gauge");
+        let _ = writeln!(
+            out,
+            "# HELP logq_history_indexes History indexes by state.\n# TYPE logq_history_indexes gauge"
+        );
         for (state, n) in self.state_counts() {
             let _ = writeln!(out, "logq_history_indexes{{state=\"{state}\"}} {n}");
         }
@@ -759,7 +830,11 @@ fn overlap_share(size: u64, min_ts: i64, max_ts: i64, start: i64, end: i64) -> u
 /// Deletes directories and temporary files of a tenant's directory that no record names
 /// (left by a crash mid-build or a removal racing a build).
 fn remove_strays(root: &std::path::Path, tenant: &TenantId, slots: &BTreeMap<String, Slot>) {
-    let known: HashSet<&str> = slots.values().map(|s| s.dir.as_str()).filter(|d| !d.is_empty()).collect();
+    let known: HashSet<&str> = slots
+        .values()
+        .map(|s| s.dir.as_str())
+        .filter(|d| !d.is_empty())
+        .collect();
     let Ok(entries) = std::fs::read_dir(registry::tenant_dir(root, tenant)) else {
         return;
     };

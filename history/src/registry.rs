@@ -189,7 +189,10 @@ mod tests {
 
     #[test]
     fn state_names_are_the_api_names() {
-        assert_eq!(serde_json::to_string(&IndexState::Building).unwrap(), "\"building\"");
+        assert_eq!(
+            serde_json::to_string(&IndexState::Building).unwrap(),
+            "\"building\""
+        );
         assert_eq!(IndexState::Expired.as_str(), "expired");
         assert!(IndexState::Queued.in_progress() && !IndexState::Ready.in_progress());
     }

@@ -281,10 +281,14 @@ impl Querier {
         // Memory first, then storage: data only moves from the head to storage, and leaves the
         // head after the manifest lists it, so reading the head before the manifest never misses
         // an entry in transit.
-        let head = self.head_select(tenant, matchers, filter.start, filter.end).await?;
+        let head = self
+            .head_select(tenant, matchers, filter.start, filter.end)
+            .await?;
         let stats = filter.stats.clone().unwrap_or_default();
         if head.iter().any(|(_, e)| e.iter().any(|e| filter.in_range(e.ts))) {
-            stats.scanned_sources.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .scanned_sources
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let head: Vec<(LabelSet, Vec<Entry>)> = head
             .into_iter()
@@ -325,7 +329,9 @@ impl Querier {
         let mut attempt = 0;
         let history = self.history.as_ref().filter(|_| !needle.all_of.is_empty());
         if history.is_some() {
-            stats.history_eligible.store(true, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .history_eligible
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         'manifest: loop {
             let objects = stored_objects(&manifest, filter.start, filter.end);
@@ -381,8 +387,12 @@ impl Querier {
             loop {
                 while launching && in_flight.len() < READ_AHEAD {
                     match next.next() {
-                        Some((piece, piece_filter)) if visitor.needs(piece.time_range().0, piece.time_range().1) => {
-                            stats.scanned_sources.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        Some((piece, piece_filter))
+                            if visitor.needs(piece.time_range().0, piece.time_range().1) =>
+                        {
+                            stats
+                                .scanned_sources
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             in_flight.push_back(self.read_object(&piece.object, matchers, piece_filter));
                             launched.push_back(piece);
                         }

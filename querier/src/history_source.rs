@@ -180,7 +180,10 @@ mod tests {
             needle(r#"{a="b"} |= "x" or "y" != "z" |~ "foo.*bar""#),
             vec![vec!["x".to_string(), "y".into()], vec!["foo".into()]]
         );
-        assert_eq!(needle(r#"{a="b"} |> "<_> GET <_>""#), vec![vec![" GET ".to_string()]]);
+        assert_eq!(
+            needle(r#"{a="b"} |> "<_> GET <_>""#),
+            vec![vec![" GET ".to_string()]]
+        );
         // No literal every match contains, negative filters, filters after a parser.
         assert!(needle(r#"{a="b"} |~ "(?i)error""#).is_empty());
         assert!(needle(r#"{a="b"} |~ "a|b""#).is_empty());

@@ -49,7 +49,10 @@ impl ScanStats {
 
     /// Which path answered: `history` (indexes only), `mixed` (indexes and scanning) or `scan`.
     pub fn path(&self) -> &'static str {
-        match (self.history_indexes_used() > 0, self.scanned_sources.load(Relaxed) > 0) {
+        match (
+            self.history_indexes_used() > 0,
+            self.scanned_sources.load(Relaxed) > 0,
+        ) {
             (false, _) => "scan",
             (true, false) => "history",
             (true, true) => "mixed",
