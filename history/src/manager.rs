@@ -483,9 +483,15 @@ impl HistoryManager {
         let result = match build(&self.manifests, &spec, &dir, progress, cancel.clone()).await {
             Ok(_) => {
                 let d = dir.clone();
+                let d_display = dir.display().to_string();
                 tokio::task::spawn_blocking(move || HistoryIndex::open(&d))
                     .await
-                    .unwrap_or_else(|e| Err(crate::HistoryError::Corrupt(format!("opening panicked: {e}"))))
+                    .unwrap_or_else(|e| {
+                        Err(crate::HistoryError::Corrupt {
+                            path: d_display.clone(),
+                            message: format!("opening panicked: {e}"),
+                        })
+                    })
             }
             Err(e) => Err(e),
         };

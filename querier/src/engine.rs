@@ -443,13 +443,14 @@ impl Querier {
         visitor: &mut (dyn Visitor + Send),
         deliver: &(dyn Fn(&mut (dyn Visitor + Send), &LabelSet, Vec<Entry>) + Sync),
     ) -> Result<(), String> {
-        let objects = Arc::new(part.objects.clone());
+        let objects: Vec<String> = part.objects.iter().cloned().collect();
         let mut cursor = None;
         loop {
             let page = history_source::search_page(part, matchers, needle, order, &objects, cursor).await?;
             let mut last_ts = None;
             let mut streams: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
-            for (labels, e) in page.entries {
+            for hit in page.entries {
+                let (labels, e) = (hit.labels, hit.entry);
                 last_ts = Some(e.ts);
                 if filter.keeps(e.ts, &e.line) {
                     streams.entry(labels).or_default().push(e);

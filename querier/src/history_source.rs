@@ -13,16 +13,12 @@
 //!   pipeline like a scanned entry, and it never misses a matching entry (its contract).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use logq_history::{Needle, SearchDirection, SearchPage, SearchRequest, UsableIndex};
+use logq_history::{Cursor, Direction as SearchDirection, Needle, SearchPage, SearchRequest, UsableIndex};
 use logq_storage::LabelMatcher;
 
 use crate::engine::{Direction, StoredObject};
 use crate::logql::{LogExpr, Stage};
-
-/// Where a page of an index's candidates ended.
-pub(crate) type Cursor = u64;
 
 /// Candidates asked of an index per page.
 pub(crate) const PAGE: usize = 4096;
@@ -140,14 +136,14 @@ pub(crate) async fn search_page(
     matchers: &[LabelMatcher],
     needle: &Needle,
     direction: Direction,
-    objects: &Arc<HashSet<String>>,
+    objects: &[String],
     cursor: Option<Cursor>,
 ) -> Result<SearchPage, String> {
     let req = SearchRequest {
         matchers: matchers.to_vec(),
         start_ns: part.start,
         end_ns: part.end,
-        objects: objects.clone(),
+        objects: objects.to_vec(),
         needle: needle.clone(),
         direction: match direction {
             Direction::Forward => SearchDirection::Forward,
