@@ -6,9 +6,9 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use logq_agent::LogGenerator;
 use logq_api::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 use logq_ingester::{Head, Position};
+use logq_loadgen::LogGenerator;
 use logq_querier::logql::{parse, parse_log_selector};
 use logq_storage::{
     decode_chunk_block, encode_chunk, read_block_streams, write_block, Entry, LabelSet, PushBatch,
@@ -158,9 +158,14 @@ fn line_filters(c: &mut Criterion) {
         ("regex", r#"{a="b"} |~ "status=5\\d\\d""#),
         ("contains_or", r#"{a="b"} |= "POST" or "DELETE" != "healthz""#),
     ] {
-        let expr = parse_log_selector(q).unwrap();
+        let pipeline = logq_querier::Pipeline::compile(&parse_log_selector(q).unwrap()).unwrap();
         g.bench_function(name, |b| {
-            b.iter(|| lines.iter().filter(|l| expr.matches_line(black_box(l))).count())
+            b.iter(|| {
+                lines
+                    .iter()
+                    .filter(|l| pipeline.matches_line(black_box(l)))
+                    .count()
+            })
         });
     }
     g.finish();
@@ -194,14 +199,13 @@ fn parsers(c: &mut Criterion) {
         ),
     ] {
         let expr = parse_log_selector(q).unwrap();
+        let mut pipeline = logq_querier::Pipeline::compile(&expr).unwrap();
         g.throughput(Throughput::Bytes(lines.iter().map(|(_, l)| l.len() as u64).sum()));
         g.bench_function(name, |b| {
             b.iter(|| {
                 lines
                     .iter()
-                    .filter(|(labels, l)| {
-                        logq_querier::run_pipeline(&expr, labels, 0, black_box(l)).is_some()
-                    })
+                    .filter(|(labels, l)| pipeline.process(labels, &[], 0, black_box(l)).is_some())
                     .count()
             })
         });

@@ -1,28 +1,27 @@
 //! `logq agent`: follow log files and push every line, exactly once, to a Loki-compatible
-//! endpoint. Settings come from an optional TOML file (`--config`), overridden by flags; SIGTERM
-//! or SIGINT delivers what was read, saves the checkpoint and exits 0.
+//! endpoint. Settings are [`AgentSettings`] from an optional config file (`--config`: its
+//! `[agent]` table, or a whole file of agent keys), overlaid by these flags; SIGTERM or SIGINT
+//! delivers what was read, saves the checkpoint and exits 0.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use logq_agent::{
-    AgentConfig, AgentMetrics, HttpOutput, Output, StdinConfig, SyslogConfig, SyslogStats, TailerConfig,
+    AgentMetrics, AgentOutputConfig, AgentPlan, AgentSettings, HttpOutput, Output, SyslogStats,
 };
 use logq_ingester::KafkaSettings;
+use logq_storage::duration::parse_std_duration;
 use logq_storage::TenantId;
-use serde::Deserialize;
 
-use crate::serve::duration;
-
-/// Flags of `logq agent`; each overrides the same setting of the config file.
+/// Flags of `logq agent`; each overrides the same key of the config file (named in brackets
+/// where it differs from the flag).
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// A file glob (`*`, `?`) or a directory to follow; repeatable.
+    /// A file glob (`*`, `?`) or a directory to follow; repeatable (`paths`).
     #[arg(long = "path")]
     paths: Vec<String>,
     /// Loki-compatible push URL (`http://host:3100` or the full `/loki/api/v1/push` URL).
@@ -35,9 +34,10 @@ pub struct AgentArgs {
     /// Kafka topics are named `<prefix><environment>` [default: h-].
     #[arg(long)]
     kafka_topic_prefix: Option<String>,
-    /// The stream label whose value keys Kafka records (the partition) [default: host].
-    #[arg(long)]
-    kafka_key_label: Option<String>,
+    /// The stream label whose value keys Kafka records (the partition) [default: host]
+    /// (`--kafka-key-label` is the same flag).
+    #[arg(long, alias = "kafka-key-label")]
+    kafka_partition_label: Option<String>,
     /// Extra librdkafka properties (TLS, SASL), e.g. `-X security.protocol=SSL`; repeatable.
     #[arg(short = 'X', long = "kafka-property")]
     kafka_properties: Vec<String>,
@@ -56,20 +56,25 @@ pub struct AgentArgs {
     /// On the first start, read existing files from their beginning (default: from their end).
     #[arg(long)]
     from_beginning: bool,
-    /// Skip lines whose own timestamp is older than this (`0s`: no limit) [default: 24h].
-    #[arg(long, value_parser = duration)]
+    /// Lines whose own timestamp is older than this are sent with the time they were read
+    /// (`0s`: always keep a line's own timestamp) [default: 24h].
+    #[arg(long, value_parser = parse_std_duration)]
     max_age: Option<Duration>,
+    /// Skip (count and log) lines dated before `--max-age` instead of sending them with the
+    /// time they were read.
+    #[arg(long)]
+    skip_old_lines: bool,
     /// Send a batch at this many lines [default: 10000].
     #[arg(long)]
     batch_lines: Option<usize>,
     /// Send a batch when its first line is this old [default: 1s].
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = parse_std_duration)]
     batch_wait: Option<Duration>,
     /// How often files are looked for [default: 250ms].
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = parse_std_duration)]
     poll_interval: Option<Duration>,
     /// How long a rotated or deleted file is kept open after its last data [default: 5s].
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = parse_std_duration)]
     rotate_wait: Option<Duration>,
     /// Lines not matching this regex continue the previous event (stack traces).
     #[arg(long)]
@@ -93,282 +98,110 @@ pub struct AgentArgs {
     /// Lines are JSON objects: timestamp, message, labels and metadata come from their fields.
     #[arg(long)]
     json: bool,
-    /// A JSON field that becomes a stream label; repeatable.
+    /// A JSON field that becomes a stream label; repeatable (`json_labels`).
     #[arg(long = "json-label")]
     json_labels: Vec<String>,
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
     #[arg(long)]
     metrics_listen: Option<String>,
-    /// TOML config file (same names as the flags, with `_`; `[services]` maps path globs to
-    /// service names).
+    /// A logq config file: its `[agent]` table, or a file of agent keys (same names as the
+    /// flags, with `_`; `[services]` maps path globs to service names).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Print the effective configuration (TOML) and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
-/// The config file. Every field is optional; flags override it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    /// Globs or directories to follow.
-    #[serde(default)]
-    paths: Vec<String>,
-    /// Push URL.
-    push_url: Option<String>,
-    /// Kafka brokers (instead of a push URL).
-    kafka: Option<String>,
-    /// Kafka topic prefix.
-    kafka_topic_prefix: Option<String>,
-    /// Label keying Kafka records.
-    kafka_key_label: Option<String>,
-    /// Extra librdkafka properties, `key = "value"`.
-    #[serde(default)]
-    kafka_properties: BTreeMap<String, String>,
-    /// Tenant.
-    org_id: Option<String>,
-    /// `env` label.
-    environment: Option<String>,
-    /// `host` label.
-    host: Option<String>,
-    /// Checkpoint directory.
-    checkpoint_dir: Option<PathBuf>,
-    /// Read existing files from the beginning on the first start.
-    from_beginning: Option<bool>,
-    /// Oldest line by its own timestamp (`24h`).
-    max_age: Option<String>,
-    /// Lines per batch.
-    batch_lines: Option<usize>,
-    /// Bytes of line text per batch.
-    batch_bytes: Option<usize>,
-    /// Oldest line of a batch before it is sent (`1s`).
-    batch_wait: Option<String>,
-    /// File polling interval.
-    poll_interval: Option<String>,
-    /// How long rotated files stay open after their last data.
-    rotate_wait: Option<String>,
-    /// How long an unfinished last line waits for its newline.
-    partial_flush: Option<String>,
-    /// Multi-line start pattern.
-    multiline_start: Option<String>,
-    /// Longest line.
-    max_line_bytes: Option<usize>,
-    /// Syslog UDP address.
-    syslog_udp: Option<String>,
-    /// Syslog TCP address.
-    syslog_tcp: Option<String>,
-    /// Read standard input.
-    stdin: Option<bool>,
-    /// `service` label of stdin lines.
-    stdin_service: Option<String>,
-    /// Lines are JSON objects.
-    json: Option<bool>,
-    /// JSON fields that become labels.
-    #[serde(default)]
-    json_labels: Vec<String>,
-    /// Metrics address.
-    metrics_listen: Option<String>,
-    /// Path glob -> service label.
-    #[serde(default)]
-    services: BTreeMap<String, String>,
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
 }
 
-fn config_duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Duration>> {
-    v.as_deref()
-        .map(|s| duration(s).map_err(|e| anyhow::anyhow!("invalid {name} {s:?}: {e}")))
-        .transpose()
+fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
 }
 
-/// Everything `logq agent` runs with.
-struct Built {
-    cfg: AgentConfig,
-    url: String,
-    kafka: Option<KafkaSettings>,
-    org_id: Option<String>,
-    syslog: Option<SyslogConfig>,
-    stdin: Option<StdinConfig>,
-    metrics_listen: Option<String>,
+impl AgentArgs {
+    /// Writes every flag given into `s`.
+    fn overlay(self, s: &mut AgentSettings) -> anyhow::Result<()> {
+        if !self.paths.is_empty() {
+            s.paths = self.paths;
+        }
+        set_opt(&mut s.push_url, self.push_url);
+        set_opt(&mut s.kafka, self.kafka);
+        set(&mut s.kafka_topic_prefix, self.kafka_topic_prefix);
+        set(&mut s.kafka_partition_label, self.kafka_partition_label);
+        for kv in &self.kafka_properties {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("invalid -X {kv:?}: expected KEY=VALUE"))?;
+            s.kafka_properties.insert(k.trim().to_string(), v.to_string());
+        }
+        set_opt(&mut s.org_id, self.org_id);
+        set_opt(&mut s.environment, self.environment);
+        set_opt(&mut s.host, self.host);
+        set(&mut s.checkpoint_dir, self.checkpoint_dir);
+        s.from_beginning |= self.from_beginning;
+        set(&mut s.max_age, self.max_age);
+        s.skip_old_lines |= self.skip_old_lines;
+        set(&mut s.batch_lines, self.batch_lines);
+        set(&mut s.batch_wait, self.batch_wait);
+        set(&mut s.poll_interval, self.poll_interval);
+        set(&mut s.rotate_wait, self.rotate_wait);
+        set_opt(&mut s.multiline_start, self.multiline_start);
+        set(&mut s.max_line_bytes, self.max_line_bytes);
+        set_opt(&mut s.syslog_udp, self.syslog_udp);
+        set_opt(&mut s.syslog_tcp, self.syslog_tcp);
+        s.stdin |= self.stdin;
+        set(&mut s.stdin_service, self.stdin_service);
+        s.json |= self.json;
+        if !self.json_labels.is_empty() {
+            s.json_labels = self.json_labels;
+        }
+        set_opt(&mut s.metrics_listen, self.metrics_listen);
+        Ok(())
+    }
 }
 
-/// Builds the agent configuration from the config file and the flags.
-fn build(args: AgentArgs) -> anyhow::Result<Built> {
-    let file: FileConfig = match &args.config {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))?
-        }
-        None => FileConfig::default(),
+/// The settings of the config file (if any) with the flags over them.
+fn settings(mut args: AgentArgs) -> anyhow::Result<(AgentSettings, bool)> {
+    let mut s = match args.config.take() {
+        Some(p) => crate::config_file::load_agent(&p)?,
+        None => AgentSettings::default(),
     };
-    let paths = if args.paths.is_empty() {
-        file.paths.clone()
-    } else {
-        args.paths
-    };
-    let syslog_udp = args.syslog_udp.or(file.syslog_udp.clone());
-    let syslog_tcp = args.syslog_tcp.or(file.syslog_tcp.clone());
-    let stdin = args.stdin || file.stdin.unwrap_or(false);
-    if paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() && !stdin {
-        bail!("nothing to follow: give --path GLOB, --syslog-udp ADDR, --syslog-tcp ADDR or --stdin (or the same in the config file)");
-    }
-    let kafka_brokers = args.kafka.or(file.kafka.clone());
-    let push_url = args.push_url.or(file.push_url.clone());
-    let (mut url, kafka) = match (push_url, kafka_brokers) {
-        (Some(_), Some(_)) => bail!("give either --push-url or --kafka, not both"),
-        (None, None) => bail!(
-            "no output: give --push-url URL or --kafka BROKERS (or push_url / kafka in the config file)"
-        ),
-        (Some(url), None) => (url, None),
-        (None, Some(brokers)) => {
-            let prefix = args
-                .kafka_topic_prefix
-                .or(file.kafka_topic_prefix.clone())
-                .unwrap_or_else(|| "h-".into());
-            let env = args
-                .environment
-                .clone()
-                .or(file.environment.clone())
-                .unwrap_or_else(|| "default".into());
-            let mut settings = KafkaSettings::new(brokers, &prefix, &env);
-            if let Some(label) = args.kafka_key_label.or(file.kafka_key_label.clone()) {
-                settings.partition_label = label;
-            }
-            settings.properties = file.kafka_properties.clone().into_iter().collect();
-            for kv in &args.kafka_properties {
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| anyhow::anyhow!("invalid -X {kv:?}: expected KEY=VALUE"))?;
-                settings.properties.push((k.trim().to_string(), v.to_string()));
-            }
-            (
-                format!("kafka://{}/{}", settings.brokers, settings.topic),
-                Some(settings),
-            )
-        }
-    };
-    if kafka.is_none() && !(url.starts_with("http://") || url.starts_with("https://")) {
-        bail!("invalid --push-url {url:?}: must start with http:// or https://");
-    }
-    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or("");
-    if kafka.is_none() && !after_scheme.trim_end_matches('/').contains('/') {
-        url = format!("{}/loki/api/v1/push", url.trim_end_matches('/'));
-    }
-    let org_id = args.org_id.or(file.org_id.clone());
-    let tenant = match &org_id {
-        Some(o) => TenantId::new(o.clone()).map_err(|e| anyhow::anyhow!("invalid --org-id {o:?}: {e}"))?,
-        None => TenantId::default_tenant(),
-    };
-    let multiline = args
-        .multiline_start
-        .or(file.multiline_start.clone())
-        .map(|p| regex::Regex::new(&p).map_err(|e| anyhow::anyhow!("invalid --multiline-start {p:?}: {e}")))
-        .transpose()?;
-    let mut tailer = TailerConfig {
-        paths,
-        from_beginning: args.from_beginning || file.from_beginning.unwrap_or(false),
-        multiline_start: multiline,
-        services: file.services.clone().into_iter().collect(),
-        ..TailerConfig::default()
-    };
-    if let Some(v) = args.max_line_bytes.or(file.max_line_bytes) {
-        if v == 0 {
-            bail!("invalid --max-line-bytes 0: must be positive");
-        }
-        tailer.max_line_bytes = v;
-    }
-    if let Some(d) = args
-        .rotate_wait
-        .or(config_duration("rotate_wait", &file.rotate_wait)?)
-    {
-        tailer.rotate_wait = d;
-    }
-    if let Some(d) = config_duration("partial_flush", &file.partial_flush)? {
-        tailer.partial_flush = d;
-    }
-    let host = args
-        .host
-        .or(file.host.clone())
-        .unwrap_or_else(logq_agent::hostname);
-    let dir = args
-        .checkpoint_dir
-        .or(file.checkpoint_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("logq-agent-data"));
-    let mut cfg = AgentConfig::new(tailer, dir, host);
-    cfg.tenant = tenant;
-    cfg.environment = args.environment.or(file.environment.clone());
-    if let Some(d) = args.max_age.or(config_duration("max_age", &file.max_age)?) {
-        cfg.max_age = (!d.is_zero()).then_some(d);
-    }
-    if let Some(n) = args.batch_lines.or(file.batch_lines) {
-        if n == 0 {
-            bail!("invalid --batch-lines 0: must be positive");
-        }
-        cfg.batch_lines = n;
-    }
-    if let Some(n) = file.batch_bytes {
-        cfg.batch_bytes = n.max(1);
-    }
-    if let Some(d) = args
-        .batch_wait
-        .or(config_duration("batch_wait", &file.batch_wait)?)
-    {
-        cfg.batch_wait = d;
-    }
-    if let Some(d) = args
-        .poll_interval
-        .or(config_duration("poll_interval", &file.poll_interval)?)
-    {
-        if d.is_zero() {
-            bail!("invalid --poll-interval 0s: must be positive");
-        }
-        cfg.poll_interval = d;
-    }
-    cfg.json = args.json || file.json.unwrap_or(false);
-    cfg.json_labels = if args.json_labels.is_empty() {
-        file.json_labels.clone()
-    } else {
-        args.json_labels
-    };
-    let stdin = stdin.then(|| StdinConfig {
-        host: cfg.host.clone(),
-        service: args
-            .stdin_service
-            .or(file.stdin_service.clone())
-            .unwrap_or_else(|| "stdin".into()),
-        environment: cfg.environment.clone(),
-        json: cfg.json,
-        json_labels: cfg.json_labels.clone(),
-        max_line_bytes: cfg.tailer.max_line_bytes,
-        stop_at_eof: cfg.tailer.paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none(),
-    });
-    let syslog = (syslog_udp.is_some() || syslog_tcp.is_some()).then(|| SyslogConfig {
-        udp: syslog_udp,
-        tcp: syslog_tcp,
-        host: cfg.host.clone(),
-        environment: cfg.environment.clone(),
-        max_message_bytes: cfg.tailer.max_line_bytes,
-    });
-    Ok(Built {
-        cfg,
-        url,
-        kafka,
-        org_id,
-        syslog,
-        stdin,
-        metrics_listen: args.metrics_listen.or(file.metrics_listen.clone()),
-    })
+    let print = args.print_config;
+    args.overlay(&mut s)?;
+    Ok((s, print))
+}
+
+/// Builds everything the agent runs with from the config file and the flags.
+#[cfg(test)]
+fn build(args: AgentArgs) -> anyhow::Result<AgentPlan> {
+    Ok(settings(args)?.0.build()?)
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let (settings, print) = settings(args)?;
+    let plan = settings.build()?;
+    if print {
+        print!("{}", crate::config_file::agent_toml(&settings));
+        return Ok(());
+    }
     crate::serve::init_tracing();
-    let Built {
-        cfg,
-        url,
-        kafka,
+    let url = plan.output_url();
+    let AgentPlan {
+        config: cfg,
+        output,
         org_id,
         syslog,
         stdin,
         metrics_listen,
-    } = build(args)?;
+    } = plan;
     let syslog_stats = Arc::new(SyslogStats::default());
     if let Some(addr) = metrics_listen {
         serve_metrics(&addr, cfg.metrics.clone(), syslog_stats.clone())?;
@@ -388,19 +221,28 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut output: Box<dyn Output> = match &kafka {
-        Some(settings) => {
+    let mut output: Box<dyn Output> = match output {
+        AgentOutputConfig::Kafka {
+            brokers,
+            topic_prefix,
+            environment,
+            partition_label,
+            properties,
+        } => {
+            let mut settings = KafkaSettings::new(brokers, &topic_prefix, &environment);
+            settings.partition_label = partition_label;
+            settings.properties = properties;
             let tenant = org_id
                 .as_deref()
                 .map(TenantId::new)
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("invalid --org-id: {e}"))?;
             Box::new(
-                crate::agent_kafka::KafkaOutput::connect(settings, tenant)
+                crate::agent_kafka::KafkaOutput::connect(&settings, tenant)
                     .with_context(|| format!("connecting to Kafka at {}", settings.brokers))?,
             )
         }
-        None => Box::new(HttpOutput::new(url.clone(), org_id, Duration::from_secs(30))),
+        AgentOutputConfig::Http { url } => Box::new(HttpOutput::new(url, org_id, Duration::from_secs(30))),
     };
     tracing::info!(paths = ?cfg.tailer.paths, output = %url, checkpoint_dir = %cfg.checkpoint_dir.display(), "agent starting");
     logq_agent::run_with_sources(cfg, &mut *output, &stop, sources).context("agent failed")?;
@@ -477,6 +319,7 @@ fn spawn_signal_listener(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use logq_agent::AgentConfig;
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -488,7 +331,8 @@ mod tests {
         let mut v = vec!["agent"];
         v.extend_from_slice(flags);
         let b = build(Cli::try_parse_from(v)?.args)?;
-        Ok((b.cfg, b.url, b.org_id))
+        let url = b.output_url();
+        Ok((b.config, url, b.org_id))
     }
 
     #[test]

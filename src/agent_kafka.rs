@@ -4,7 +4,7 @@
 //! ids. `send` returns only once Kafka acknowledged every record of the batch; then the agent
 //! moves its checkpoint.
 
-use logq_agent::{Output, OutputError};
+use logq_agent::{Delivery, Output, OutputError};
 use logq_ingester::{KafkaDistributor, KafkaSettings};
 use logq_storage::{PushBatch, TenantId};
 
@@ -35,9 +35,10 @@ impl KafkaOutput {
 }
 
 impl Output for KafkaOutput {
-    fn send(&mut self, batch: &PushBatch) -> Result<(), OutputError> {
+    fn send(&mut self, batch: &PushBatch) -> Result<Delivery, OutputError> {
         self.runtime
             .block_on(self.distributor.push_ref(batch, self.tenant.as_ref()))
+            .map(|()| Delivery::default())
             .map_err(|e| OutputError {
                 // Kafka errors are transient from the agent's side: keep the lines and retry.
                 retryable: true,

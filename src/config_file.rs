@@ -1,15 +1,96 @@
-//! `logq serve --config FILE` (or `LOGQ_CONFIG`): a TOML file whose keys are `logq serve`'s
-//! flags (`data_dir = "/var/lib/logq"`, `kafka = "k1:9092"`, `retention_tenant = ["a=7d"]`),
-//! turned into flags placed before the command line's own, so flags given on the command line
-//! override the file. Unknown keys and values of the wrong shape are errors naming the key.
+//! The logq config file: one TOML file for both commands, a `[server]` table for `logq serve`
+//! (a [`ServerConfig`]) and an `[agent]` table for `logq agent` (an [`AgentSettings`]); each
+//! command reads its own table and ignores the other. Unknown tables and keys are errors naming
+//! the key, the file and the line.
+//!
+//! Older files keep working: a `serve --config` file of flat keys named after `logq serve`'s
+//! flags (`data_dir = "/var/lib/logq"`) is turned into those flags, placed before the command
+//! line's own so that command-line flags win; an `agent --config` file of flat agent keys is
+//! read as the `[agent]` table. `logq config check` prints either kind in the current form.
 
 use std::ffi::OsString;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use clap::CommandFactory;
+use logq_agent::AgentSettings;
+use logq_server::ServerConfig;
+use serde::{Deserialize, Serialize};
 
-/// Expands the config file of a `serve` command line into flags; other command lines pass
-/// through unchanged. `env_config` is the `LOGQ_CONFIG` value, if set.
+/// A config file in the current form.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `logq serve`'s configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerConfig>,
+    /// `logq agent`'s configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSettings>,
+}
+
+/// What a file holds.
+pub enum FileKind {
+    /// `[server]` and/or `[agent]` tables.
+    Tables(Box<ConfigFile>),
+    /// Flat keys (the older per-command format), as parsed TOML.
+    Flat(toml::Table),
+}
+
+/// Reads and classifies a config file; syntax and unknown-key errors name the file and line.
+pub fn read(path: &Path) -> anyhow::Result<FileKind> {
+    let display = path.display();
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {display}"))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {display}: {e}"))?;
+    let tables = table
+        .iter()
+        .all(|(k, v)| (k == "server" || k == "agent") && v.is_table());
+    if !tables {
+        return Ok(FileKind::Flat(table));
+    }
+    let file: ConfigFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {display}: {e}"))?;
+    Ok(FileKind::Tables(Box::new(file)))
+}
+
+/// The `[server]` table of a current-form file (the defaults when it has none).
+pub fn load_server(path: &Path) -> anyhow::Result<ServerConfig> {
+    match read(path)? {
+        FileKind::Tables(f) => Ok(f.server.unwrap_or_default()),
+        FileKind::Flat(_) => bail!(
+            "config file {}: flat keys are `logq serve` flags; they are read through LOGQ_CONFIG or --config before the other flags",
+            path.display()
+        ),
+    }
+}
+
+/// The agent settings of a file: its `[agent]` table, or a whole file of agent keys.
+pub fn load_agent(path: &Path) -> anyhow::Result<AgentSettings> {
+    match read(path)? {
+        FileKind::Tables(f) => Ok(f.agent.unwrap_or_default()),
+        FileKind::Flat(table) => table
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display())),
+    }
+}
+
+/// `settings` as a config file's `[agent]` table.
+pub fn agent_toml(settings: &AgentSettings) -> String {
+    to_toml(&ConfigFile {
+        server: None,
+        agent: Some(settings.clone()),
+    })
+}
+
+/// A config file as TOML.
+pub fn to_toml(file: &ConfigFile) -> String {
+    toml::to_string(file).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+}
+
+/// Expands an older flat config file of a `serve` command line (`--config FILE` or
+/// `LOGQ_CONFIG`) into flags placed before the command line's own; a current-form file is passed
+/// on as `--config FILE` for `serve` to read. Other command lines pass through unchanged.
 pub fn expand<C: CommandFactory>(
     mut args: Vec<OsString>,
     env_config: Option<OsString>,
@@ -37,15 +118,18 @@ pub fn expand<C: CommandFactory>(
         i += 1;
     }
     let Some(path) = path else { return Ok(args) };
-    let display = path.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading config file {display}"))?;
-    let flags = flags_from_toml::<C>(&text).with_context(|| format!("config file {display}"))?;
+    let flags = match read(Path::new(&path))? {
+        FileKind::Tables(_) => vec!["--config".into(), path],
+        FileKind::Flat(table) => {
+            flat_serve_flags::<C>(table).with_context(|| format!("config file {}", path.to_string_lossy()))?
+        }
+    };
     args.splice(serve_at + 1..serve_at + 1, flags);
     Ok(args)
 }
 
-fn flags_from_toml<C: CommandFactory>(text: &str) -> anyhow::Result<Vec<OsString>> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The flags an older flat `serve` file stands for.
+pub fn flat_serve_flags<C: CommandFactory>(table: toml::Table) -> anyhow::Result<Vec<OsString>> {
     let cmd = C::command();
     let serve = cmd
         .find_subcommand("serve")
@@ -53,13 +137,13 @@ fn flags_from_toml<C: CommandFactory>(text: &str) -> anyhow::Result<Vec<OsString
     let known: Vec<String> = serve
         .get_arguments()
         .filter_map(|a| a.get_long().map(str::to_string))
-        .filter(|l| l != "config" && l != "help")
+        .filter(|l| l != "config" && l != "help" && l != "print-config")
         .collect();
     let mut out = Vec::new();
     for (key, value) in table {
         let long = key.replace('_', "-");
         if !known.contains(&long) {
-            bail!("unknown key {key:?} (keys are the long flags of `logq serve`, e.g. listen, data_dir, kafka, environment)");
+            bail!("unknown key {key:?} (put `logq serve` settings in a [server] table, or use flat keys named after its long flags, e.g. listen, data_dir, kafka, environment)");
         }
         let flag = OsString::from(format!("--{long}"));
         let scalar = |v: &toml::Value| -> anyhow::Result<String> {
@@ -159,6 +243,24 @@ mod tests {
     }
 
     #[test]
+    fn a_tables_file_is_passed_on_to_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("logq.toml");
+        std::fs::write(
+            &file,
+            "[server]\ndata_dir = \"/data\"\n[agent]\npaths = [\"/x\"]\n",
+        )
+        .unwrap();
+        let got = expand::<Cli>(os(&["logq", "serve", "--demo"]), Some(file.clone().into())).unwrap();
+        assert_eq!(
+            got,
+            os(&["logq", "serve", "--config", file.to_str().unwrap(), "--demo"])
+        );
+        assert_eq!(load_server(&file).unwrap().data_dir, Path::new("/data"));
+        assert_eq!(load_agent(&file).unwrap().paths, ["/x"]);
+    }
+
+    #[test]
     fn bad_files_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("logq.toml");
@@ -173,6 +275,13 @@ mod tests {
         assert!(run("listen_port = 3").contains("unknown key \"listen_port\""));
         assert!(run("data_dir = [[1]]").contains("expected a string or a number"));
         assert!(run("data_dir = ").contains("logq.toml"));
+        let e = run("[server]\ndata_dir = \"/d\"\n\n[server.limits]\nmax_query_serie = 5\n");
+        assert!(
+            e.contains("max_query_serie") && e.contains("line 5") && e.contains("logq.toml"),
+            "{e}"
+        );
+        let e = run("[servr]\nlisten = \"x\"\n");
+        assert!(e.contains("servr"), "{e}");
         let missing =
             expand::<Cli>(os(&["logq", "serve", "--config", "/nonexistent.toml"]), None).unwrap_err();
         assert!(format!("{missing:#}").contains("/nonexistent.toml"));

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{free_loopback_port, get, logq_bin, now_ns, read_all, Server};
+use util::{free_loopback_port, get, logq_bin, now_ns, read_all, wait_for, Server};
 
 const HOST: &str = "agent-test";
 
@@ -721,4 +721,267 @@ fn crash_test(glob: &str) {
     );
     wait_exactly_once(&e.server, e.t0, &written, 60);
     agent.terminate();
+}
+
+/// What the fake push endpoint did.
+#[derive(Default)]
+struct FakeLog {
+    stored: Vec<String>,
+    requests: usize,
+    accept_json: usize,
+}
+
+/// A push endpoint speaking the partial-acceptance contract: lines containing `REJECT` are
+/// refused per entry (400 with the JSON body naming them), the others stored; the first
+/// `fail_first` requests answer 503 and, with `plain_400`, every request with a refused line
+/// gets a plain-text 400 instead (an older server or a proxy).
+fn fake_push_server(
+    fail_first: usize,
+    plain_400: bool,
+) -> (String, std::sync::Arc<std::sync::Mutex<FakeLog>>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let log = std::sync::Arc::new(std::sync::Mutex::new(FakeLog::default()));
+    let shared = log.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let (mut len, mut accept_json) = (0usize, false);
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = l.trim_end().to_ascii_lowercase();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                accept_json |= l == "accept: application/json";
+            }
+            let mut body = vec![0; len];
+            if r.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let mut log = shared.lock().unwrap();
+            log.requests += 1;
+            log.accept_json += usize::from(accept_json);
+            let (status, answer) = if log.requests <= fail_first {
+                (503, "ingester unavailable".to_string())
+            } else {
+                let batch = logq_storage::push::decode_protobuf(
+                    logq_storage::TenantId::default_tenant(),
+                    &body,
+                    &mut Default::default(),
+                )
+                .expect("the agent sends valid protobuf");
+                let mut rejected = Vec::new();
+                let mut ok = Vec::new();
+                for (si, s) in batch.streams.iter().enumerate() {
+                    for (ei, e) in s.entries.iter().enumerate() {
+                        if e.line.contains("REJECT") {
+                            rejected.push(serde_json::json!({
+                                "stream": si, "entry": ei, "labels": s.labels.to_string(),
+                                "ts": e.ts.to_string(), "reason": "line_too_long",
+                                "error": format!("line of {} bytes too long", e.line.len()),
+                            }));
+                        } else {
+                            ok.push(e.line.clone());
+                        }
+                    }
+                }
+                if rejected.is_empty() {
+                    log.stored.extend(ok);
+                    (204, String::new())
+                } else if plain_400 {
+                    (400, "request refused by proxy policy".to_string())
+                } else {
+                    log.stored.extend(ok);
+                    let body = serde_json::json!({
+                        "message": format!("{} entries rejected", rejected.len()),
+                        "accepted": 0, "rejected": rejected,
+                    });
+                    (400, body.to_string())
+                }
+            };
+            drop(log);
+            let mut w = conn;
+            let _ = write!(
+                w,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, log)
+}
+
+fn dead_letters(root: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(root.join("cp").join("dead-letter.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead-letter lines are JSON"))
+        .collect()
+}
+
+fn agent_metric(addr: &str, name: &str) -> f64 {
+    let r = get(&format!("http://{addr}/metrics"), &[], &[]);
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1.0)
+}
+
+/// One refused line in a batch does not lose the others: the server's 503s are retried, the
+/// refused lines land in the dead-letter file with the server's reason, file and offset, are
+/// counted on /metrics, and the checkpoint moves past them (a restart sends nothing again).
+#[test]
+fn refused_lines_go_to_the_dead_letter_file_and_the_rest_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    let (url, log) = fake_push_server(3, false);
+    let metrics = format!("127.0.0.1:{}", free_loopback_port());
+    let mut agent = Agent::start_url(&url, &root, "*.log", &["--metrics-listen", &metrics]);
+    let mut want = Vec::new();
+    let mut refused = Vec::new();
+    let mut text = Vec::new();
+    for i in 0..1000 {
+        let l = if i % 100 == 7 {
+            format!("dl line {i} REJECT")
+        } else {
+            format!("dl line {i}")
+        };
+        if l.contains("REJECT") {
+            refused.push(l.clone());
+        } else {
+            want.push(l.clone());
+        }
+        text.push(l);
+    }
+    append(&root.join("logs").join("dl.log"), &text);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead_letters(&root).len() < refused.len() || log.lock().unwrap().stored.len() < want.len() {
+        assert!(Instant::now() < deadline, "not everything was answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dl = dead_letters(&root);
+    assert_eq!(
+        dl.iter().map(|r| r["line"].as_str().unwrap()).collect::<Vec<_>>(),
+        refused
+    );
+    let offset_of_7: usize = text[..7].iter().map(|l| l.len() + 1).sum();
+    assert_eq!(dl[0]["offset"], offset_of_7);
+    assert_eq!(dl[0]["reason"], "line_too_long");
+    assert!(dl[0]["file"].as_str().unwrap().ends_with("dl.log"), "{}", dl[0]);
+    assert!(
+        dl[0]["labels"].as_str().unwrap().contains("service=\"dl\""),
+        "{}",
+        dl[0]
+    );
+    assert!(dl[0]["ts"].as_i64().is_some() && dl[0]["time"].as_str().is_some());
+    assert_eq!(log.lock().unwrap().stored, want);
+    wait_for(10, "metrics", || {
+        agent_metric(&metrics, "logq_agent_rejected_lines_total") == refused.len() as f64
+    });
+    assert!(agent_metric(&metrics, "logq_agent_send_retries_total") >= 3.0);
+    agent.terminate();
+    {
+        let l = log.lock().unwrap();
+        assert_eq!(l.accept_json, l.requests, "every push asks for a JSON answer");
+    }
+    agent.spawn();
+    std::thread::sleep(Duration::from_millis(800));
+    agent.terminate();
+    assert_eq!(
+        log.lock().unwrap().stored.len(),
+        want.len(),
+        "nothing is sent twice"
+    );
+    assert_eq!(dead_letters(&root).len(), refused.len());
+}
+
+/// A 400 without the partial-acceptance body (an older server, a proxy): the whole batch is
+/// recorded in the dead-letter file with the answer as the reason; never dropped silently.
+#[test]
+fn a_plain_400_dead_letters_the_whole_batch_with_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    let (url, log) = fake_push_server(0, true);
+    let mut agent = Agent::start_url(&url, &root, "*.log", &[]);
+    let batch: Vec<String> = (0..20)
+        .map(|i| {
+            if i == 5 {
+                format!("p{i} REJECT")
+            } else {
+                format!("p{i}")
+            }
+        })
+        .collect();
+    append(&root.join("logs").join("p.log"), &batch);
+    wait_for(20, "dead letters", || dead_letters(&root).len() >= batch.len());
+    let dl = dead_letters(&root);
+    assert_eq!(dl.len(), batch.len());
+    assert!(
+        dl[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("400: request refused by proxy policy"),
+        "{}",
+        dl[0]
+    );
+    assert!(log.lock().unwrap().stored.is_empty());
+    agent.terminate();
+}
+
+/// Following a file whose lines are dated long ago (older than the server accepts): every line
+/// is stored, with the time it was read (its text keeps its own date), and counted as
+/// re-stamped; with `--skip-old-lines` they are skipped and counted instead.
+#[test]
+fn a_file_of_old_dated_lines_is_stored_whole() {
+    let e = env();
+    let old: Vec<String> = (0..300)
+        .map(|i| {
+            let days = if i % 2 == 0 { 30 } else { 9000 };
+            let t = chrono::Utc::now() - chrono::Duration::days(days) + chrono::Duration::seconds(i);
+            format!("{} old line {i}", t.format("%Y-%m-%dT%H:%M:%SZ"))
+        })
+        .collect();
+    append(&e.log("old.log"), &old);
+    let metrics = format!("127.0.0.1:{}", free_loopback_port());
+    let mut agent = Agent::start(
+        &e.server,
+        &e.root,
+        "*.log",
+        &["--from-beginning", "--metrics-listen", &metrics],
+    );
+    wait_exactly_once(&e.server, e.t0, &old, 30);
+    assert_eq!(agent_metric(&metrics, "logq_agent_restamped_lines_total"), 300.0);
+    assert_eq!(agent_metric(&metrics, "logq_agent_rejected_lines_total"), 0.0);
+    agent.terminate();
+
+    let e2 = env();
+    append(&e2.log("old.log"), &old);
+    let metrics = format!("127.0.0.1:{}", free_loopback_port());
+    let mut agent = Agent::start(
+        &e2.server,
+        &e2.root,
+        "*.log",
+        &[
+            "--from-beginning",
+            "--skip-old-lines",
+            "--metrics-listen",
+            &metrics,
+        ],
+    );
+    wait_for(20, "skipped lines counted", || {
+        agent_metric(&metrics, "logq_agent_too_old_lines_total") == 300.0
+    });
+    agent.terminate();
+    assert!(stored(&e2.server, e2.t0).0.is_empty());
 }

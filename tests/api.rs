@@ -48,7 +48,7 @@ fn bad_input_is_rejected_with_a_reason_and_loses_nothing() {
             "empty label set",
             json.to_vec(),
             br#"{"streams":[{"stream":{},"values":[["1","x"]]}]}"#.to_vec(),
-            "no labels",
+            "error at least one label pair is required per stream",
         ),
         (
             "bad snappy",
@@ -439,7 +439,7 @@ fn index_stats_and_volume_come_from_indexes() {
 #[test]
 fn delete_requests_hide_at_once_and_are_applied_by_the_compactor() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), FAST_FLAGS);
+    let mut server = Server::start_process(dir.path(), FAST_FLAGS);
     let base = now_ns() - 2 * 3_600_000_000_000;
     let entries: Vec<(i64, String)> = (0..100)
         .map(|i| {

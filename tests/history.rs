@@ -9,7 +9,7 @@ mod util;
 use std::process::Command;
 use std::time::Duration;
 
-use logq_agent::LogGenerator;
+use logq_loadgen::LogGenerator;
 use serde_json::Value;
 use util::*;
 

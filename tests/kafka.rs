@@ -24,6 +24,9 @@ struct Broker {
     bootstrap: String,
     child: Option<Child>,
     environment: String,
+    /// librdkafka's mock cluster: it does not implement static group membership (a restarted
+    /// static member waits about two session timeouts), so ingesters join it dynamically.
+    mock: bool,
 }
 
 impl Broker {
@@ -34,6 +37,7 @@ impl Broker {
                 bootstrap: external,
                 child: None,
                 environment: Self::environment(test),
+                mock: false,
             },
             Err(_) => Self::start_mock(test, partitions),
         }
@@ -67,7 +71,55 @@ impl Broker {
             bootstrap,
             child: Some(child),
             environment,
+            mock: true,
         }
+    }
+
+    /// A tansu broker (a real Kafka-protocol broker: `cargo install tansu --features dynostore`,
+    /// memory engine) in a child process; `None` when `tansu` is not installed, unless
+    /// `LOGQ_REQUIRE_TANSU` is set (CI installs it), which makes that a failure.
+    fn start_tansu(test: &str) -> Option<Broker> {
+        let bin = std::env::var_os("LOGQ_TANSU")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                let home = std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cargo/bin/tansu");
+                let on_path = Command::new("tansu").arg("--help").output().is_ok();
+                Some(if on_path { "tansu".into() } else { home })
+            })?;
+        if Command::new(&bin).arg("--help").output().is_err() {
+            assert!(
+                std::env::var_os("LOGQ_REQUIRE_TANSU").is_none(),
+                "tansu is not installed (scripts/test.sh installs it)"
+            );
+            eprintln!("skipping: tansu is not installed (cargo install tansu --features dynostore)");
+            return None;
+        }
+        let port = free_loopback_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args([
+                "--kafka-listener-url",
+                &url,
+                "--kafka-advertised-listener-url",
+                &url,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Broker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            child: Some(child),
+            environment: Self::environment(test),
+            mock: false,
+        })
     }
 
     fn topic(&self) -> String {
@@ -102,6 +154,9 @@ impl Broker {
             ]
             .map(String::from),
         );
+        if self.mock {
+            f.extend(["--kafka-instance-id", "off"].map(String::from));
+        }
         f
     }
 
@@ -125,7 +180,7 @@ impl Drop for Broker {
 
 fn start(dir: &std::path::Path, name: &str, flags: &[String]) -> Server {
     let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
-    Server::start(&dir.join(name), &refs)
+    Server::start_process(&dir.join(name), &refs)
 }
 
 /// Reads until `want` entries are visible (ingestion is asynchronous in Kafka mode), then
@@ -692,4 +747,104 @@ fn agent_to_kafka_exactly_once_across_agent_sigkills() {
     want.sort();
     assert_eq!(got.len(), want.len(), "lines stored vs written");
     assert_eq!(got, want);
+}
+
+/// Time until `server` owns `want` partitions, polled every 100 ms (panics after `secs`).
+fn time_to_own(server: &Server, want: f64, secs: u64) -> Duration {
+    let t = Instant::now();
+    wait_for(secs, "the ingester to own its partitions", || {
+        metric(server, "logq_ingester_kafka_partitions_assigned") >= want
+    });
+    t.elapsed()
+}
+
+/// Static group membership against a real broker (tansu): an ingester SIGKILLed and restarted
+/// owns its partitions again within seconds, not after its old session expired, and the lines
+/// pushed meanwhile are all visible. With dynamic membership the rejoin waits out the session
+/// timeout (15 s here) and, with tansu, sometimes never gets an assignment at all.
+#[test]
+fn a_killed_ingester_resumes_within_seconds_through_tansu() {
+    let Some(broker) = Broker::start_tansu("static") else {
+        return;
+    };
+    restart_resumes_within_seconds(&broker);
+}
+
+/// The same against the broker `LOGQ_TEST_KAFKA` names (librdkafka's mock cluster does not
+/// implement static membership: there a restart takes about two session timeouts).
+#[test]
+fn a_killed_ingester_resumes_within_seconds_through_an_external_broker() {
+    if std::env::var_os("LOGQ_TEST_KAFKA").is_none() {
+        eprintln!("skipping: LOGQ_TEST_KAFKA names no broker");
+        return;
+    }
+    let broker = Broker::start("staticext", 4);
+    restart_resumes_within_seconds(&broker);
+}
+
+fn restart_resumes_within_seconds(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let distributor = start(dir.path(), "distributor", &broker.flags("distributor", &store));
+    let mut flags = broker.flags("ingester", &store);
+    flags.extend(["-X", "session.timeout.ms=15000", "--window-grace", "1h"].map(String::from));
+    let mut ingester = start(dir.path(), "ingester", &flags);
+    time_to_own(&ingester, 4.0, 60);
+    if !broker.mock {
+        let id = std::fs::read_to_string(dir.path().join("ingester/kafka-instance-id")).unwrap();
+        assert!(id.starts_with("logq-"), "{id}");
+    }
+    let t0 = now_ns() - 60 * 1_000_000_000;
+    let first = numbered_streams(4, 0, 500, t0);
+    push_streams(&distributor, None, &first, true, 500);
+    assert_eventually_exact(&ingester, r#"{service="api"}"#, &first, t0, now_ns(), 60);
+    for round in 0..3 {
+        ingester.kill9();
+        ingester.restart();
+        let took = time_to_own(&ingester, 4.0, 60);
+        eprintln!("restart {round}: partitions owned again after {took:?}");
+        assert!(
+            took < Duration::from_secs(8),
+            "restart {round}: partitions came back after {took:?} (session timeout 15 s)"
+        );
+    }
+    let more = numbered_streams(4, 500, 1000, t0);
+    push_streams(&distributor, None, &more, true, 500);
+    let mut all = first.clone();
+    for (a, m) in all.iter_mut().zip(more) {
+        a.entries.extend(m.entries);
+    }
+    assert_eventually_exact(&ingester, r#"{service="api"}"#, &all, t0, now_ns(), 30);
+}
+
+/// More ingesters than partitions: the one left without any says so after three session
+/// timeouts (gauge and `/ready` detail) while staying ready.
+#[test]
+fn an_ingester_owning_no_partition_says_so() {
+    let broker = Broker::start("unassigned", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut flags = broker.flags("ingester", &store);
+    for f in flags.iter_mut() {
+        if f == "4" {
+            *f = "1".into(); // --kafka-partitions 1
+        }
+    }
+    flags.extend(["-X", "session.timeout.ms=6000"].map(String::from));
+    let a = start(dir.path(), "a", &flags);
+    time_to_own(&a, 1.0, 60);
+    let b = start(dir.path(), "b", &flags);
+    // Whichever is left without the partition after the rebalance reports it.
+    let reports = |s: &Server| {
+        get(&s.url("/ready"), &[], &[])
+            .body
+            .contains("owns no Kafka partition")
+    };
+    wait_for(60, "the idle ingester to report", || reports(&a) || reports(&b));
+    let (idle, busy) = if reports(&a) { (&a, &b) } else { (&b, &a) };
+    let ready = get(&idle.url("/ready"), &[], &[]);
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(metric(idle, "logq_ingester_kafka_unassigned_seconds") >= 18.0);
+    assert_eq!(metric(busy, "logq_ingester_kafka_unassigned_seconds"), 0.0);
+    assert!(!get(&busy.url("/ready"), &[], &[]).body.contains("warning"));
 }

@@ -6,7 +6,7 @@ mod util;
 
 use std::path::Path;
 
-use logq_agent::LogGenerator;
+use logq_loadgen::LogGenerator;
 use util::*;
 
 const HOUR: i64 = 3_600_000_000_000;
@@ -116,7 +116,7 @@ fn roundtrip(streams: Vec<TestStream>, query: &str) {
     let total: usize = streams.iter().map(|s| s.entries.len()).sum();
     assert!(total >= 30_000, "only {total} lines");
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), FAST_FLAGS);
+    let mut server = Server::start_process(dir.path(), FAST_FLAGS);
     push_half_json_half_protobuf(&server, &streams);
     // Read-your-writes: everything is queryable as soon as the pushes returned.
     check_all(&server, query, &streams, "right after push");

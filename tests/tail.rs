@@ -143,3 +143,67 @@ fn cli_tail_prints_lines_as_they_arrive() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Reads lines from tail frames until `want` lines arrived or `timeout` passed.
+fn read_tail_lines(
+    socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    want: usize,
+    timeout: Duration,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while got.len() < want && Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                for s in frame["streams"].as_array().unwrap() {
+                    for v in s["values"].as_array().unwrap() {
+                        got.push(v[1].as_str().unwrap().to_string());
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+            }
+            Err(e) => panic!("websocket error: {e}"),
+        }
+    }
+    got
+}
+
+/// `distinct` state belongs to one execution of the query: every poll of a tail is a new one,
+/// so a value seen by an earlier poll does not hide a later line (it used to: the parsed query
+/// shared what `distinct` had seen across every clone of it, so across the whole session).
+#[test]
+fn tail_polls_do_not_share_distinct_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let start = now_ns() - 1_000_000_000;
+    let query = r#"{app="live"} | logfmt | distinct level"#;
+    let url = format!(
+        "{}/loki/api/v1/tail?query={}&start={start}",
+        server.addr.replace("http://", "ws://"),
+        form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+    );
+    let (mut socket, _) = tungstenite::connect(url.as_str()).expect("websocket connect");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    }
+    let t = now_ns();
+    push_lines(
+        &server,
+        &[
+            (t, "level=info first".into()),
+            (t + 1, "level=debug second".into()),
+        ],
+    );
+    let mut got = read_tail_lines(&mut socket, 2, Duration::from_secs(15));
+    got.sort();
+    assert_eq!(got, ["level=debug second", "level=info first"]);
+    // A later poll: `info` again, new to this execution of the query.
+    push_lines(&server, &[(now_ns(), "level=info third".into())]);
+    let got = read_tail_lines(&mut socket, 1, Duration::from_secs(10));
+    assert_eq!(got, ["level=info third"]);
+    let _ = socket.close(None);
+}

@@ -22,7 +22,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use logq_agent::{AgentConfig, GeneratorConfig, LogGenerator, Output, OutputError, TailerConfig};
+use logq_agent::{AgentConfig, Delivery, Output, OutputError, TailerConfig};
+use logq_loadgen::{GeneratorConfig, LogGenerator};
 use logq_storage::{split_records, PushBatch, PushEncoder};
 
 const FILES: usize = 100;
@@ -45,7 +46,7 @@ struct KafkaShaped<'a> {
 }
 
 impl Output for KafkaShaped<'_> {
-    fn send(&mut self, batch: &PushBatch) -> Result<(), OutputError> {
+    fn send(&mut self, batch: &PushBatch) -> Result<Delivery, OutputError> {
         for r in split_records(batch, "host", RECORD_BYTES) {
             let value = if self.raw_values {
                 self.encoder.encode_raw(&r.parts)
@@ -68,7 +69,7 @@ impl Output for KafkaShaped<'_> {
         if self.lines >= self.want {
             self.stop.store(true, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(Delivery::default())
     }
 }
 

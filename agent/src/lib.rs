@@ -1,5 +1,4 @@
-//! logq's agent: the harvester that runs on every server (`logq agent`), and a generator of
-//! realistic log lines (`logq gen`, `logq serve --demo`, `logq bench`, tests).
+//! logq's agent: the harvester that runs on every server (`logq agent`).
 //!
 //! Inputs: files (globs or directories), syslog over UDP and TCP, stdin, optionally JSON lines.
 //! Output: anything implementing [`Output`]; [`HttpOutput`] pushes to a Loki-compatible endpoint.
@@ -20,6 +19,10 @@
 //! Offsets advance only after the output acknowledged the batch. While the output is down
 //! nothing more is read: the files are the buffer and memory stays bounded by one batch.
 //!
+//! **No silent loss.** Entries the server refuses for good (HTTP 400, per entry with a
+//! partial-acceptance answer) are written to `dead-letter.jsonl` in the checkpoint directory with
+//! the server's reason before the checkpoint moves, counted and logged (rate-limited).
+//!
 //! Limits (see the report of issue 5): a file created and rotated away entirely while the agent
 //! is down is only found if the globs match rotated names; with copytruncate, lines written
 //! between the copy and the truncation are only in the copy (as for every tailer); syslog and
@@ -27,13 +30,15 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod dead_letter;
 mod error;
-mod generator;
 mod http_output;
 mod json_lines;
 mod lines;
+mod log_limit;
 mod metrics;
 mod pipeline;
+mod settings;
 mod stdin;
 mod syslog;
 mod tailer;
@@ -43,13 +48,15 @@ mod watcher;
 pub use checkpoint::{
     fingerprint, message_id, new_file_id, FileCheckpoint, Journal, Segment, FINGERPRINT_BYTES,
 };
+pub use dead_letter::{DeadLetter, DeadLetterRecord, DEAD_LETTER_FILE};
 pub use error::{AgentError, OutputError};
-pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
-pub use http_output::{HttpOutput, Output};
+pub use http_output::{parse_rejections, Delivery, HttpOutput, Output, RejectedEntry};
 pub use json_lines::{map_json_line, JsonMapped};
 pub use lines::{LineSplitter, Multiline, RawLine};
+pub use log_limit::LogLimit;
 pub use metrics::AgentMetrics;
-pub use pipeline::{hostname, run, run_with_sources, AgentConfig, AgentStats};
+pub use pipeline::{hostname, run, run_with_sources, AgentConfig, AgentStats, FUTURE_SLACK};
+pub use settings::{AgentOutputConfig, AgentPlan, AgentSettings};
 pub use stdin::{start as start_stdin, stdin_entry, StdinConfig};
 pub use syslog::{
     parse_syslog, start as start_syslog, to_entry, SourceEntry, SyslogConfig, SyslogMessage, SyslogStats,

@@ -26,6 +26,8 @@ pub struct AgentMetrics {
     pub lines_rejected: AtomicU64,
     /// Lines skipped as older than `max_age`.
     pub lines_too_old: AtomicU64,
+    /// Lines sent with the read time because their own timestamp was outside the window.
+    pub lines_restamped: AtomicU64,
     /// Lines cut at the maximum size.
     pub lines_truncated: AtomicU64,
     /// Lines in which invalid UTF-8 was replaced.
@@ -43,7 +45,7 @@ pub struct AgentMetrics {
 impl AgentMetrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &AtomicU64, &str); 14] = [
+        let rows: [(&str, &str, &AtomicU64, &str); 15] = [
             (
                 "logq_agent_files_watched",
                 "gauge",
@@ -90,13 +92,19 @@ impl AgentMetrics {
                 "logq_agent_rejected_lines_total",
                 "counter",
                 &self.lines_rejected,
-                "Entries the output refused for good.",
+                "Entries the output refused for good (recorded in the dead-letter file).",
             ),
             (
                 "logq_agent_too_old_lines_total",
                 "counter",
                 &self.lines_too_old,
                 "Lines skipped as older than max_age.",
+            ),
+            (
+                "logq_agent_restamped_lines_total",
+                "counter",
+                &self.lines_restamped,
+                "Lines sent with their read time because their own timestamp was outside the accepted window.",
             ),
             (
                 "logq_agent_truncated_lines_total",
@@ -166,7 +174,7 @@ mod tests {
         m.lines_sent.store(42, Ordering::Relaxed);
         let text = m.render();
         assert!(text.contains("# TYPE logq_agent_sent_lines_total counter\nlogq_agent_sent_lines_total 42\n"));
-        assert_eq!(text.matches("# TYPE").count(), 15);
+        assert_eq!(text.matches("# TYPE").count(), 16);
     }
 
     #[test]

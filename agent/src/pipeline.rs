@@ -4,9 +4,18 @@
 //! One thread, in this order, forever: scan for files, read up to the batch's remaining room,
 //! turn lines into entries (labels `host`, `service`, `filename`, `env`; the line's own
 //! timestamp, else the batch's read time; message id from file generation + offset), and when
-//! the batch is full or old enough: record it in flight in the journal, send it (retrying with
-//! capped exponential backoff while the output is down; nothing is read meanwhile, so the files
-//! are the buffer and memory stays bounded by one batch), acknowledge it in the journal.
+//! the batch is full or old enough: record it in flight in the journal, send it (retrying 429,
+//! 5xx and network errors with capped exponential backoff for as long as it takes; nothing is
+//! read meanwhile, so the files are the buffer and memory stays bounded by one batch), record
+//! the entries the server refused for good in the dead-letter file ([`crate::dead_letter`]),
+//! then acknowledge the batch in the journal. No line is dropped without a count and a log line.
+//!
+//! **Timestamps.** A line's own timestamp (parsed from its text, or a JSON field) is used when
+//! it lies within `max_age` of the read time (and at most [`FUTURE_SLACK`] ahead of it). A line
+//! dated outside that window is sent with the read time instead, like Promtail and Vector do for
+//! every line unless told to parse, and counted (`restamped`); with `skip_old_lines` a line dated
+//! before the window is skipped instead, counted (`too_old`) and logged. So following a file of
+//! old-dated lines stores every line by default, its text (with the old date) unchanged.
 //!
 //! Stopping (the `stop` flag, set on SIGTERM): the batch read so far is delivered (retrying for
 //! at most `shutdown_grace`), the journal saved, and [`run`] returns. Lines read but not
@@ -24,14 +33,17 @@ use chrono::Local;
 use logq_storage::{Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 
 use crate::checkpoint::{message_id, Journal, Segment};
+use crate::dead_letter::{DeadLetter, DeadLetterRecord};
 use crate::error::AgentError;
-use crate::http_output::Output;
+use crate::http_output::{Delivery, Output};
 use crate::json_lines::map_json_line;
+use crate::log_limit::LogLimit;
 use crate::metrics::AgentMetrics;
 use crate::syslog::SourceEntry;
 use crate::tailer::{FileLine, Tailer, TailerConfig, TailerStats};
 use crate::timestamp::parse_timestamp;
 use crate::watcher::FsEvents;
+use logq_storage::now_ns;
 
 /// Everything [`run`] needs.
 #[derive(Debug, Clone)]
@@ -46,8 +58,11 @@ pub struct AgentConfig {
     pub host: String,
     /// The `env` label, when set.
     pub environment: Option<String>,
-    /// Lines whose own timestamp is older than this are skipped (counted).
+    /// Lines whose own timestamp is older than this get the read time instead (counted), or are
+    /// skipped with `skip_old_lines`; `None`: every parsed timestamp is kept.
     pub max_age: Option<Duration>,
+    /// Skip (count and log) lines dated before `max_age` instead of re-stamping them.
+    pub skip_old_lines: bool,
     /// A batch is sent at this many lines...
     pub batch_lines: usize,
     /// ... or this many bytes of line text ...
@@ -81,6 +96,7 @@ impl AgentConfig {
             host,
             environment: None,
             max_age: Some(Duration::from_secs(24 * 3600)),
+            skip_old_lines: false,
             batch_lines: 10_000,
             batch_bytes: 4 << 20,
             batch_wait: Duration::from_secs(1),
@@ -106,10 +122,29 @@ pub struct AgentStats {
     pub batches_sent: u64,
     /// Send attempts that failed and were retried.
     pub retries: u64,
-    /// Entries the output refused for good (for example too old for the server); skipped.
+    /// Entries the output refused for good (for example too old for the server); recorded in
+    /// the dead-letter file.
     pub lines_rejected: u64,
-    /// Lines skipped because their timestamp is older than `max_age`.
+    /// Lines skipped because their timestamp is older than `max_age` (`skip_old_lines`).
     pub lines_too_old: u64,
+    /// Lines sent with the read time because their own timestamp was outside the window.
+    pub lines_restamped: u64,
+}
+
+/// How far ahead of the read time a line's own timestamp may be and still be used (servers
+/// refuse entries more than about 10 minutes in the future: Loki's `creation_grace_period`).
+pub const FUTURE_SLACK: Duration = Duration::from_secs(5 * 60);
+
+/// Interval of the rate-limited warnings about refused, skipped and re-stamped lines.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Where lines that will not be stored are accounted for: the dead-letter file and the
+/// rate-limited warnings.
+struct Losses {
+    dead_letter: DeadLetter,
+    rejected: LogLimit,
+    too_old: LogLimit,
+    restamped: LogLimit,
 }
 
 /// The hostname of this machine (`/proc/sys/kernel/hostname`, `$HOSTNAME`, else `localhost`).
@@ -122,18 +157,18 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-}
-
 #[derive(Default)]
 struct Batch {
     read_time_ns: i64,
     started: Option<Instant>,
     /// Entries by file generation (labels are looked up once per file when sending).
     entries: BTreeMap<u64, Vec<Entry>>,
-    /// Entries from sources without files (syslog), by stream.
+    /// The byte offset of each of `entries`, for the dead-letter file.
+    offsets: BTreeMap<u64, Vec<u64>>,
+    /// Entries with labels of their own (JSON labels, syslog), by stream.
     other: BTreeMap<LabelSet, Vec<Entry>>,
+    /// Where each of `other` was read: (file generation, offset), `None` for syslog and stdin.
+    other_origin: BTreeMap<LabelSet, Vec<Option<(u64, u64)>>>,
     segments: BTreeMap<u64, Vec<Segment>>,
     last_ts: HashMap<u64, i64>,
     lines: usize,
@@ -201,6 +236,12 @@ pub fn run_with_sources(
     let mut lines: Vec<FileLine> = Vec::new();
     let mut events = FsEvents::new();
     let mut stopping_since: Option<Instant> = None;
+    let mut losses = Losses {
+        dead_letter: DeadLetter::new(&cfg.checkpoint_dir),
+        rejected: LogLimit::new(LOG_INTERVAL),
+        too_old: LogLimit::new(LOG_INTERVAL),
+        restamped: LogLimit::new(LOG_INTERVAL),
+    };
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if !stopping {
@@ -231,11 +272,18 @@ pub fn run_with_sources(
                 }
                 batch.lines += 1;
                 batch.bytes += se.entry.line.len();
+                batch
+                    .other_origin
+                    .entry(se.labels.clone())
+                    .or_default()
+                    .push(None);
                 batch.other.entry(se.labels).or_default().push(se.entry);
             }
         }
         let now_local = Local::now().naive_local();
-        let oldest = cfg.max_age.map(|a| now_ns() - a.as_nanos() as i64);
+        let max_age = cfg.max_age.map(|a| a.as_nanos() as i64);
+        let slack = FUTURE_SLACK.as_nanos() as i64;
+        let (mut too_old, mut restamped) = (0u64, 0u64);
         for fl in lines.drain(..) {
             if batch.started.is_none() {
                 batch.started = Some(Instant::now());
@@ -251,11 +299,22 @@ pub fn run_with_sources(
             };
             let replay = tailer.replay_segment(fl.file_id, fl.line.start);
             let fallback = batch.place(fl.file_id, fl.line.start, fl.line.end, replay);
-            let ts = parsed.unwrap_or(fallback);
-            if parsed.is_some_and(|t| oldest.is_some_and(|o| t < o)) {
-                stats.lines_too_old += 1;
+            // The window is relative to the read time recorded for the line, so a re-read after
+            // a crash decides the same way and sends the same timestamp.
+            let read_time = replay.map_or(batch.read_time_ns, |r| r.read_time_ns);
+            let before_window = parsed.is_some_and(|t| max_age.is_some_and(|a| t < read_time - a));
+            if before_window && cfg.skip_old_lines {
+                too_old += 1;
                 continue;
             }
+            let ts = match parsed {
+                Some(t) if !before_window && t <= read_time + slack => t,
+                Some(_) => {
+                    restamped += 1;
+                    fallback
+                }
+                None => fallback,
+            };
             labels_cache
                 .entry(fl.file_id)
                 .or_insert_with(|| stream_labels(&cfg, &tailer, fl.file_id));
@@ -274,36 +333,70 @@ pub fn run_with_sources(
                             pairs.push((k, v));
                         }
                     }
+                    let labels = LabelSet::from_pairs(pairs);
                     batch
-                        .other
-                        .entry(LabelSet::from_pairs(pairs))
+                        .other_origin
+                        .entry(labels.clone())
                         .or_default()
-                        .push(Entry {
-                            ts,
-                            id,
-                            line: m.line,
-                            metadata: m.metadata,
-                        });
+                        .push(Some((fl.file_id, fl.line.start)));
+                    batch.other.entry(labels).or_default().push(Entry {
+                        ts,
+                        id,
+                        line: m.line,
+                        metadata: m.metadata,
+                    });
                 }
-                Some(m) => batch.entries.entry(fl.file_id).or_default().push(Entry {
-                    ts,
-                    id,
-                    line: m.line,
-                    metadata: m.metadata,
-                }),
-                None => batch.entries.entry(fl.file_id).or_default().push(Entry {
-                    ts,
-                    id,
-                    line: fl.line.text,
-                    metadata: Vec::new(),
-                }),
+                mapped => {
+                    let (line, metadata) = match mapped {
+                        Some(m) => (m.line, m.metadata),
+                        None => (fl.line.text, Vec::new()),
+                    };
+                    batch.offsets.entry(fl.file_id).or_default().push(fl.line.start);
+                    batch.entries.entry(fl.file_id).or_default().push(Entry {
+                        ts,
+                        id,
+                        line,
+                        metadata,
+                    });
+                }
+            }
+        }
+        if too_old > 0 {
+            stats.lines_too_old += too_old;
+            if let Some(n) = losses.too_old.hit(too_old) {
+                tracing::warn!(
+                    lines = n,
+                    max_age_s = cfg.max_age.map(|a| a.as_secs()),
+                    total = stats.lines_too_old,
+                    "skipped lines dated before --max-age (--skip-old-lines)"
+                );
+            }
+        }
+        if restamped > 0 {
+            stats.lines_restamped += restamped;
+            if let Some(n) = losses.restamped.hit(restamped) {
+                tracing::info!(
+                    lines = n,
+                    max_age_s = cfg.max_age.map(|a| a.as_secs()),
+                    total = stats.lines_restamped,
+                    "lines dated outside the accepted window are sent with the time they were read"
+                );
             }
         }
         let full = batch.lines >= cfg.batch_lines || batch.bytes >= cfg.batch_bytes;
         let due = batch.started.is_some_and(|s| s.elapsed() >= cfg.batch_wait);
         if !batch.is_empty() && (full || due || stopping) {
             let b = std::mem::take(&mut batch);
-            if !deliver(&cfg, b, &labels_cache, &mut tailer, output, stop, &mut stats)? {
+            if !deliver(
+                &cfg,
+                b,
+                &labels_cache,
+                &mut tailer,
+                output,
+                stop,
+                &mut stats,
+                &mut losses,
+            )? {
                 break; // Stopped while the output was down: re-read on the next start.
             }
             labels_cache.retain(|id, _| tailer.checkpoint(*id).is_some());
@@ -335,6 +428,7 @@ pub fn run_with_sources(
         retries = stats.retries,
         rejected = stats.lines_rejected,
         too_old = stats.lines_too_old,
+        restamped = stats.lines_restamped,
         "agent stopped"
     );
     Ok(stats)
@@ -356,6 +450,7 @@ fn publish(m: &AgentMetrics, stats: &AgentStats, tailer: &Tailer) {
     set(&m.send_retries, stats.retries);
     set(&m.lines_rejected, stats.lines_rejected);
     set(&m.lines_too_old, stats.lines_too_old);
+    set(&m.lines_restamped, stats.lines_restamped);
 }
 
 fn stream_labels(cfg: &AgentConfig, tailer: &Tailer, file_id: u64) -> LabelSet {
@@ -381,7 +476,9 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
     }
 }
 
-/// Sends one batch until acknowledged; `Ok(false)` when stopped before that.
+/// Sends one batch until the output answered for every entry, records the refused ones in the
+/// dead-letter file, then moves the checkpoint; `Ok(false)` when stopped before that.
+#[allow(clippy::too_many_arguments)]
 fn deliver(
     cfg: &AgentConfig,
     batch: Batch,
@@ -390,67 +487,147 @@ fn deliver(
     output: &mut dyn Output,
     stop: &AtomicBool,
     stats: &mut AgentStats,
+    losses: &mut Losses,
 ) -> Result<bool, AgentError> {
     tailer.set_in_flight(&batch.segments)?;
     let n = batch.lines as u64;
     if n > 0 {
         // Generations of one file (before and after a truncation) share their labels.
-        let mut streams: BTreeMap<LabelSet, Vec<Entry>> = BTreeMap::new();
+        type Origins = Vec<Option<(u64, u64)>>;
+        let mut streams: BTreeMap<LabelSet, (Vec<Entry>, Origins)> = BTreeMap::new();
+        let mut offsets = batch.offsets;
         for (id, entries) in batch.entries {
             let l = labels
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| LabelSet::from_pairs([("host".to_string(), cfg.host.clone())]));
-            streams.entry(l).or_default().extend(entries);
+            let offs = offsets.remove(&id).unwrap_or_default();
+            let s = streams.entry(l).or_default();
+            s.1.extend((0..entries.len()).map(|i| offs.get(i).map(|o| (id, *o))));
+            s.0.extend(entries);
         }
+        let mut other_origin = batch.other_origin;
         for (l, entries) in batch.other {
-            streams.entry(l).or_default().extend(entries);
+            let origin = other_origin.remove(&l).unwrap_or_default();
+            let s = streams.entry(l).or_default();
+            s.1.extend((0..entries.len()).map(|i| origin.get(i).copied().flatten()));
+            s.0.extend(entries);
         }
+        let mut origins: Vec<Origins> = Vec::with_capacity(streams.len());
         let push = PushBatch {
             tenant: cfg.tenant.clone(),
             streams: streams
                 .into_iter()
-                .map(|(labels, entries)| StreamEntries { labels, entries })
+                .map(|(labels, (entries, o))| {
+                    origins.push(o);
+                    StreamEntries { labels, entries }
+                })
                 .collect(),
         };
         let mut delay = cfg.backoff_min;
         let mut stop_seen: Option<Instant> = None;
-        loop {
+        let delivery = loop {
             match output.send(&push) {
-                Ok(()) => {
-                    stats.lines_sent += n;
-                    stats.batches_sent += 1;
-                    break;
-                }
+                Ok(d) => break d,
                 Err(e) if e.retryable => {
                     stats.retries += 1;
                     publish(&cfg.metrics, stats, tailer);
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "output unavailable; retrying");
-                    if stop.load(Ordering::Relaxed) {
-                        let since = *stop_seen.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= cfg.shutdown_grace {
-                            tracing::warn!(
-                                lines = n,
-                                "stopping with an undelivered batch; it is re-read on the next start"
-                            );
-                            return Ok(false);
-                        }
-                        std::thread::sleep(delay.min(cfg.shutdown_grace));
-                    } else {
-                        sleep_unless_stopped(delay, stop);
+                    if !wait_before_retry(cfg, stop, &mut stop_seen, delay) {
+                        tracing::warn!(
+                            lines = n,
+                            "stopping with an undelivered batch; it is re-read on the next start"
+                        );
+                        return Ok(false);
                     }
                     delay = (delay * 2).min(cfg.backoff_max);
                 }
-                Err(e) => {
-                    stats.lines_rejected += n;
-                    tracing::error!(error = %e, lines = n, "output refused the batch; skipping it");
-                    break;
+                Err(e) => break Delivery::all_rejected(&push, &e.message),
+            }
+        };
+        let refused = delivery.rejected.len() as u64;
+        if refused > 0 {
+            let records = dead_letter_records(&push, &origins, &delivery, tailer);
+            // The checkpoint moves only once the refused lines are on disk: retry (a full disk)
+            // like an unavailable output.
+            let mut delay = cfg.backoff_min;
+            while let Err(e) = losses.dead_letter.record(&records) {
+                tracing::error!(error = %e, "cannot record refused lines in the dead-letter file; retrying");
+                if !wait_before_retry(cfg, stop, &mut stop_seen, delay) {
+                    return Ok(false);
                 }
+                delay = (delay * 2).min(cfg.backoff_max);
+            }
+            stats.lines_rejected += refused;
+            if let Some(count) = losses.rejected.hit(refused) {
+                let first = &records[0];
+                tracing::warn!(
+                    lines = count,
+                    total = stats.lines_rejected,
+                    reason = %first.reason,
+                    labels = %first.labels,
+                    dead_letter = %losses.dead_letter.path().display(),
+                    "the server refused lines; recorded in the dead-letter file"
+                );
             }
         }
+        stats.lines_sent += n - refused.min(n);
+        stats.batches_sent += 1;
     }
     tailer.ack(&batch.segments, &batch.last_ts)?;
     Ok(true)
+}
+
+/// Sleeps `delay` before a retry; `false` once stopping has lasted `shutdown_grace`.
+fn wait_before_retry(
+    cfg: &AgentConfig,
+    stop: &AtomicBool,
+    stop_seen: &mut Option<Instant>,
+    delay: Duration,
+) -> bool {
+    if stop.load(Ordering::Relaxed) {
+        let since = *stop_seen.get_or_insert_with(Instant::now);
+        if since.elapsed() >= cfg.shutdown_grace {
+            return false;
+        }
+        std::thread::sleep(delay.min(cfg.shutdown_grace));
+    } else {
+        sleep_unless_stopped(delay, stop);
+    }
+    true
+}
+
+/// The dead-letter records of the entries `delivery` refused.
+fn dead_letter_records(
+    push: &PushBatch,
+    origins: &[Vec<Option<(u64, u64)>>],
+    delivery: &Delivery,
+    tailer: &Tailer,
+) -> Vec<DeadLetterRecord> {
+    delivery
+        .rejected
+        .iter()
+        .filter_map(|r| {
+            let stream = push.streams.get(r.stream)?;
+            let entry = stream.entries.get(r.entry)?;
+            let origin = origins
+                .get(r.stream)
+                .and_then(|o| o.get(r.entry))
+                .copied()
+                .flatten();
+            Some(DeadLetterRecord {
+                file: origin
+                    .and_then(|(id, _)| tailer.checkpoint(id))
+                    .map(|cp| cp.path.to_string_lossy().into_owned()),
+                offset: origin.map(|(_, o)| o),
+                labels: stream.labels.clone(),
+                ts: entry.ts,
+                line: entry.line.clone(),
+                reason: r.reason.clone(),
+                error: r.error.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -468,7 +645,7 @@ mod tests {
     }
 
     impl Output for Recorder {
-        fn send(&mut self, batch: &PushBatch) -> Result<(), OutputError> {
+        fn send(&mut self, batch: &PushBatch) -> Result<Delivery, OutputError> {
             if self.fail_first > 0 {
                 self.fail_first -= 1;
                 return Err(OutputError {
@@ -481,7 +658,7 @@ mod tests {
             if n >= self.stop_after_lines {
                 self.stop.store(true, Ordering::Relaxed);
             }
-            Ok(())
+            Ok(Delivery::default())
         }
     }
 
@@ -572,10 +749,168 @@ mod tests {
             stop_after_lines: 1,
             stop: stop.clone(),
         };
-        let stats = run(cfg(dir.path()), &mut out, &stop).unwrap();
+        let mut c = cfg(dir.path());
+        c.skip_old_lines = true;
+        let stats = run(c.clone(), &mut out, &stop).unwrap();
         assert_eq!(stats.lines_too_old, 1);
         assert_eq!(stats.lines_sent, 1);
         assert_eq!(out.got[0].streams[0].entries[0].line, "fresh without timestamp");
+        assert_eq!(c.metrics.lines_too_old.load(Ordering::Relaxed), 1);
+    }
+
+    /// By default a line dated before `max_age` (or too far ahead) is sent, with the read time.
+    #[test]
+    fn old_and_future_dated_lines_get_the_read_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let future = (chrono::Utc::now() + chrono::Duration::hours(3)).format("%Y-%m-%dT%H:%M:%SZ");
+        let recent = (chrono::Utc::now() - chrono::Duration::minutes(5)).format("%Y-%m-%dT%H:%M:%SZ");
+        std::fs::write(
+            dir.path().join("a.log"),
+            format!("2001-01-01T00:00:00Z ancient\n{future} future\n{recent} recent\n"),
+        )
+        .unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut out = Recorder {
+            fail_first: 0,
+            got: Vec::new(),
+            stop_after_lines: 3,
+            stop: stop.clone(),
+        };
+        let before = now_ns();
+        let c = cfg(dir.path());
+        let stats = run(c.clone(), &mut out, &stop).unwrap();
+        assert_eq!(
+            (stats.lines_sent, stats.lines_too_old, stats.lines_restamped),
+            (3, 0, 2)
+        );
+        assert_eq!(c.metrics.lines_restamped.load(Ordering::Relaxed), 2);
+        let entries: Vec<&Entry> = out.got.iter().flat_map(|b| b.streams[0].entries.iter()).collect();
+        assert_eq!(entries[0].line, "2001-01-01T00:00:00Z ancient");
+        assert!(
+            entries[0].ts >= before && entries[1].ts >= before,
+            "read time expected"
+        );
+        assert!(
+            entries[1].ts < before + 60_000_000_000,
+            "the future date is not used"
+        );
+        assert!(entries[2].ts < before, "a recent line keeps its own timestamp");
+    }
+
+    /// An output that refuses chosen entries of every batch (as a partial-acceptance 400 does)
+    /// or, with `refuse_all`, answers a non-retryable error.
+    struct Refuser {
+        refuse_lines_containing: &'static str,
+        refuse_all: bool,
+        stored: Vec<String>,
+        answered: usize,
+        stop_after: usize,
+        stop: std::sync::Arc<AtomicBool>,
+    }
+
+    impl Output for Refuser {
+        fn send(&mut self, batch: &PushBatch) -> Result<Delivery, OutputError> {
+            self.answered += batch.entry_count();
+            if self.answered >= self.stop_after {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            if self.refuse_all {
+                return Err(OutputError {
+                    retryable: false,
+                    message: "push answered 413: too big".into(),
+                });
+            }
+            let mut d = Delivery::default();
+            for (si, st) in batch.streams.iter().enumerate() {
+                for (ei, e) in st.entries.iter().enumerate() {
+                    if e.line.contains(self.refuse_lines_containing) {
+                        d.rejected.push(crate::http_output::RejectedEntry {
+                            stream: si,
+                            entry: ei,
+                            reason: "line_too_long".into(),
+                            error: Some(format!("line {} too long", e.line)),
+                        });
+                    } else {
+                        self.stored.push(e.line.clone());
+                    }
+                }
+            }
+            Ok(d)
+        }
+    }
+
+    fn dead_letters(dir: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("cp").join(crate::dead_letter::DEAD_LETTER_FILE))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn refused_entries_go_to_the_dead_letter_file_and_the_rest_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..10)
+            .map(|i| {
+                if i % 4 == 1 {
+                    format!("bad {i}\n")
+                } else {
+                    format!("good {i}\n")
+                }
+            })
+            .collect();
+        std::fs::write(dir.path().join("a.log"), &text).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut out = Refuser {
+            refuse_lines_containing: "bad",
+            refuse_all: false,
+            stored: Vec::new(),
+            answered: 0,
+            stop_after: 10,
+            stop: stop.clone(),
+        };
+        let c = cfg(dir.path());
+        let stats = run(c.clone(), &mut out, &stop).unwrap();
+        assert_eq!(out.stored.len(), 7);
+        assert_eq!((stats.lines_sent, stats.lines_rejected), (7, 3));
+        assert_eq!(c.metrics.lines_rejected.load(Ordering::Relaxed), 3);
+        let dl = dead_letters(dir.path());
+        assert_eq!(dl.len(), 3, "{dl:?}");
+        assert_eq!(dl[0]["line"], "bad 1");
+        assert_eq!(dl[0]["offset"], 7);
+        assert_eq!(dl[0]["reason"], "line_too_long");
+        assert_eq!(dl[0]["error"], "line bad 1 too long");
+        assert!(dl[0]["file"].as_str().unwrap().ends_with("a.log"));
+        assert!(
+            dl[0]["labels"].as_str().unwrap().contains("service=\"a\""),
+            "{}",
+            dl[0]
+        );
+        // The checkpoint moved past every line: a restart sends nothing again.
+        let journal = Journal::open(&dir.path().join("cp")).unwrap();
+        assert_eq!(journal.files().next().unwrap().offset, text.len() as u64);
+    }
+
+    #[test]
+    fn a_batch_refused_whole_is_dead_lettered_whole_with_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.log"), "one\ntwo\n").unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut out = Refuser {
+            refuse_lines_containing: "",
+            refuse_all: true,
+            stored: Vec::new(),
+            answered: 0,
+            stop_after: 2,
+            stop: stop.clone(),
+        };
+        let stats = run(cfg(dir.path()), &mut out, &stop).unwrap();
+        assert_eq!((stats.lines_sent, stats.lines_rejected), (0, 2));
+        let dl = dead_letters(dir.path());
+        assert_eq!(dl.len(), 2);
+        assert_eq!(dl[1]["line"], "two");
+        assert_eq!(dl[1]["offset"], 4);
+        assert_eq!(dl[1]["reason"], "push answered 413: too big");
     }
 
     /// Crash before the ack, then restart: the re-sent lines have the same (ts, id), including
@@ -586,7 +921,7 @@ mod tests {
         std::fs::write(dir.path().join("a.log"), "one\ntwo\nthree\n").unwrap();
         struct Crash;
         impl Output for Crash {
-            fn send(&mut self, _: &PushBatch) -> Result<(), OutputError> {
+            fn send(&mut self, _: &PushBatch) -> Result<Delivery, OutputError> {
                 Err(OutputError {
                     retryable: true,
                     message: "down".into(),

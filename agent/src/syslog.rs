@@ -21,6 +21,7 @@ use logq_storage::{derive_message_id, Entry, LabelSet};
 
 use crate::error::AgentError;
 use crate::timestamp::parse_timestamp;
+use logq_storage::now_ns;
 
 /// An entry from a source without files (syslog), with its stream labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,10 +283,6 @@ pub fn to_entry(m: SyslogMessage, cfg: &SyslogConfig, arrival_ns: i64) -> Source
             metadata,
         },
     }
-}
-
-fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
 
 /// Starts the configured listeners; entries go to `tx` (bounded). Listener threads end when

@@ -56,9 +56,14 @@ pub(crate) async fn detected_fields(
     fields.truncate(limit);
     let out: Vec<Value> = fields
         .iter()
-        .map(
-            |f| json!({"label": f.label, "type": f.kind, "cardinality": f.cardinality, "parsers": f.parsers}),
-        )
+        .map(|f| {
+            let mut v =
+                json!({"label": f.label, "type": f.kind, "cardinality": f.cardinality, "parsers": f.parsers});
+            if let Some(path) = &f.json_path {
+                v["jsonPath"] = json!(path);
+            }
+            v
+        })
         .collect();
     Ok(Json(json!({"fields": out, "limit": limit})))
 }

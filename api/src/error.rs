@@ -56,8 +56,11 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match e {
             IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
-            IngestError::Closed | IngestError::Kafka(_) => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::Wal(_) | IngestError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Nothing of the push was made durable (disk full, I/O error): the client retries.
+            IngestError::Closed | IngestError::Kafka(_) | IngestError::Wal(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            IngestError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {
             status,
@@ -72,5 +75,19 @@ impl From<logq_storage::StorageError> for ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_wal_append_is_503_with_the_reason() {
+        let e = ApiError::from(IngestError::Wal(
+            "appending to write-ahead log: No space left on device (os error 28)".into(),
+        ));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message.contains("No space left on device"), "{}", e.message);
     }
 }

@@ -52,7 +52,7 @@ pub fn description_json(d: &Description) -> Value {
 }
 
 fn manager(s: &AppState) -> Result<Arc<HistoryManager>, ApiError> {
-    s.querier.history().cloned().ok_or_else(|| ApiError {
+    s.history.clone().ok_or_else(|| ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
         message: "history indexes are not enabled on this server".into(),
     })
@@ -131,7 +131,7 @@ pub async fn remove(
 
 /// Adds `X-Logq-Path` to a query response and counts the query for the hit ratio.
 pub fn answered(s: &AppState, stats: &ScanStats, body: Json<Value>) -> Response {
-    if let Some(h) = s.querier.history() {
+    if let Some(h) = s.history.as_ref() {
         if stats.history_eligible.load(Relaxed) {
             h.metrics.queries_eligible.fetch_add(1, Relaxed);
             if stats.history_indexes_used() > 0 {

@@ -93,7 +93,7 @@ impl IngestDefaults {
 
 /// Loki's `extractLogLevel`: a level field among the stream labels, else among the structured
 /// metadata (both verbatim), else detected from the line.
-fn level_of(labels: &LabelSet, metadata: &[(String, String)], line: &str) -> String {
+pub(crate) fn level_of(labels: &LabelSet, metadata: &[(String, String)], line: &str) -> String {
     if let Some(v) = LEVEL_FIELDS.iter().find_map(|f| labels.get(f)) {
         return v.to_string();
     }
@@ -176,37 +176,12 @@ fn json_level(v: &serde_json::Value, depth: usize) -> Option<&str> {
 /// The value of the most preferred level key of a logfmt line (keys compared ignoring case).
 fn logfmt_level(line: &str) -> Option<String> {
     let mut best: Option<(usize, String)> = None;
-    let mut rest = line.trim_start();
-    while !rest.is_empty() {
-        let key_end = rest
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let key = &rest[..key_end];
-        rest = &rest[key_end..];
-        let value = match rest.strip_prefix('=') {
-            Some(r) if r.starts_with('"') => match r[1..].find('"') {
-                Some(close) => {
-                    rest = &r[close + 2..];
-                    r[1..close + 1].to_string()
-                }
-                None => {
-                    rest = "";
-                    r[1..].to_string()
-                }
-            },
-            Some(r) => {
-                let end = r.find(char::is_whitespace).unwrap_or(r.len());
-                rest = &r[end..];
-                r[..end].to_string()
-            }
-            None => String::new(),
-        };
+    for (key, value) in logq_storage::logfmt::pairs(line).filter_map(Result::ok) {
         if let Some(pos) = LEVEL_FIELDS.iter().position(|f| f.eq_ignore_ascii_case(key)) {
             if best.as_ref().is_none_or(|(p, _)| pos < *p) {
-                best = Some((pos, value));
+                best = Some((pos, value.into_owned()));
             }
         }
-        rest = rest.trim_start();
     }
     best.map(|(_, v)| v)
 }

@@ -5,14 +5,20 @@
 mod content_encoding;
 mod deletes;
 mod detected;
+mod drain;
+mod drilldown;
 mod error;
+mod export;
 mod history;
 mod index;
 mod ingest_defaults;
 mod internal;
 mod labels;
+mod limits;
 mod metrics;
+mod multi_tenant;
 mod params;
+mod patterns;
 mod push;
 mod query;
 mod rate_limit;
@@ -22,11 +28,13 @@ mod state;
 mod status;
 mod tail;
 mod tenant;
+mod ui;
+mod volume;
 
-pub use content_encoding::decode_content_encoding;
 pub use error::ApiError;
 pub use history::{description_json, PATH_HEADER};
 pub use ingest_defaults::{IngestDefaults, LOKI_SERVICE_NAME_LABELS};
+pub use limits::{LimitsError, Overrides, TenantLimits, TenantOverrides, MAX_QUERY_SERIES};
 pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
 /// Loki's push protobuf messages (re-exported from storage, where the wire format lives).
 pub use logq_storage::push_proto as proto;

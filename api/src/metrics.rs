@@ -1,9 +1,12 @@
 //! `/metrics` in the Prometheus text format: counters and gauges of the ingester and the API.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use logq_ingester::{Distributor, Ingester};
+use logq_storage::TenantId;
 
 /// API counters.
 #[derive(Debug, Default)]
@@ -16,10 +19,39 @@ pub struct ApiMetrics {
     pub invalid_utf8_lines: AtomicU64,
     /// Queries answered.
     pub queries: AtomicU64,
+    /// Entries refused per (Loki reason, tenant): `logq_discarded_samples_total`.
+    discarded: Mutex<BTreeMap<(&'static str, String), u64>>,
+}
+
+impl ApiMetrics {
+    /// Counts `n` entries of `tenant` discarded for `reason` (one of Loki's reason names).
+    pub fn discard(&self, reason: &'static str, tenant: &TenantId, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut d = self.discarded.lock().unwrap_or_else(|p| p.into_inner());
+        *d.entry((reason, tenant.as_str().to_string())).or_default() += n;
+    }
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
+/// `logq_discarded_samples_total{reason,tenant}`, as Loki's `loki_discarded_samples_total`.
+fn render_discarded(out: &mut String, api: &ApiMetrics) {
+    let _ = writeln!(
+        out,
+        "# HELP logq_discarded_samples_total Entries refused at push, by Loki's reason.\n# TYPE logq_discarded_samples_total counter"
+    );
+    let d = api.discarded.lock().unwrap_or_else(|p| p.into_inner());
+    for ((reason, tenant), n) in d.iter() {
+        let tenant = tenant.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(
+            out,
+            "logq_discarded_samples_total{{reason=\"{reason}\",tenant=\"{tenant}\"}} {n}"
+        );
+    }
 }
 
 /// Renders every metric.
@@ -54,6 +86,7 @@ pub fn render(api: &ApiMetrics, ingester: &Ingester, distributor: &dyn Distribut
         "Queries answered.",
         get(&api.queries),
     );
+    render_discarded(&mut out, api);
     let m = &ingester.metrics;
     metric(
         &mut out,
@@ -116,6 +149,13 @@ pub fn render(api: &ApiMetrics, ingester: &Ingester, distributor: &dyn Distribut
         "gauge",
         "Kafka partitions this ingester owns.",
         get(&m.kafka_partitions_assigned),
+    );
+    metric(
+        &mut out,
+        "logq_ingester_kafka_unassigned_seconds",
+        "gauge",
+        "How long this ingester has owned no Kafka partition (0 while it owns some).",
+        get(&m.kafka_unassigned_seconds),
     );
     let lag = m.partition_lag.lock().unwrap_or_else(|p| p.into_inner());
     if !lag.is_empty() {

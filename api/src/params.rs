@@ -128,48 +128,9 @@ pub fn parse_time(v: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("timestamp {v:?} out of range"))
 }
 
-/// Parses a Prometheus duration (`1h30m`, `250ms`, `2d`) or float seconds into ns.
-pub fn parse_duration(v: &str) -> Result<i64, String> {
-    let v = v.trim();
-    if let Ok(f) = v.parse::<f64>() {
-        if f.is_finite() && f >= 0.0 {
-            return Ok((f * 1e9) as i64);
-        }
-    }
-    let bad = || format!("not a valid duration string: {v:?}");
-    let mut total: i64 = 0;
-    let mut rest = v;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let mult: i64 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "d" => 86_400_000_000_000,
-            "w" => 7 * 86_400_000_000_000,
-            "y" => 365 * 86_400_000_000_000,
-            _ => return Err(bad()),
-        };
-        total = n
-            .checked_mul(mult)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(bad)?;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
+/// Loki's duration parameters: float seconds or a duration string (the one parser lives in
+/// storage).
+pub use logq_storage::duration::parse_duration;
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ use logq_querier::{evaluate, LogQuery, MetricResult, Series};
 use logq_storage::{ScanStats, TenantId};
 
 use crate::error::ApiError;
+use crate::limits::TenantLimits;
 use crate::params::{parse_duration, parse_time, Params};
 use crate::response::{matrix_body, parse_direction, scalar_body, stats, streams_body, vector_body};
 use crate::state::{now_ns, with_timeout, AppState, Shared};
@@ -55,18 +56,21 @@ fn steps(p: &Params, start: i64, end: i64) -> Result<Vec<i64>, ApiError> {
     } else {
         step
     };
-    let start = start - start.rem_euclid(step);
-    let end = match end.rem_euclid(step) {
-        0 => end,
-        m => end + (step - m),
-    };
+    Ok(step_times(start, end, step))
+}
+
+/// `start, start + step, ...` up to and including `end`.
+fn step_times(start: i64, end: i64, step: i64) -> Vec<i64> {
     let mut out = Vec::new();
     let mut t = start;
     while t <= end {
         out.push(t);
-        t += step;
+        match t.checked_add(step) {
+            Some(next) => t = next,
+            None => break,
+        }
     }
-    Ok(out)
+    out
 }
 
 async fn run_metric_query(
@@ -78,10 +82,18 @@ async fn run_metric_query(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
-    let result = with_timeout(s, async {
+    let result = with_timeout(s, tenant, async {
         Ok(evaluate(&s.querier, tenant, expr, steps, instant, &scanned).await?)
     })
     .await?;
+    let max_series = s.overrides.get(tenant).max_query_series;
+    if let MetricResult::Matrix(series) = &result {
+        if series.len() > max_series {
+            return Err(ApiError::bad_request(format!(
+                "maximum of series ({max_series}) reached for a single query"
+            )));
+        }
+    }
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = match &result {
         MetricResult::Scalar(_) => 1,
@@ -104,6 +116,30 @@ async fn run_metric_query(
     Ok(crate::history::answered(s, &scanned, body))
 }
 
+/// The tenant's `max_query_length`, with Loki's message.
+fn check_length(limits: &TenantLimits, start: i64, end: i64) -> Result<(), ApiError> {
+    let max = limits.max_query_length.as_nanos() as i64;
+    if end - start > max {
+        return Err(ApiError::bad_request(format!(
+            "the query time range exceeds the limit (query length: {}h, limit: {}h)",
+            (end - start) / 3_600_000_000_000,
+            max / 3_600_000_000_000
+        )));
+    }
+    Ok(())
+}
+
+/// The tenant's `max_entries_limit_per_query`, with Loki's message.
+pub(crate) fn check_entries(limits: &TenantLimits, limit: usize) -> Result<(), ApiError> {
+    if limit > limits.max_entries_limit_per_query {
+        return Err(ApiError::bad_request(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit ({limit} > {})",
+            limits.max_entries_limit_per_query
+        )));
+    }
+    Ok(())
+}
+
 fn categorize(headers: &HeaderMap) -> bool {
     headers
         .get_all("x-loki-response-encoding-flags")
@@ -115,7 +151,7 @@ fn categorize(headers: &HeaderMap) -> bool {
 async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Response, ApiError> {
     let started = Instant::now();
     let categorize = categorize(headers);
-    let streams = with_timeout(s, async {
+    let streams = with_timeout(s, &q.tenant, async {
         Ok(s.querier.select_logs_encoded(&q, categorize).await?)
     })
     .await?;
@@ -136,16 +172,20 @@ pub(crate) async fn query_range(
     p: Params,
 ) -> Result<Response, ApiError> {
     let (start, end) = p.range(now_ns())?;
+    let limits = s.overrides.get(&tenant);
+    check_length(limits, start, end)?;
     let expr = match parse_query(&p)? {
         Expr::Log(l) => l,
         Expr::Sample(e) => return run_metric_query(&s, &tenant, &e, &steps(&p, start, end)?, false).await,
     };
+    let limit = p.limit(100)?;
+    check_entries(limits, limit)?;
     let q = LogQuery {
         tenant,
         expr,
         start,
         end,
-        limit: p.limit(100)?,
+        limit,
         direction: parse_direction(p.get("direction")).map_err(ApiError::bad_request)?,
         stats: Arc::new(ScanStats::default()),
     };
@@ -164,5 +204,20 @@ pub(crate) async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -
         Expr::Log(_) => Err(ApiError::bad_request(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_start_at_start_exactly() {
+        const S: i64 = 1_000_000_000;
+        // Loki evaluates `from 60s to 180s step 120s` at 60s and 180s, not at 0s/120s/240s.
+        assert_eq!(step_times(60 * S, 180 * S, 120 * S), vec![60 * S, 180 * S]);
+        assert_eq!(step_times(61 * S, 180 * S, 60 * S), vec![61 * S, 121 * S]);
+        assert_eq!(step_times(5, 5, 10), vec![5]);
+        assert_eq!(step_times(i64::MAX - 1, i64::MAX, 10), vec![i64::MAX - 1]);
     }
 }

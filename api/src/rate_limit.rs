@@ -8,25 +8,18 @@ use std::time::Instant;
 
 use logq_storage::TenantId;
 
-/// Bytes per second and burst size per tenant; `None` means unlimited.
-#[derive(Debug)]
+/// One token bucket per tenant; each call says the tenant's current rate and burst, so
+/// per-tenant overrides apply without the limiter knowing about them.
+#[derive(Debug, Default)]
 pub struct RateLimiter {
-    limit: Option<(f64, f64)>,
     buckets: Mutex<HashMap<TenantId, (f64, Instant)>>,
 }
 
 impl RateLimiter {
-    /// A limiter allowing `bytes_per_sec` with bursts up to `burst` bytes (both > 0), or none.
-    pub fn new(limit: Option<(f64, f64)>) -> Self {
-        RateLimiter {
-            limit,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes `bytes` from the tenant's bucket, or says why not.
-    pub fn admit(&self, tenant: &TenantId, bytes: usize) -> Result<(), String> {
-        let Some((rate, burst)) = self.limit else {
+    /// Takes `bytes` from the tenant's bucket, refilled at `limit` = (bytes per second, burst
+    /// bytes), or says why not; `None` means unlimited.
+    pub fn admit(&self, tenant: &TenantId, bytes: usize, limit: Option<(f64, f64)>) -> Result<(), String> {
+        let Some((rate, burst)) = limit else {
             return Ok(());
         };
         let now = Instant::now();
@@ -53,13 +46,14 @@ mod tests {
     #[test]
     fn bursts_then_refuses() {
         let t = TenantId::new("t").unwrap();
-        let r = RateLimiter::new(Some((10.0, 100.0)));
-        assert!(r.admit(&t, 60).is_ok());
-        assert!(r.admit(&t, 40).is_ok());
-        let err = r.admit(&t, 50).unwrap_err();
+        let r = RateLimiter::default();
+        let limit = Some((10.0, 100.0));
+        assert!(r.admit(&t, 60, limit).is_ok());
+        assert!(r.admit(&t, 40, limit).is_ok());
+        let err = r.admit(&t, 50, limit).unwrap_err();
         assert!(err.contains("Ingestion rate limit exceeded for user t"), "{err}");
         // Another tenant has its own bucket.
-        assert!(r.admit(&TenantId::new("u").unwrap(), 100).is_ok());
-        assert!(RateLimiter::new(None).admit(&t, usize::MAX).is_ok());
+        assert!(r.admit(&TenantId::new("u").unwrap(), 100, limit).is_ok());
+        assert!(RateLimiter::default().admit(&t, usize::MAX, None).is_ok());
     }
 }

@@ -16,10 +16,20 @@ use crate::push::MAX_PUSH_BODY_BYTES;
 use crate::state::AppState;
 use crate::{detected, index, labels, push, query, status};
 
-/// Builds the router.
+/// Builds the router: the endpoints, behind the multi-tenant fan-out of reads.
 pub fn router(state: Arc<AppState>) -> Router {
+    let inner = endpoints(state);
+    inner.clone().layer(axum::middleware::from_fn_with_state(
+        inner,
+        crate::multi_tenant::fan_out,
+    ))
+}
+
+/// Every endpoint, for one tenant per request.
+fn endpoints(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(status::ui))
+        .route("/ui/{*file}", get(crate::ui::asset))
         .route("/ready", get(status::ready))
         .route("/metrics", get(status::metrics))
         .route(
@@ -63,9 +73,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/loki/api/v1/index/volume",
-            get(index::index_volume).post(index::index_volume),
+            get(crate::volume::index_volume).post(crate::volume::index_volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(crate::volume::index_volume_range).post(crate::volume::index_volume_range),
         )
         .route("/loki/api/v1/status/buildinfo", get(status::buildinfo))
+        .route(
+            "/loki/api/v1/drilldown-limits",
+            get(crate::drilldown::drilldown_limits),
+        )
+        .route(
+            "/loki/api/v1/format_query",
+            get(crate::drilldown::format_query).post(crate::drilldown::format_query),
+        )
+        .route("/config", get(crate::drilldown::config))
+        .route(
+            "/loki/api/v1/patterns",
+            get(crate::patterns::patterns).post(crate::patterns::patterns),
+        )
+        .route("/logq/api/v1/export", get(crate::export::export))
         .route("/internal/v1/head", get(crate::internal::head))
         .route(
             "/logq/api/v1/history",
@@ -81,6 +109,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 message: "404 page not found".into(),
             }
         })
+        .layer(axum::middleware::from_fn(crate::ui::tail_tenant_from_query))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,

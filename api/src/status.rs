@@ -14,7 +14,12 @@ const UI_PAGE: &str = include_str!("../../ui/index.html");
 /// `/ready`: 503 while the ingester replays its write-ahead log (answers would miss lines).
 pub(crate) async fn ready(State(s): Shared) -> Response {
     if s.ingester.is_ready() {
-        "ready\n".into_response()
+        // A ready ingester with something to report (it owns no Kafka partition) says so in a
+        // second line.
+        match s.ingester.ready_detail() {
+            Some(detail) => format!("ready\nwarning: {detail}\n").into_response(),
+            None => "ready\n".into_response(),
+        }
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "replaying the write-ahead log\n").into_response()
     }
@@ -28,10 +33,7 @@ pub(crate) async fn metrics(State(s): Shared) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         render(&s.metrics, &s.ingester, s.distributor.as_ref())
-            + &s.querier
-                .history()
-                .map(|h| h.render_metrics())
-                .unwrap_or_default(),
+            + &s.history.as_ref().map(|h| h.render_metrics()).unwrap_or_default(),
     )
         .into_response()
 }

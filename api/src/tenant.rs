@@ -20,9 +20,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
                 let s = v
                     .to_str()
                     .map_err(|_| ApiError::bad_request("invalid X-Scope-OrgID header: not visible ASCII"))?;
+                // Reads with several tenants are fanned out before any handler (see
+                // `multi_tenant`); what reaches here is a push or a single-tenant request.
                 if s.contains('|') {
                     return Err(ApiError::bad_request(format!(
-                        "multi-tenant queries are not supported yet (X-Scope-OrgID {s:?})"
+                        "multiple org IDs present (X-Scope-OrgID {s:?}): pushes and this endpoint take one tenant"
                     )));
                 }
                 TenantId::new(s.trim())

@@ -1,81 +1,26 @@
 //! The compaction loop: pick closed hours, merge their chunks into one hour block; pick closed
 //! days, merge their hour blocks into one day block (smaller: higher zstd level, larger pages);
-//! swap the manifest, and later delete what the swap made unreferenced.
-//!
-//! Crash safety, step by step for every block written:
-//! 1. the manifest records the new block's keys as pending deletes (due after the delete grace),
-//! 2. the block and its index are written,
-//! 3. one manifest swap lists the block, forgets its pending deletes, drops its inputs and
-//!    schedules their deletion after the grace,
-//! 4. due deletions are done, then forgotten by the manifest.
-//!
-//! A crash before 3 leaves objects that the manifest already schedules for deletion (never an
-//! orphan); a crash after 3 leaves inputs that are deleted later. Readers see the inputs or the
-//! block, never both and never neither, and every object a manifest lists exists until a
-//! manifest without it has been current for the grace period.
+//! publish each block through `publish.rs` (whose module doc states the crash-safety protocol),
+//! and later delete what the swap made unreferenced.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use bytes::Bytes;
-use logq_storage::layout::{block_keys, day_of};
+use logq_storage::layout::day_of;
 use logq_storage::{
-    merge_streams, read_block_streams, read_chunk_footer, read_chunk_streams, stream_order_key,
-    write_block_with, BlockIndex, BlockOptions, BlockRef, BlockWriter, ChunkRef, IndexedStream, Manifest,
-    ManifestStore, PendingDelete, StorageError, TenantId,
+    merge_streams, now_ns, read_block_streams, read_chunk_footer, read_chunk_streams, stream_order_key,
+    BlockIndex, BlockOptions, BlockRef, BlockWriter, ChunkRef, IndexedStream, ManifestStore, PendingDelete,
+    TenantId,
 };
 use tokio::sync::watch;
 
-use crate::retention::{self, RetentionPolicy};
+use crate::config::CompactorConfig;
+use crate::error::CompactorError;
+use crate::publish::{adopt_block, retire_block, store_block, store_encoded};
+use crate::retention;
 
 const HOUR_NS: i64 = 3600 * 1_000_000_000;
 const DAY_NS: i64 = 24 * HOUR_NS;
-
-/// Compactor settings.
-#[derive(Debug, Clone)]
-pub struct CompactorConfig {
-    /// How often to look for work.
-    pub interval: Duration,
-    /// An hour is compacted once it ended this long ago (late chunks have arrived by then).
-    pub hour_grace: Duration,
-    /// Replaced objects are deleted this long after the manifest stopped naming them.
-    pub delete_grace: Duration,
-    /// How long data is kept.
-    pub retention: RetentionPolicy,
-    /// A day's hour blocks are merged into one day block once the day ended this long ago
-    /// (and no chunk of that day is left); `None` keeps hour blocks. The default (one day)
-    /// leaves yesterday in hour blocks, whose smaller pages prune better for recent queries.
-    pub day_grace: Option<Duration>,
-    /// Encoding of hour blocks (and of hour blocks rewritten for delete requests).
-    pub hour_blocks: BlockOptions,
-    /// Encoding of day blocks (and of day blocks rewritten for delete requests).
-    pub day_blocks: BlockOptions,
-}
-
-impl Default for CompactorConfig {
-    fn default() -> Self {
-        CompactorConfig {
-            interval: Duration::from_secs(60),
-            hour_grace: Duration::from_secs(15 * 60),
-            delete_grace: Duration::from_secs(5 * 60),
-            retention: RetentionPolicy::default(),
-            day_grace: Some(Duration::from_secs(24 * 3600)),
-            hour_blocks: BlockOptions::hour(),
-            day_blocks: BlockOptions::day(),
-        }
-    }
-}
-
-/// A compaction failure.
-#[derive(Debug, thiserror::Error)]
-pub enum CompactorError {
-    /// Reading or writing storage failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// A CPU task died.
-    #[error("compaction task failed: {0}")]
-    Task(String),
-}
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -96,66 +41,6 @@ pub struct CompactionReport {
     pub day_blocks_written: usize,
     /// Hour blocks merged into them.
     pub blocks_merged: usize,
-}
-
-/// Encodes `streams` as a Parquet block off the async runtime and stores it with
-/// [`store_encoded`].
-pub(crate) async fn store_block(
-    manifests: &ManifestStore,
-    tenant: &TenantId,
-    streams: Vec<(logq_storage::LabelSet, Vec<logq_storage::Entry>)>,
-    block_id: &str,
-    opts: &BlockOptions,
-    orphan_after: i64,
-) -> Result<Option<BlockRef>, CompactorError> {
-    let opts = opts.clone();
-    let (bytes, index) = tokio::task::spawn_blocking(move || write_block_with(streams, &opts))
-        .await
-        .map_err(|e| CompactorError::Task(e.to_string()))??;
-    store_encoded(manifests, tenant, bytes, index, block_id, orphan_after).await
-}
-
-/// Records an encoded block's keys in the manifest as pending deletes due at `orphan_after`
-/// (so a crash before the swap leaves nothing behind), writes it and its label index under
-/// `block_id`, and returns the reference to list in the manifest with [`adopt_block`] (`None`
-/// when the block holds no entries).
-pub(crate) async fn store_encoded(
-    manifests: &ManifestStore,
-    tenant: &TenantId,
-    bytes: Vec<u8>,
-    index: BlockIndex,
-    block_id: &str,
-    orphan_after: i64,
-) -> Result<Option<BlockRef>, CompactorError> {
-    let entries: u64 = index.streams.iter().map(|s| s.rows).sum();
-    if entries == 0 {
-        return Ok(None);
-    }
-    let min_ts = index.streams.iter().map(|s| s.min_ts).min().unwrap_or_default();
-    let max_ts = index.streams.iter().map(|s| s.max_ts).max().unwrap_or_default();
-    let (key, index_key) = block_keys(tenant, min_ts, block_id);
-    manifests
-        .update(tenant, |m| {
-            for k in [&key, &index_key] {
-                m.pending_deletes.push(PendingDelete {
-                    key: k.clone(),
-                    after: orphan_after,
-                });
-            }
-        })
-        .await?;
-    let store = manifests.store();
-    let size = bytes.len() as u64;
-    store.put(&key, Bytes::from(bytes)).await?;
-    store.put(&index_key, Bytes::from(index.encode()?)).await?;
-    Ok(Some(BlockRef {
-        key,
-        index_key,
-        size,
-        min_ts,
-        max_ts,
-        entries,
-    }))
 }
 
 /// Line bytes of the streams merged at once by [`merge_blocks`]: bounds a day compaction's
@@ -221,35 +106,10 @@ fn merge_blocks_grouped(
     Ok(writer.finish()?)
 }
 
-/// The manifest change that lists a block written by [`store_block`]: it stops being a
-/// pending delete and becomes part of the tenant's data.
-pub(crate) fn adopt_block(m: &mut Manifest, block: &BlockRef) {
-    m.pending_deletes
-        .retain(|p| p.key != block.key && p.key != block.index_key);
-    m.blocks.push(block.clone());
-}
-
-/// The manifest change that drops `block` and schedules its objects for deletion.
-pub(crate) fn retire_block(m: &mut Manifest, block: &BlockRef, after: i64) {
-    m.blocks.retain(|b| b.key != block.key);
-    for key in [&block.key, &block.index_key] {
-        m.pending_deletes.push(PendingDelete {
-            key: key.clone(),
-            after,
-        });
-    }
-}
-
 /// Compacts every tenant in a store.
 pub struct Compactor {
     manifests: ManifestStore,
     config: CompactorConfig,
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl Compactor {
@@ -499,8 +359,13 @@ impl Compactor {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use logq_storage::{encode_chunk, read_block_streams, BlockIndex, Entry, LabelSet, Store};
+    use crate::RetentionPolicy;
+    use logq_storage::{
+        encode_chunk, read_block_streams, write_block_with, BlockIndex, Entry, LabelSet, Store,
+    };
 
     fn entries(from: i64, n: i64, id_base: u64) -> Vec<Entry> {
         (0..n)

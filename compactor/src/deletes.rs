@@ -6,7 +6,9 @@
 
 use logq_storage::{read_block_streams, BlockIndex, BlockRef, DeleteRequest, ManifestStore, TenantId};
 
-use crate::compactor::{adopt_block, retire_block, store_block, CompactorConfig, CompactorError};
+use crate::config::CompactorConfig;
+use crate::error::CompactorError;
+use crate::publish::{adopt_block, retire_block, store_block};
 
 /// Processes the tenant's pending delete requests; returns how many blocks were rewritten.
 pub(crate) async fn apply_deletes(

@@ -4,8 +4,13 @@
 #![warn(missing_docs)]
 
 mod compactor;
+mod config;
 mod deletes;
+mod error;
+mod publish;
 mod retention;
 
-pub use compactor::{merge_blocks, CompactionReport, Compactor, CompactorConfig, CompactorError};
+pub use compactor::{merge_blocks, CompactionReport, Compactor};
+pub use config::CompactorConfig;
+pub use error::CompactorError;
 pub use retention::{expire, RetentionPolicy, StreamRetention};

@@ -50,18 +50,6 @@ impl RetentionPolicy {
     pub fn period(&self, tenant: &TenantId) -> Option<Duration> {
         self.tenants.get(tenant.as_str()).copied().or(self.default)
     }
-
-    /// Parses an override `tenant=30d` (the duration by `parse_duration`).
-    pub fn parse_override(
-        spec: &str,
-        parse_duration: impl Fn(&str) -> Result<Duration, String>,
-    ) -> Result<(String, Duration), String> {
-        let (tenant, period) = spec
-            .split_once('=')
-            .ok_or_else(|| format!("invalid retention override {spec:?}: expected TENANT=DURATION"))?;
-        TenantId::new(tenant).map_err(|e| e.to_string())?;
-        Ok((tenant.to_string(), parse_duration(period)?))
-    }
 }
 
 /// Removes from `m` every block and chunk whose newest entry is older than `cutoff` (ns), and
@@ -141,17 +129,5 @@ mod tests {
             p.period(&TenantId::new("b").unwrap()),
             Some(Duration::from_secs(10))
         );
-        let parse = |s: &str| {
-            s.trim_end_matches('s')
-                .parse()
-                .map(Duration::from_secs)
-                .map_err(|_| "bad".to_string())
-        };
-        assert_eq!(
-            RetentionPolicy::parse_override("t=5s", parse).unwrap(),
-            ("t".into(), Duration::from_secs(5))
-        );
-        assert!(RetentionPolicy::parse_override("t", parse).is_err());
-        assert!(RetentionPolicy::parse_override("../x=5s", parse).is_err());
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use logq_agent::{GeneratorConfig, LogGenerator};
 use logq_history::{build, BuildProgress, Direction, HistoryIndex, IndexSpec, Needle, SearchRequest};
+use logq_loadgen::{GeneratorConfig, LogGenerator};
 use logq_storage::{write_block, BlockRef, Entry, LabelSet, ManifestStore, Store, TenantId};
 
 const LINES: usize = 40_000;

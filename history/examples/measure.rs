@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use logq_agent::{GeneratorConfig, LogGenerator};
 use logq_history::{build, BuildProgress, Direction, HistoryIndex, IndexSpec, Needle, SearchRequest};
+use logq_loadgen::{GeneratorConfig, LogGenerator};
 use logq_storage::{write_block, BlockRef, Entry, LabelSet, ManifestStore, Store, TenantId};
 
 const HOUR: i64 = 3_600_000_000_000;

@@ -673,6 +673,11 @@ impl HistoryManager {
         true
     }
 
+    /// The manifests (and through them the object store) indexes are built from.
+    pub fn manifests(&self) -> &ManifestStore {
+        &self.manifests
+    }
+
     /// Ready indexes of the tenant that hold every stream `matchers` can select.
     pub fn usable(&self, tenant: &TenantId, matchers: &[LabelMatcher]) -> Vec<UsableIndex> {
         let tenants = self.lock();

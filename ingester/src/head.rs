@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use logq_storage::layout::{window_start, WINDOW_NS};
 use logq_storage::{matches_all, Entry, LabelMatcher, LabelSet, PushBatch, TenantId};
 
-/// Estimated memory of one entry beyond its line bytes: the entry itself, vector slack and its
-/// de-duplication key (measured: a head of 67 MB of ~150-byte lines held about twice that).
-pub const ENTRY_OVERHEAD: usize = 112;
+/// Estimated memory of one entry in the head beyond its line bytes: the entry itself, vector
+/// slack and its de-duplication key (measured: a head of 67 MB of ~150-byte lines held about
+/// twice that). Not the encoded size of an entry (storage's `entry_cost`).
+const ENTRY_MEMORY_OVERHEAD: usize = 112;
 
 /// Estimated memory of `entries` entries with `line_bytes` bytes of lines.
 pub fn footprint(entries: usize, line_bytes: usize) -> usize {
-    line_bytes + entries * ENTRY_OVERHEAD
+    line_bytes + entries * ENTRY_MEMORY_OVERHEAD
 }
 
 /// A record's place in its source (a WAL has one partition, Kafka many).

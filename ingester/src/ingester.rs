@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::error::{IngestError, Result};
 use crate::head::{FlushPolicy, FlushSet, Head, Position};
+use logq_storage::now_ns;
 
 /// Chunk objects encoded and written at once by a flush.
 const FLUSH_CONCURRENCY: usize = 4;
@@ -78,6 +79,8 @@ pub struct IngesterMetrics {
     pub flush_seconds_micros: AtomicU64,
     /// Kafka partitions this ingester owns.
     pub kafka_partitions_assigned: AtomicU64,
+    /// How long (s) this ingester has owned no Kafka partition; 0 while it owns some.
+    pub kafka_unassigned_seconds: AtomicU64,
     /// Consumer lag per (topic, partition), from the Kafka client's statistics.
     pub partition_lag: std::sync::Mutex<std::collections::BTreeMap<(String, i32), i64>>,
 }
@@ -90,14 +93,41 @@ pub struct Ingester {
     seq: AtomicU64,
     pub(crate) applied: watch::Sender<u64>,
     ready: std::sync::atomic::AtomicBool,
+    /// A condition worth reporting on `/ready` (an ingester owning no Kafka partition).
+    ready_detail: std::sync::Mutex<Option<String>>,
     /// Counters.
     pub metrics: IngesterMetrics,
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+/// The querier reads this process's head through storage's head-reader contract.
+impl logq_storage::HeadReader for Ingester {
+    fn select<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> futures::future::BoxFuture<
+        'a,
+        std::result::Result<logq_storage::HeadStreams, logq_storage::HeadReadError>,
+    > {
+        let streams = Ingester::select(self, tenant, matchers, start, end);
+        Box::pin(async move { Ok(streams) })
+    }
+
+    fn stream_stats<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> futures::future::BoxFuture<
+        'a,
+        std::result::Result<Vec<logq_storage::HeadStreamStat>, logq_storage::HeadReadError>,
+    > {
+        let stats = Ingester::stream_stats(self, tenant, matchers, start, end);
+        Box::pin(async move { Ok(stats) })
+    }
 }
 
 impl Ingester {
@@ -112,6 +142,7 @@ impl Ingester {
             seq: AtomicU64::new(now_ns() as u64),
             applied,
             ready: std::sync::atomic::AtomicBool::new(false),
+            ready_detail: std::sync::Mutex::new(None),
             metrics: IngesterMetrics::default(),
         })
     }
@@ -134,6 +165,20 @@ impl Ingester {
     /// Marks the ingester ready or not (see [`Ingester::is_ready`]).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// What `/ready` adds to its answer: a condition an operator should know about that does not
+    /// make answers incomplete (an ingester owning no Kafka partition).
+    pub fn ready_detail(&self) -> Option<String> {
+        self.ready_detail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets or clears the `/ready` detail.
+    pub fn set_ready_detail(&self, detail: Option<String>) {
+        *self.ready_detail.lock().unwrap_or_else(|p| p.into_inner()) = detail;
     }
 
     /// Watches the next offset to be applied from partition 0, the local WAL's only partition

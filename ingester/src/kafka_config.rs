@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::error::{IngestError, Result};
+use crate::kafka_log::LogContext;
 
 /// Where and how logq talks to Kafka.
 #[derive(Debug, Clone)]
@@ -25,6 +25,10 @@ pub struct KafkaSettings {
     pub replication_factor: i32,
     /// The ingesters' consumer group.
     pub group: String,
+    /// This ingester's `group.instance.id` (static group membership, KIP-345): a restarted
+    /// ingester with the same id gets its partitions back at once instead of after the dead
+    /// member's session timeout. `None`: dynamic membership.
+    pub instance_id: Option<String>,
     /// The stream label whose value keys (partitions) each record; `host` by default.
     pub partition_label: String,
     /// Extra librdkafka properties (TLS, SASL, tuning), applied last.
@@ -41,9 +45,20 @@ impl KafkaSettings {
             partitions: 8,
             replication_factor: 1,
             group: "logq-ingester".into(),
+            instance_id: None,
             partition_label: "host".into(),
             properties: Vec::new(),
         }
+    }
+
+    /// The session timeout the consumer runs with (`-X session.timeout.ms`, else logq's 10 s).
+    pub fn session_timeout(&self) -> Duration {
+        self.properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "session.timeout.ms")
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_SESSION_TIMEOUT, Duration::from_millis)
     }
 
     /// A client configuration with the brokers and the extra properties.
@@ -62,9 +77,9 @@ impl KafkaSettings {
 
     /// Creates the topic when it does not exist yet.
     pub async fn ensure_topic(&self) -> Result<()> {
-        let admin: AdminClient<DefaultClientContext> = self
+        let admin: AdminClient<LogContext> = self
             .client_config(&[("allow.auto.create.topics", "false")])
-            .create()
+            .create_with_context(LogContext)
             .map_err(|e| kafka_err(format!("connecting to {}", self.brokers), e))?;
         let admin = std::sync::Arc::new(admin);
         let probe = admin.clone();
@@ -119,9 +134,9 @@ impl KafkaSettings {
                     error = %why,
                     "creating the Kafka topic failed; asking the broker to create it on first use"
                 );
-                let producer: rdkafka::producer::BaseProducer = self
+                let producer: rdkafka::producer::BaseProducer<LogContext> = self
                     .client_config(&[])
-                    .create()
+                    .create_with_context(LogContext)
                     .map_err(|e| kafka_err(format!("connecting to {}", self.brokers), e))?;
                 let topic = self.topic.clone();
                 let found = tokio::task::spawn_blocking(move || {
@@ -147,6 +162,47 @@ impl KafkaSettings {
         }
         Ok(())
     }
+}
+
+/// The consumer's session timeout unless `-X session.timeout.ms` says otherwise.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Name of the file, in the data directory, holding the ingester's stable instance id.
+pub const INSTANCE_ID_FILE: &str = "kafka-instance-id";
+
+/// The stable `group.instance.id` of the ingester whose data directory is `data_dir`: read from
+/// `<data_dir>/kafka-instance-id`, created on the first start as `logq-<host>-<random>` (unique
+/// per data directory, the same across restarts).
+pub fn stable_instance_id(data_dir: &std::path::Path, host: &str) -> Result<String> {
+    let path = data_dir.join(INSTANCE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(IngestError::Kafka(format!("reading {}: {e}", path.display()))),
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let random =
+        xxhash_rust::xxh3::xxh3_64(format!("{nanos}-{}-{}", std::process::id(), path.display()).as_bytes());
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let id = format!("logq-{host}-{:08x}", random as u32);
+    let tmp = data_dir.join(format!("{INSTANCE_ID_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{id}\n"))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| IngestError::Kafka(format!("writing {}: {e}", path.display())))?;
+    Ok(id)
 }
 
 /// A Kafka error with what was being done.
@@ -188,6 +244,28 @@ mod tests {
                 panic!("{protocol} {mechanism:?}: {e}");
             }
         }
+    }
+
+    #[test]
+    fn the_instance_id_is_stable_per_data_directory() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let id = stable_instance_id(a.path(), "web 1").unwrap();
+        assert!(id.starts_with("logq-web_1-"), "{id}");
+        assert_eq!(
+            stable_instance_id(a.path(), "other").unwrap(),
+            id,
+            "a restart keeps its id"
+        );
+        assert_ne!(stable_instance_id(b.path(), "web 1").unwrap(), id);
+    }
+
+    #[test]
+    fn the_session_timeout_follows_the_properties() {
+        let mut s = KafkaSettings::new("127.0.0.1:9", "h-", "test");
+        assert_eq!(s.session_timeout(), DEFAULT_SESSION_TIMEOUT);
+        s.properties.push(("session.timeout.ms".into(), "6000".into()));
+        assert_eq!(s.session_timeout(), Duration::from_secs(6));
     }
 
     #[test]

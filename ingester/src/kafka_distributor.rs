@@ -22,14 +22,14 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use crate::error::{IngestError, Result};
 use crate::kafka_config::{kafka_err, KafkaSettings};
+use crate::kafka_log::LogContext;
 use crate::kafka_record::{
     CONTENT_ENCODING_HEADER, CONTENT_TYPE_HEADER, IDENTITY_ENCODING, PROTOBUF_CONTENT_TYPE, TENANT_HEADER,
 };
 use crate::validate::Distributor;
 
-/// Encoded size per record at most, estimated as line and metadata bytes plus
-/// [`logq_storage::ENTRY_OVERHEAD`] per entry (one longer entry still makes a record of its own; brokers
-/// refuse records over about 1 MB).
+/// Encoded size per record at most, estimated by [`logq_storage::entry_cost`] per entry (one
+/// longer entry still makes a record of its own; brokers refuse records over about 1 MB).
 pub const MAX_RECORD_LINE_BYTES: usize = 512 * 1024;
 /// How long a push waits for room in the producer's queue before failing (503; clients retry);
 /// delivery itself times out after librdkafka's `message.timeout.ms` (30 s).
@@ -48,7 +48,7 @@ pub struct DistributorMetrics {
 
 /// Produces pushes to Kafka.
 pub struct KafkaDistributor {
-    producer: FutureProducer,
+    producer: FutureProducer<LogContext>,
     topic: String,
     partition_label: String,
     /// Counters.
@@ -59,7 +59,7 @@ impl KafkaDistributor {
     /// Connects a producer and makes sure the topic exists.
     pub async fn connect(settings: &KafkaSettings) -> Result<Self> {
         settings.ensure_topic().await?;
-        let producer: FutureProducer = settings
+        let producer: FutureProducer<LogContext> = settings
             .client_config(&[
                 ("enable.idempotence", "true"),
                 ("acks", "all"),
@@ -70,7 +70,7 @@ impl KafkaDistributor {
                 ("linger.ms", "5"),
                 ("message.timeout.ms", "30000"),
             ])
-            .create()
+            .create_with_context(LogContext)
             .map_err(|e| kafka_err(format!("creating a producer for {}", settings.brokers), e))?;
         Ok(KafkaDistributor {
             producer,
@@ -228,7 +228,10 @@ mod tests {
     async fn pushes_split_by_host_and_size_keep_every_entry_once() {
         let settings = KafkaSettings::new("127.0.0.1:1", "h-", "test");
         // The producer is created lazily by librdkafka: no broker is contacted here.
-        let producer: FutureProducer = settings.client_config(&[]).create().unwrap();
+        let producer: FutureProducer<LogContext> = settings
+            .client_config(&[])
+            .create_with_context(LogContext)
+            .unwrap();
         let d = KafkaDistributor {
             producer,
             topic: settings.topic,

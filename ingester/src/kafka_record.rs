@@ -21,7 +21,8 @@
 
 use std::collections::BTreeMap;
 
-use logq_storage::push::{decode_json, decode_protobuf, decode_protobuf_raw, DecodeStats};
+use logq_storage::json_line::{split_json_line, value_text, LINE_FIELDS};
+use logq_storage::push::{decode_json, decode_protobuf, decode_protobuf_raw, DecodeStats, PushDecodeError};
 use logq_storage::{
     is_valid_label_name, Entry, LabelSet, PushBatch, StreamEntries, TenantId, DEFAULT_TENANT,
 };
@@ -74,10 +75,6 @@ impl Default for RecordDecoder {
     }
 }
 
-/// Object fields that hold the line, in order of preference.
-const LINE_FIELDS: [&str; 5] = ["message", "line", "log", "msg", "MESSAGE"];
-/// Object fields that hold the timestamp, in order of preference.
-const TIME_FIELDS: [&str; 6] = ["timestamp", "@timestamp", "time", "ts", "date", "timereported"];
 /// Object fields that become stream labels (name in the object, label name).
 const LABEL_FIELDS: [(&str, &str); 14] = [
     ("host", "host"),
@@ -98,7 +95,12 @@ const LABEL_FIELDS: [(&str, &str); 14] = [
 
 impl RecordDecoder {
     /// Decodes one record value. `now_ns` stands in for a record without any timestamp.
-    pub fn decode(&self, value: &[u8], meta: &RecordMeta<'_>, now_ns: i64) -> Result<PushBatch, String> {
+    pub fn decode(
+        &self,
+        value: &[u8],
+        meta: &RecordMeta<'_>,
+        now_ns: i64,
+    ) -> Result<PushBatch, PushDecodeError> {
         let tenant = self.tenant(meta)?;
         let declared_protobuf = header(meta, CONTENT_TYPE_HEADER)
             .is_some_and(|v| v.eq_ignore_ascii_case(PROTOBUF_CONTENT_TYPE.as_bytes()));
@@ -128,12 +130,12 @@ impl RecordDecoder {
         self.decode_text(tenant, value, meta, now_ns)
     }
 
-    fn tenant(&self, meta: &RecordMeta<'_>) -> Result<TenantId, String> {
+    fn tenant(&self, meta: &RecordMeta<'_>) -> Result<TenantId, PushDecodeError> {
         match header(meta, TENANT_HEADER).or_else(|| header(meta, "tenant")) {
             None => Ok(TenantId::new(DEFAULT_TENANT).map_err(|e| e.to_string())?),
             Some(v) => {
                 let text = std::str::from_utf8(v).map_err(|_| "tenant header is not UTF-8".to_string())?;
-                TenantId::new(text).map_err(|e| e.to_string())
+                Ok(TenantId::new(text).map_err(|e| e.to_string())?)
             }
         }
     }
@@ -178,7 +180,7 @@ impl RecordDecoder {
         value: &[u8],
         meta: &RecordMeta<'_>,
         now_ns: i64,
-    ) -> Result<PushBatch, String> {
+    ) -> Result<PushBatch, PushDecodeError> {
         let text = String::from_utf8_lossy(value);
         let ts = Self::record_ts(meta, now_ns);
         let entries: Vec<Entry> = text
@@ -194,7 +196,7 @@ impl RecordDecoder {
             })
             .collect();
         if entries.is_empty() {
-            return Err("empty record".into());
+            return Err(PushDecodeError("empty record".into()));
         }
         let labels = LabelSet::validated(self.base_labels(meta)).map_err(|e| e.to_string())?;
         Ok(PushBatch {
@@ -206,42 +208,25 @@ impl RecordDecoder {
     fn decode_object(
         &self,
         tenant: TenantId,
-        mut obj: serde_json::Map<String, Value>,
+        obj: serde_json::Map<String, Value>,
         meta: &RecordMeta<'_>,
         now_ns: i64,
-    ) -> Result<PushBatch, String> {
-        let line = LINE_FIELDS.iter().find_map(|f| obj.remove(*f)).ok_or_else(|| {
-            format!(
+    ) -> Result<PushBatch, PushDecodeError> {
+        let split = split_json_line(obj, rfc3339_ns);
+        let line = split.line.ok_or_else(|| {
+            PushDecodeError(format!(
                 "JSON record has no line field (one of {})",
                 LINE_FIELDS.join(", ")
-            )
+            ))
         })?;
-        let line = match line {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        let mut ts = None;
-        let mut unparsed_time = None;
-        for f in TIME_FIELDS {
-            if let Some(v) = obj.remove(f) {
-                // A time we cannot read (e.g. syslog's "May  1 10:00:00") keeps the record: the
-                // record's own time stands in and the text stays as metadata.
-                match parse_json_time(&v) {
-                    Some(t) => ts = Some(t),
-                    None => unparsed_time = Some((f.to_string(), v)),
-                }
-                break;
-            }
-        }
-        let ts = ts.unwrap_or_else(|| Self::record_ts(meta, now_ns));
+        // A time we cannot read (e.g. syslog's "May  1 10:00:00") keeps the record: the
+        // record's own time stands in and the text stays as metadata.
+        let ts = split.ts.unwrap_or_else(|| Self::record_ts(meta, now_ns));
+        let mut obj = split.fields;
         let mut labels = self.base_labels(meta);
         if let Some(Value::Object(explicit)) = obj.remove("labels") {
             for (k, v) in explicit {
-                let v = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                labels.insert(k, v);
+                labels.insert(k, value_text(&v));
             }
         }
         for (field, label) in LABEL_FIELDS {
@@ -250,8 +235,8 @@ impl RecordDecoder {
                 obj.remove(field);
             }
         }
-        if let Some((f, v)) = unparsed_time {
-            obj.insert(f.trim_start_matches('@').to_string(), v);
+        if let Some(v) = obj.shift_remove("@timestamp") {
+            obj.insert("timestamp".to_string(), v);
         }
         let mut metadata: Vec<(String, String)> = obj
             .into_iter()
@@ -297,47 +282,11 @@ fn record_line_id(meta: &RecordMeta<'_>, index: usize) -> u64 {
     h.digest()
 }
 
-/// A JSON timestamp: a number of seconds, milliseconds, microseconds or nanoseconds (told apart
-/// by magnitude), a string of such digits, or an RFC 3339 string.
-fn parse_json_time(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Some(scale_epoch(i as f64, i))
-            } else {
-                n.as_f64().map(|f| scale_epoch(f, f as i64))
-            }
-        }
-        Value::String(s) => {
-            if let Ok(i) = s.parse::<i64>() {
-                return Some(scale_epoch(i as f64, i));
-            }
-            if let Ok(f) = s.parse::<f64>() {
-                return f.is_finite().then(|| scale_epoch(f, f as i64));
-            }
-            chrono::DateTime::parse_from_rfc3339(s)
-                .ok()
-                .and_then(|t| t.timestamp_nanos_opt())
-        }
-        _ => None,
-    }
-}
-
-fn scale_epoch(f: f64, i: i64) -> i64 {
-    let a = f.abs();
-    if a < 1e11 {
-        // Float seconds carry about microsecond precision at today's epoch: keep exactly that.
-        let secs = f.trunc();
-        (secs as i64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(((f - secs) * 1e6).round() as i64 * 1_000)
-    } else if a < 1e14 {
-        i.saturating_mul(1_000_000)
-    } else if a < 1e17 {
-        i.saturating_mul(1_000)
-    } else {
-        i
-    }
+/// An RFC 3339 timestamp in Unix ns.
+fn rfc3339_ns(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
 }
 
 #[cfg(test)]
@@ -485,10 +434,12 @@ mod tests {
         assert!(d
             .decode(b"   \n", &meta(&[], None), 0)
             .unwrap_err()
+            .0
             .contains("empty"));
         assert!(d
             .decode(br#"{"nothing":1}"#, &meta(&[], None), 0)
             .unwrap_err()
+            .0
             .contains("no line field"));
         let bad_tenant: [(&str, &[u8]); 1] = [("X-Scope-OrgID", b"../x")];
         assert!(d.decode(b"x", &meta(&bad_tenant, None), 0).is_err());

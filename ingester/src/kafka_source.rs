@@ -14,12 +14,21 @@
 //! application pause survives reassignment, so assignments and revocations resume first.)
 //!
 //! Partition ids: `(topic index << 20) | partition`, the [`Position::partition`] of records.
+//!
+//! Group membership is static when [`KafkaSettings::instance_id`] is set (logq's default: a
+//! stable id per data directory): a restarted ingester rejoins as the same member and gets its
+//! partitions back within a heartbeat or two, without waiting for its old session to expire.
+//! An ingester that has owned no partition for [`UNASSIGNED_SESSIONS`] session timeouts says so:
+//! a warning (repeated every minute), the gauge `kafka_unassigned_seconds` and a `/ready`
+//! detail. librdkafka's own log lines go to `tracing` ([`crate::kafka_log`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::statistics::Statistics;
@@ -29,9 +38,12 @@ use crate::error::Result;
 use crate::head::Position;
 use crate::ingester::Ingester;
 use crate::kafka_config::{kafka_err, KafkaSettings};
+use crate::kafka_log;
 use crate::kafka_record::{RecordDecoder, RecordMeta};
 use crate::source::{Source, SourceRecord};
 use crate::validate::Limits;
+use logq_storage::now_ns;
+use logq_storage::push::PushDecodeError;
 
 /// Positions of the partitions this ingester owns.
 #[derive(Debug, Default)]
@@ -50,7 +62,21 @@ pub struct IngesterContext {
     closing: AtomicBool,
     /// Whether this ingester paused its assignment for backpressure.
     paused: AtomicBool,
+    /// Since when this ingester has owned no partition (`None` while it owns some).
+    unassigned_since: Mutex<Option<Instant>>,
+    /// When the last "owns no partition" warning was logged.
+    unassigned_warned: Mutex<Option<Instant>>,
+    /// The group's session timeout (the unassigned alarm waits a few of them).
+    session_timeout: Duration,
+    /// The consumer group, for messages.
+    group: String,
 }
+
+/// An ingester owning no partition for this many session timeouts reports it.
+pub const UNASSIGNED_SESSIONS: u32 = 3;
+
+/// How often the "owns no partition" warning is repeated while it lasts.
+const UNASSIGNED_WARN_EVERY: Duration = Duration::from_secs(60);
 
 impl IngesterContext {
     fn pid(&self, topic: &str, partition: i32) -> Option<u32> {
@@ -64,6 +90,47 @@ impl IngesterContext {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Partitions> {
         self.partitions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records whether the ingester owns partitions now (after an assignment or revocation).
+    fn owns(&self, any: bool) {
+        let mut since = self.unassigned_since.lock().unwrap_or_else(|p| p.into_inner());
+        match (any, *since) {
+            (true, _) => *since = None,
+            (false, None) => *since = Some(Instant::now()),
+            (false, Some(_)) => {}
+        }
+    }
+
+    /// Publishes how long the ingester has owned no partition (gauge, `/ready` detail) and
+    /// warns once that lasted [`UNASSIGNED_SESSIONS`] session timeouts. Called every tick.
+    pub fn check_assignment(&self) {
+        let since = *self.unassigned_since.lock().unwrap_or_else(|p| p.into_inner());
+        let metrics = &self.ingester.metrics;
+        let Some(since) = since else {
+            metrics.kafka_unassigned_seconds.store(0, Ordering::Relaxed);
+            self.ingester.set_ready_detail(None);
+            return;
+        };
+        let idle = since.elapsed();
+        metrics
+            .kafka_unassigned_seconds
+            .store(idle.as_secs(), Ordering::Relaxed);
+        if idle < self.session_timeout * UNASSIGNED_SESSIONS {
+            return;
+        }
+        let detail = format!(
+            "owns no Kafka partition of {:?} in group {:?} for {}s (more ingesters than partitions, or the broker did not assign any: see the librdkafka log lines, -X debug=cgrp)",
+            self.topics.join(","),
+            self.group,
+            idle.as_secs()
+        );
+        let mut warned = self.unassigned_warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.is_none_or(|t| t.elapsed() >= UNASSIGNED_WARN_EVERY) {
+            tracing::warn!(idle_s = idle.as_secs(), group = %self.group, "this ingester {detail}");
+            *warned = Some(Instant::now());
+        }
+        self.ingester.set_ready_detail(Some(detail));
     }
 
     /// The offsets to commit for `pids` (all owned partitions when `None`): only those that moved.
@@ -137,12 +204,18 @@ impl IngesterContext {
             .metrics
             .kafka_partitions_assigned
             .store(parts.assigned.len() as u64, Ordering::Relaxed);
+        let any = !parts.assigned.is_empty();
         drop(parts);
+        self.owns(any);
         tracing::info!(partitions = revoked.len(), "Kafka partitions revoked");
     }
 }
 
 impl ClientContext for IngesterContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        kafka_log::forward(level, fac, log_message);
+    }
+
     /// Lag per partition: the high watermark minus the next offset this ingester will apply
     /// (the client's own `consumer_lag`, measured from the committed offset, before the first
     /// record).
@@ -215,6 +288,10 @@ impl ConsumerContext for IngesterContext {
                     .metrics
                     .kafka_partitions_assigned
                     .store(parts.assigned.len() as u64, Ordering::Relaxed);
+                let any = !parts.assigned.is_empty();
+                drop(parts);
+                self.owns(any);
+                self.check_assignment();
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "Kafka rebalance failed"),
@@ -251,32 +328,48 @@ impl KafkaSource {
             handle: tokio::runtime::Handle::current(),
             closing: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            unassigned_since: Mutex::new(Some(Instant::now())),
+            unassigned_warned: Mutex::new(None),
+            session_timeout: settings.session_timeout(),
+            group: settings.group.clone(),
         };
+        let session_ms = crate::kafka_config::DEFAULT_SESSION_TIMEOUT
+            .as_millis()
+            .to_string();
+        let mut overrides: Vec<(&str, &str)> = vec![
+            ("group.id", settings.group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", session_ms.as_str()),
+            ("heartbeat.interval.ms", "1000"),
+            ("statistics.interval.ms", "5000"),
+            ("topic.metadata.refresh.interval.ms", "5000"),
+            // Bound what sits fetched ahead of the ingester (librdkafka's defaults, 64 MB
+            // queued and 50 MB a fetch, cost ~90 MB of RSS at 100k lines/s; 4 MB queued
+            // and 8 MB a fetch still keep a 2-core ingester busy).
+            ("queued.max.messages.kbytes", "4096"),
+            ("fetch.max.bytes", "8388608"),
+            // Some brokers (librdkafka's mock cluster among them) answer a fetch with more
+            // than the fetch limits ask for; a response over this limit drops the connection.
+            ("receive.message.max.bytes", "200000000"),
+        ];
+        if let Some(id) = &settings.instance_id {
+            overrides.push(("group.instance.id", id.as_str()));
+        }
         let consumer: StreamConsumer<IngesterContext> = settings
-            .client_config(&[
-                ("group.id", settings.group.as_str()),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("session.timeout.ms", "10000"),
-                ("heartbeat.interval.ms", "1000"),
-                ("statistics.interval.ms", "5000"),
-                ("topic.metadata.refresh.interval.ms", "5000"),
-                // Bound what sits fetched ahead of the ingester (librdkafka's defaults, 64 MB
-                // queued and 50 MB a fetch, cost ~90 MB of RSS at 100k lines/s; 4 MB queued
-                // and 8 MB a fetch still keep a 2-core ingester busy).
-                ("queued.max.messages.kbytes", "4096"),
-                ("fetch.max.bytes", "8388608"),
-                // Some brokers (librdkafka's mock cluster among them) answer a fetch with more
-                // than the fetch limits ask for; a response over this limit drops the connection.
-                ("receive.message.max.bytes", "200000000"),
-            ])
+            .client_config(&overrides)
             .create_with_context(context)
             .map_err(|e| kafka_err(format!("creating a consumer for {}", settings.brokers), e))?;
         consumer
             .subscribe(&[settings.topic.as_str()])
             .map_err(|e| kafka_err(format!("subscribing to {:?}", settings.topic), e))?;
-        tracing::info!(topic = %settings.topic, group = %settings.group, "consuming from Kafka");
+        tracing::info!(
+            topic = %settings.topic,
+            group = %settings.group,
+            instance_id = settings.instance_id.as_deref().unwrap_or("(dynamic membership)"),
+            "consuming from Kafka"
+        );
         Ok(KafkaSource {
             consumer,
             decoder: RecordDecoder {
@@ -308,7 +401,12 @@ impl KafkaSource {
         let batch = self
             .decoder
             .decode(value, &meta, now_ns())
-            .and_then(|b| self.limits.check(&b, 0).map(|()| b).map_err(|e| e.to_string()))
+            .and_then(|b| {
+                self.limits
+                    .check(&b, 0)
+                    .map(|()| b)
+                    .map_err(|e| PushDecodeError(e.to_string()))
+            })
             .map_err(|e| format!("record {}/{}@{}: {e}", msg.topic(), msg.partition(), msg.offset()));
         Some(SourceRecord {
             position: Position {
@@ -352,12 +450,6 @@ impl KafkaSource {
             Err(e) => tracing::warn!(error = %e, "pausing or resuming Kafka consumption failed"),
         }
     }
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl Source for KafkaSource {
@@ -404,6 +496,7 @@ impl Source for KafkaSource {
     fn commit<'a>(&'a mut self, _ingester: &'a Ingester, last: bool) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let context = self.consumer.context();
+            context.check_assignment();
             if last {
                 context.closing.store(true, Ordering::SeqCst);
             }

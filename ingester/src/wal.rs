@@ -13,6 +13,13 @@
 //! Recovery: a record that is torn or fails its checksum at the tail of the last segment is an
 //! interrupted append (never acknowledged) and is truncated away; the same in an earlier segment
 //! is corruption: the rest of that segment is skipped and reported.
+//!
+//! Failed appends (disk full, I/O error): the whole group is answered with
+//! [`IngestError::Wal`] (HTTP 503, the push is retried by its client) and nothing of it is
+//! acknowledged. The segment is cut back to its last durable byte before anything else is
+//! written; while that cut fails, the segment is *poisoned*: every append fails until a cut or a
+//! fresh segment succeeds, so an acknowledged record never follows garbage. Each later append
+//! tries again, so the log recovers by itself once space returns.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -37,6 +44,18 @@ pub struct WalRecord {
     pub offset: u64,
     /// Its payload.
     pub payload: Bytes,
+}
+
+/// A fault to inject into the WAL's segment writes (tests): called with the size of each write,
+/// it may answer `(bytes actually written, error)` to make that write fail part-way, and a
+/// second answer for the cut-back that follows (`truncate_fails`).
+pub trait WriteFault: Send + Sync {
+    /// `Some((written, error))` makes a write of `len` bytes write `written` of them and fail.
+    fn write(&self, len: usize) -> Option<(usize, std::io::Error)>;
+    /// Whether cutting the segment back after a failed write fails too.
+    fn truncate_fails(&self) -> bool {
+        false
+    }
 }
 
 struct AppendRequest {
@@ -152,6 +171,15 @@ fn file_len(path: &Path) -> Result<u64> {
 /// that first yields every record at or after the committed offset, and the committer.
 /// `live_capacity` bounds how many durable records may wait for the reader (backpressure).
 pub fn open_wal(dir: &Path, live_capacity: usize) -> Result<(WalWriter, WalReader, WalCommitter)> {
+    open_wal_with_faults(dir, live_capacity, None)
+}
+
+/// [`open_wal`] with `fault` injected into every segment write (tests of disk-full handling).
+pub fn open_wal_with_faults(
+    dir: &Path,
+    live_capacity: usize,
+    fault: Option<std::sync::Arc<dyn WriteFault>>,
+) -> Result<(WalWriter, WalReader, WalCommitter)> {
     fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let committed = read_committed(dir)?;
     let segments = list_segments(dir)?;
@@ -187,7 +215,7 @@ pub fn open_wal(dir: &Path, live_capacity: usize) -> Result<(WalWriter, WalReade
     let segment = open_segment(&writer_dir, next)?;
     std::thread::Builder::new()
         .name("logq-wal".into())
-        .spawn(move || writer_loop(writer_dir, segment, next, rx, live_tx))
+        .spawn(move || writer_loop(writer_dir, segment, next, rx, live_tx, fault))
         .map_err(io_err("starting wal writer"))?;
     Ok((
         WalWriter { tx },
@@ -225,13 +253,38 @@ fn open_segment(dir: &Path, first: u64) -> Result<Segment> {
     Ok(Segment { file, size })
 }
 
+/// Writes `buf` at the end of the segment and syncs it, through `fault` when one is injected.
+fn write_segment(segment: &mut Segment, buf: &[u8], fault: Option<&dyn WriteFault>) -> std::io::Result<()> {
+    if let Some((written, e)) = fault.and_then(|f| f.write(buf.len())) {
+        segment.file.write_all(&buf[..written.min(buf.len())])?;
+        return Err(e);
+    }
+    segment.file.write_all(buf).and_then(|_| segment.file.sync_data())
+}
+
+/// Cuts the segment back to its last durable byte; `false` when that failed too.
+fn cut_back(segment: &mut Segment, fault: Option<&dyn WriteFault>) -> bool {
+    if fault.is_some_and(|f| f.truncate_fails()) {
+        return false;
+    }
+    segment
+        .file
+        .set_len(segment.size)
+        .and_then(|_| segment.file.sync_all())
+        .is_ok()
+}
+
 fn writer_loop(
     dir: PathBuf,
     mut segment: Segment,
     mut next: u64,
     rx: std_mpsc::Receiver<AppendRequest>,
     live: mpsc::Sender<WalRecord>,
+    fault: Option<std::sync::Arc<dyn WriteFault>>,
 ) {
+    let fault = fault.as_deref();
+    // The current segment holds bytes past `segment.size` that could not be cut away.
+    let mut poisoned = false;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -240,9 +293,19 @@ fn writer_loop(
                 break;
             }
         }
-        if segment.size >= SEGMENT_BYTES {
+        if poisoned && cut_back(&mut segment, fault) {
+            tracing::info!("write-ahead log writable again");
+            poisoned = false;
+        }
+        if poisoned || segment.size >= SEGMENT_BYTES {
             match open_segment(&dir, next) {
-                Ok(s) => segment = s,
+                Ok(s) => {
+                    if poisoned {
+                        tracing::info!("write-ahead log writable again (new segment)");
+                    }
+                    segment = s;
+                    poisoned = false;
+                }
                 Err(e) => {
                     fail_group(group, &e);
                     continue;
@@ -255,18 +318,14 @@ fn writer_loop(
             buf.extend_from_slice(&crc32fast::hash(&req.payload).to_le_bytes());
             buf.extend_from_slice(&req.payload);
         }
-        let written = segment
-            .file
-            .write_all(&buf)
-            .and_then(|_| segment.file.sync_data());
-        if let Err(e) = written {
-            // The segment's tail is now unknown: cut it back and start a new segment.
-            let _ = segment.file.set_len(segment.size);
-            let err = IngestError::Wal(format!("appending to write-ahead log: {e}"));
+        if let Err(e) = write_segment(&mut segment, &buf, fault) {
+            // Nothing of the group is acknowledged; the segment's tail is unknown: cut it back
+            // (or refuse every append until that or a fresh segment succeeds).
+            poisoned = !cut_back(&mut segment, fault);
+            let err = IngestError::Wal(format!(
+                "appending to write-ahead log: {e}; nothing of this push was stored, retry"
+            ));
             fail_group(group, &err);
-            if let Ok(s) = open_segment(&dir, next) {
-                segment = s;
-            }
             continue;
         }
         segment.size += buf.len() as u64;
@@ -287,9 +346,13 @@ fn writer_loop(
 }
 
 fn fail_group(group: Vec<AppendRequest>, err: &IngestError) {
-    tracing::error!(error = %err, "write-ahead log append failed");
+    tracing::error!(error = %err, pushes = group.len(), "write-ahead log append failed");
+    let message = match err {
+        IngestError::Wal(m) => m.clone(),
+        other => other.to_string(),
+    };
     for req in group {
-        let _ = req.reply.send(Err(IngestError::Wal(err.to_string())));
+        let _ = req.reply.send(Err(IngestError::Wal(message.clone())));
     }
 }
 
@@ -368,6 +431,75 @@ mod tests {
             out.push((r.offset, r.payload.to_vec()));
         }
         out
+    }
+
+    /// Disk full on demand: while `full` is set, writes put half their bytes down and fail with
+    /// ENOSPC; with `stuck` the cut-back fails too.
+    #[derive(Default)]
+    struct DiskFull {
+        full: std::sync::atomic::AtomicBool,
+        stuck: std::sync::atomic::AtomicBool,
+    }
+
+    impl WriteFault for DiskFull {
+        fn write(&self, len: usize) -> Option<(usize, std::io::Error)> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.full
+                .load(SeqCst)
+                .then(|| (len / 2, std::io::Error::from_raw_os_error(28)))
+        }
+        fn truncate_fails(&self) -> bool {
+            self.stuck.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn disk_full_fails_appends_acknowledges_nothing_and_recovers() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        let fault = std::sync::Arc::new(DiskFull::default());
+        {
+            let (w, mut r, _c) = open_wal_with_faults(dir.path(), 1000, Some(fault.clone())).unwrap();
+            assert_eq!(w.append(b"before".to_vec()).await.unwrap(), 0);
+            fault.full.store(true, SeqCst);
+            let e = w.append(b"lost-1".to_vec()).await.unwrap_err();
+            assert!(matches!(e, IngestError::Wal(_)), "{e:?}");
+            assert!(e.to_string().contains("No space left on device"), "{e}");
+            assert!(w.append(b"lost-2".to_vec()).await.is_err(), "still full");
+            // Space returns: the next append succeeds, on the segment cut back to its last
+            // durable byte.
+            fault.full.store(false, SeqCst);
+            assert_eq!(w.append(b"after".to_vec()).await.unwrap(), 1);
+            let live: Vec<Vec<u8>> = drain(&mut r).await.into_iter().map(|x| x.1).collect();
+            assert_eq!(live, vec![b"before".to_vec(), b"after".to_vec()]);
+        }
+        // On disk: exactly the acknowledged records, in order, nothing torn.
+        let (w, mut r, _c) = open_wal(dir.path(), 1000).unwrap();
+        let replay: Vec<(u64, Vec<u8>)> = drain(&mut r).await;
+        assert_eq!(replay, vec![(0, b"before".to_vec()), (1, b"after".to_vec())]);
+        assert_eq!(w.append(b"next".to_vec()).await.unwrap(), 2);
+    }
+
+    /// A cut-back that keeps failing while a new segment can be created: the log moves on to a
+    /// new segment and a restart still replays exactly the acknowledged records.
+    #[tokio::test]
+    async fn a_stuck_segment_is_left_for_a_new_one() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        let fault = std::sync::Arc::new(DiskFull::default());
+        {
+            let (w, _r, _c) = open_wal_with_faults(dir.path(), 1000, Some(fault.clone())).unwrap();
+            w.append(vec![1; 100]).await.unwrap();
+            fault.full.store(true, SeqCst);
+            fault.stuck.store(true, SeqCst);
+            assert!(w.append(vec![2; 100]).await.is_err());
+            fault.full.store(false, SeqCst);
+            assert_eq!(w.append(vec![3; 100]).await.unwrap(), 1);
+        }
+        assert_eq!(list_segments(dir.path()).unwrap(), vec![0, 1]);
+        let (_w, mut r, _c) = open_wal(dir.path(), 1000).unwrap();
+        let replay: Vec<(u64, Vec<u8>)> = drain(&mut r).await;
+        assert_eq!(replay, vec![(0, vec![1; 100]), (1, vec![3; 100])]);
     }
 
     #[tokio::test]

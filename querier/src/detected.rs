@@ -9,8 +9,9 @@ use logq_storage::{LabelSet, ScanStats, TenantId};
 
 use crate::engine::{Direction, LogQuery, Querier};
 use crate::error::QueryError;
+use crate::line_labels::ERROR_LABEL;
 use crate::logql::{parse_bytes, parse_duration_ns, parse_log_selector, LogExpr};
-use crate::pipeline::{process, ERROR_LABEL};
+use crate::pipeline::Pipeline;
 
 /// A field found in log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +22,11 @@ pub struct DetectedField {
     pub kind: &'static str,
     /// Distinct values seen.
     pub cardinality: usize,
-    /// Parsers that produced it (`json`, `logfmt`).
-    pub parsers: Vec<&'static str>,
+    /// Parsers that produced it (`json`, `logfmt`); `None` for structured metadata (Loki's
+    /// `parsers: null`).
+    pub parsers: Option<Vec<&'static str>>,
+    /// For a field of JSON lines: the keys leading to it (Loki 3.5's `jsonPath`).
+    pub json_path: Option<Vec<String>>,
     /// The distinct values seen.
     pub values: BTreeSet<String>,
 }
@@ -44,8 +48,8 @@ fn kind_of(v: &str) -> &'static str {
 }
 
 /// Fields extracted by `parser` (a `{...} | json` style expression) from `line`, if it parsed.
-fn extract(parser: &LogExpr, stream: &LabelSet, line: &str) -> Option<Vec<(String, String)>> {
-    let p = process(parser, stream, 0, line)?;
+fn extract(parser: &mut Pipeline, stream: &LabelSet, line: &str) -> Option<Vec<(String, String)>> {
+    let p = parser.process(stream, &[], 0, line)?;
     let labels = p.labels.into_labels();
     if labels.get(ERROR_LABEL).is_some() {
         return None;
@@ -59,10 +63,71 @@ fn extract(parser: &LogExpr, stream: &LabelSet, line: &str) -> Option<Vec<(Strin
     (!fields.is_empty()).then_some(fields)
 }
 
-/// What was seen of one field: parsers, value kinds, values.
-type Seen = (BTreeSet<&'static str>, BTreeSet<&'static str>, BTreeSet<String>);
+/// A label name as the `json` parser makes it from one key.
+fn sanitize(key: &str) -> String {
+    let mut out: String = key
+        .chars()
+        .map(|c| {
+            if c == '_' || c.is_ascii_alphanumeric() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
 
-/// Fields of the newest `line_limit` lines of `expr` in `[start, end)`.
+/// The key path of every leaf field of a JSON object line, by the label name `json` gives it.
+fn json_paths(line: &str) -> BTreeMap<String, Vec<String>> {
+    fn walk(
+        v: &serde_json::Value,
+        names: &mut Vec<String>,
+        keys: &mut Vec<String>,
+        out: &mut BTreeMap<String, Vec<String>>,
+    ) {
+        let Some(obj) = v.as_object() else { return };
+        for (k, child) in obj {
+            names.push(sanitize(k));
+            keys.push(k.clone());
+            match child {
+                serde_json::Value::Object(_) => walk(child, names, keys, out),
+                serde_json::Value::Array(_) => {}
+                _ => {
+                    out.insert(names.join("_"), keys.clone());
+                }
+            }
+            names.pop();
+            keys.pop();
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        walk(&v, &mut Vec::new(), &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+/// What was seen of one field.
+#[derive(Default)]
+struct Seen {
+    /// `None` while only seen in structured metadata.
+    parsers: Option<BTreeSet<&'static str>>,
+    kinds: BTreeSet<&'static str>,
+    values: BTreeSet<String>,
+    json_path: Option<Vec<String>>,
+}
+
+/// Labels of a query's own parsers that are not fields (errors).
+const NOT_FIELDS: [&str; 3] = ["__error__", "__error_details__", "__preserve_error__"];
+
+/// Fields of the newest `line_limit` lines of `expr` in `[start, end)`, as Loki's
+/// `parseDetectedFields`: structured metadata (no parser), the labels the query's own parsers
+/// produced, and what `json` (else `logfmt`) finds in the line, each under its own name (the
+/// query's parsed labels are not stream labels, so no `_extracted` copies appear).
 pub async fn detected_fields(
     querier: &Querier,
     tenant: &TenantId,
@@ -80,37 +145,69 @@ pub async fn detected_fields(
         direction: Direction::Backward,
         stats: Arc::new(ScanStats::default()),
     };
-    let streams = querier.select_logs(&q).await?;
+    // Categorized: stream labels apart from structured metadata and parsed labels.
+    let streams = querier.select_logs_encoded(&q, true).await?;
     // Any selector works for running a parser stage over a line.
-    let json = parse_log_selector(r#"{detected="x"} | json"#)?;
-    let logfmt = parse_log_selector(r#"{detected="x"} | logfmt"#)?;
+    let mut json = Pipeline::compile(&parse_log_selector(r#"{detected="x"} | json"#)?)?;
+    let mut logfmt = Pipeline::compile(&parse_log_selector(r#"{detected="x"} | logfmt"#)?)?;
     let mut fields: BTreeMap<String, Seen> = BTreeMap::new();
     for s in &streams {
-        for e in &s.entries {
-            let found = extract(&json, &s.labels, &e.line)
+        for (i, e) in s.entries.iter().enumerate() {
+            for (k, v) in &e.metadata {
+                let slot = fields.entry(k.clone()).or_default();
+                slot.kinds.insert(kind_of(v));
+                slot.values.insert(v.clone());
+            }
+            let found = extract(&mut json, &s.labels, &e.line)
                 .map(|f| ("json", f))
-                .or_else(|| extract(&logfmt, &s.labels, &e.line).map(|f| ("logfmt", f)));
-            let Some((parser, pairs)) = found else { continue };
-            for (k, v) in pairs {
-                let slot = fields.entry(k).or_default();
-                slot.0.insert(parser);
-                slot.1.insert(kind_of(&v));
-                slot.2.insert(v);
+                .or_else(|| extract(&mut logfmt, &s.labels, &e.line).map(|f| ("logfmt", f)));
+            let (parser, from_line) = match found {
+                Some((p, f)) => (Some(p), f),
+                None => (None, Vec::new()),
+            };
+            let mut parsed: BTreeMap<String, String> = s
+                .parsed
+                .get(i)
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !NOT_FIELDS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            for (k, v) in from_line {
+                parsed.entry(k).or_insert(v);
+            }
+            let paths = if parser == Some("json") {
+                json_paths(&e.line)
+            } else {
+                BTreeMap::new()
+            };
+            for (k, v) in parsed {
+                let slot = fields.entry(k.clone()).or_default();
+                let set = slot.parsers.get_or_insert_with(BTreeSet::new);
+                if let Some(p) = parser {
+                    set.insert(p);
+                }
+                if slot.json_path.is_none() {
+                    slot.json_path = paths.get(&k).cloned();
+                }
+                slot.kinds.insert(kind_of(&v));
+                slot.values.insert(v);
             }
         }
     }
     Ok(fields
         .into_iter()
-        .map(|(label, (parsers, kinds, values))| DetectedField {
+        .map(|(label, seen)| DetectedField {
             label,
-            kind: if kinds.len() == 1 {
-                kinds.into_iter().next().unwrap_or("string")
+            kind: if seen.kinds.len() == 1 {
+                seen.kinds.into_iter().next().unwrap_or("string")
             } else {
                 "string"
             },
-            cardinality: values.len(),
-            parsers: parsers.into_iter().collect(),
-            values,
+            cardinality: seen.values.len(),
+            parsers: seen.parsers.map(|p| p.into_iter().collect()),
+            json_path: seen.json_path,
+            values: seen.values,
         })
         .collect())
 }
@@ -145,5 +242,18 @@ mod tests {
         assert_eq!(kind_of("150ms"), "duration");
         assert_eq!(kind_of("10KB"), "bytes");
         assert_eq!(kind_of("GET"), "string");
+    }
+
+    #[test]
+    fn json_paths_name_nested_fields_as_the_json_parser_does() {
+        let p = json_paths(r#"{"user":{"id":"u1","first-name":"a"},"tags":[1],"n":2}"#);
+        assert_eq!(p["user_id"], vec!["user".to_string(), "id".to_string()]);
+        assert_eq!(
+            p["user_first_name"],
+            vec!["user".to_string(), "first-name".to_string()]
+        );
+        assert_eq!(p["n"], vec!["n".to_string()]);
+        assert!(!p.contains_key("tags"));
+        assert!(json_paths("not json").is_empty());
     }
 }

@@ -1,55 +1,19 @@
-//! Evaluation of log queries: select streams from the head and from storage (chunks and
-//! blocks), keep entries in the time range that pass the pipeline, de-duplicate across sources,
-//! and return the `limit` entries nearest the start (forward) or the end (backward).
+//! The `Querier`: its data sources and limits, the entry points of log queries (run by
+//! `log_select`), and series, label and index-stats queries (from heads, chunk footers and
+//! block label indexes; no line data is read). Rows are read by `scan`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use logq_ingester::Ingester;
-
-use crate::remote_heads::RemoteHeads;
 use logq_storage::{
-    matches_all, read_block_streams_filtered, read_block_streams_ranged, read_chunk_footer,
-    read_chunk_streams, BlockIndex, CompiledDelete, Entry, LabelMatcher, LabelSet, LinePredicate,
-    ManifestStore, RowFilter, ScanStats, StorageErrorKind, TenantId,
+    matches_all, read_chunk_footer, BlockIndex, Entry, HeadReader, LabelMatcher, LabelSet, ManifestStore,
+    ScanStats, StorageErrorKind, TenantId,
 };
 
 use crate::error::QueryError;
-use crate::history_source::{self, ScanPiece};
-use crate::logql::{LineFilter, LogExpr, Stage};
-use logq_history::{HistoryManager, Needle};
-
-/// The rows a query over `[start, end)` needs: the time range, and the line filters that come
-/// before any other stage (they decide alone, so rejected lines are never decoded).
-pub(crate) fn row_filter(expr: &LogExpr, start: i64, end: i64, stats: &Arc<ScanStats>) -> RowFilter {
-    let leading: Vec<LineFilter> = expr
-        .pipeline
-        .iter()
-        .map_while(|s| match s {
-            Stage::LineFilter(f) => Some(f.clone()),
-            _ => None,
-        })
-        .collect();
-    // The longest literal some leading filter requires: readers search batches for it first.
-    let required = leading
-        .iter()
-        .filter_map(LineFilter::required_literal)
-        .max_by_key(String::len);
-    let filter = RowFilter {
-        start,
-        end,
-        keep_lines: true,
-        stats: Some(stats.clone()),
-        line: (!leading.is_empty())
-            .then(|| Arc::new(move |l: &str| leading.iter().all(|f| f.matches(l))) as LinePredicate),
-        ..RowFilter::all()
-    };
-    match required {
-        Some(literal) => filter.with_required(&literal),
-        None => filter,
-    }
-}
+use crate::logql::LogExpr;
+use crate::remote_heads::RemoteHeads;
+use crate::sources::{BlockSource, ChunkSource, DataSource, HeadSource};
 
 /// Runs a storage read, again from a fresh manifest when an object it listed vanished
 /// meanwhile (compacted or expired between reading the manifest and the object).
@@ -68,45 +32,6 @@ where
             other => return other,
         }
     }
-}
-
-/// Receives the entries of each source a scan reads.
-pub(crate) trait Visitor {
-    /// The kept entries of one stream from one source (memory, a chunk or a block).
-    fn add(&mut self, stream: &LabelSet, entries: Vec<Entry>);
-    /// Whether an object spanning `[min_ts, max_ts]` may still change the result.
-    fn needs(&self, _min_ts: i64, _max_ts: i64) -> bool {
-        true
-    }
-}
-
-/// A chunk or block listed by a manifest.
-#[derive(Debug, Clone)]
-pub(crate) enum StoredObject {
-    /// A flushed chunk.
-    Chunk(logq_storage::ChunkRef),
-    /// A compacted block.
-    Block(logq_storage::BlockRef),
-}
-
-impl StoredObject {
-    /// (earliest, latest) timestamp inside.
-    pub(crate) fn time_range(&self) -> (i64, i64) {
-        match self {
-            StoredObject::Chunk(c) => (c.min_ts, c.max_ts),
-            StoredObject::Block(b) => (b.min_ts, b.max_ts),
-        }
-    }
-}
-
-/// The chunks and blocks of `manifest` overlapping `[start, end)`.
-pub(crate) fn stored_objects(manifest: &logq_storage::Manifest, start: i64, end: i64) -> Vec<StoredObject> {
-    manifest
-        .chunks_in(start, end)
-        .cloned()
-        .map(StoredObject::Chunk)
-        .chain(manifest.blocks_in(start, end).cloned().map(StoredObject::Block))
-        .collect()
 }
 
 /// Order of returned entries.
@@ -180,72 +105,59 @@ pub struct StreamStat {
     pub chunks: u64,
 }
 
-/// A block is read with ranged GETs of the selected streams' pages when they hold less than
-/// 1/this of its rows; otherwise it is fetched whole (one GET beats many for most of a block).
-const RANGED_READ_FRACTION: u64 = 4;
-
-/// Stored objects read at once by a scan: one per core of the machines we run on (blocks decode
-/// on blocking threads), more would only hold more decoded rows in memory.
-const READ_AHEAD: usize = 2;
-
-/// Answers queries over the ingester's memory and the object store.
+/// Answers queries over its data sources: ingester heads (through [`HeadReader`]), the object
+/// store's chunks and blocks, and any source added with [`Querier::with_source`].
 pub struct Querier {
-    ingester: Arc<Ingester>,
-    remote: RemoteHeads,
-    manifests: ManifestStore,
+    head: HeadSource,
+    /// Stored sources in the order they claim objects; chunks and blocks last.
+    stored: Vec<Arc<dyn DataSource>>,
+    pub(crate) manifests: ManifestStore,
     limits: QueryLimits,
-    history: Option<Arc<HistoryManager>>,
 }
 
 impl Querier {
-    /// A querier over an ingester and a store.
-    pub fn new(ingester: Arc<Ingester>, manifests: ManifestStore, limits: QueryLimits) -> Self {
+    /// A querier over one head (this process's ingester) and a store.
+    pub fn new(head: Arc<dyn HeadReader>, manifests: ManifestStore, limits: QueryLimits) -> Self {
+        let store = manifests.store().clone();
         Querier {
-            ingester,
-            remote: RemoteHeads::default(),
+            head: HeadSource::new(vec![head]),
+            stored: vec![
+                Arc::new(ChunkSource::new(store.clone())),
+                Arc::new(BlockSource::new(store)),
+            ],
             manifests,
             limits,
-            history: None,
         }
     }
 
-    /// Also answers from these history indexes where they cover a query (see
-    /// `history_source`).
-    pub fn with_history(mut self, history: Arc<HistoryManager>) -> Self {
-        self.history = Some(history);
+    /// Also reads the unflushed entries of `head` (read after the heads given before).
+    pub fn with_head(mut self, head: Arc<dyn HeadReader>) -> Self {
+        self.head.push(head);
         self
-    }
-
-    /// The history indexes queries use, when there are any.
-    pub fn history(&self) -> Option<&Arc<HistoryManager>> {
-        self.history.as_ref()
     }
 
     /// Also reads the unflushed entries of these other processes' ingesters (a querier of a
-    /// distributed deployment).
-    pub fn with_remote_heads(mut self, remote: RemoteHeads) -> Self {
-        self.remote = remote;
+    /// distributed deployment); nothing to add when the list is empty.
+    pub fn with_remote_heads(self, remote: RemoteHeads) -> Self {
+        if remote.is_empty() {
+            self
+        } else {
+            self.with_head(Arc::new(remote))
+        }
+    }
+
+    /// Adds a data source. A stored source claims its objects after the sources added before it
+    /// and before the chunk and block sources, which read whatever is left; a memory source is
+    /// read after the heads.
+    pub fn with_source(mut self, source: Arc<dyn DataSource>) -> Self {
+        let builtin = self.stored.len() - 2;
+        self.stored.insert(builtin, source);
         self
     }
 
-    /// Unflushed entries of matching streams: this process's head, then the remote ones.
-    async fn head_select(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        let mut head = self.ingester.select(tenant, matchers, start, end);
-        if !self.remote.is_empty() {
-            head.extend(
-                self.remote
-                    .select(tenant, matchers, start, end)
-                    .await
-                    .map_err(QueryError::Unavailable)?,
-            );
-        }
-        Ok(head)
+    /// Every source, in the order a scan asks them.
+    pub(crate) fn sources(&self) -> impl Iterator<Item = &dyn DataSource> {
+        std::iter::once(&self.head as &dyn DataSource).chain(self.stored.iter().map(|s| s.as_ref()))
     }
 
     fn check_range(&self, start: i64, end: i64) -> Result<(), QueryError> {
@@ -262,216 +174,6 @@ impl Querier {
             )));
         }
         Ok(())
-    }
-
-    /// Feeds `visitor` the kept rows of matching streams: memory first, then what history
-    /// indexes answer (queries with a `needle`, see `history_source`), then the other stored
-    /// objects in `order` (nearest the requested end first), skipping objects the visitor no
-    /// longer needs. Sources overlap (a replayed or compacting window), so visitors
-    /// de-duplicate; a vanished object restarts the stored part from a fresh manifest.
-    pub(crate) async fn scan(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        filter: &RowFilter,
-        needle: &Needle,
-        order: Direction,
-        visitor: &mut (dyn Visitor + Send),
-    ) -> Result<(), QueryError> {
-        // Memory first, then storage: data only moves from the head to storage, and leaves the
-        // head after the manifest lists it, so reading the head before the manifest never misses
-        // an entry in transit.
-        let head = self
-            .head_select(tenant, matchers, filter.start, filter.end)
-            .await?;
-        let stats = filter.stats.clone().unwrap_or_default();
-        if head.iter().any(|(_, e)| e.iter().any(|e| filter.in_range(e.ts))) {
-            stats
-                .scanned_sources
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let head: Vec<(LabelSet, Vec<Entry>)> = head
-            .into_iter()
-            .map(|(labels, mut entries)| {
-                entries.retain(|e| filter.keeps(e.ts, &e.line));
-                (labels, entries)
-            })
-            .collect();
-        let mut manifest = self.manifests.load(tenant).await?;
-        // Delete requests hide their entries at once (the compactor removes them later). They
-        // may test line text, so rows keep it until the requests have looked.
-        let deletes: Vec<CompiledDelete> = manifest
-            .delete_requests
-            .iter()
-            .filter_map(|d| d.compile())
-            .collect();
-        let blank_after_deletes = !filter.keep_lines && deletes.iter().any(CompiledDelete::tests_lines);
-        let read_filter = if blank_after_deletes {
-            RowFilter {
-                keep_lines: true,
-                ..filter.clone()
-            }
-        } else {
-            filter.clone()
-        };
-        let deliver = |visitor: &mut (dyn Visitor + Send), labels: &LabelSet, mut entries: Vec<Entry>| {
-            if !deletes.is_empty() {
-                entries.retain(|e| !deletes.iter().any(|d| d.deletes(labels, e.ts, &e.line)));
-            }
-            if !filter.keep_lines {
-                entries.iter_mut().for_each(|e| e.line = String::new());
-            }
-            visitor.add(labels, entries);
-        };
-        for (labels, entries) in head {
-            deliver(visitor, &labels, entries);
-        }
-        let mut attempt = 0;
-        let history = self.history.as_ref().filter(|_| !needle.all_of.is_empty());
-        if history.is_some() {
-            stats
-                .history_eligible
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        'manifest: loop {
-            let objects = stored_objects(&manifest, filter.start, filter.end);
-            let usable = history.map(|h| h.usable(tenant, matchers)).unwrap_or_default();
-            let (parts, mut objects) = history_source::plan(usable, filter.start, filter.end, objects);
-            for part in &parts {
-                let answered = self
-                    .search_index(part, matchers, needle, order, &read_filter, visitor, &deliver)
-                    .await;
-                let id = &part.index.id;
-                match (answered, history) {
-                    (Ok(()), Some(h)) => {
-                        stats.used_history_index(id);
-                        h.touch(tenant, id);
-                    }
-                    (Err(e), Some(h)) => {
-                        // Never a wrong answer: scan what the index would have answered.
-                        h.report_broken(tenant, id, &e);
-                        objects.extend(
-                            stored_objects(&manifest, part.start, part.end)
-                                .into_iter()
-                                .filter(|o| part.objects.contains(history_source::object_key(o)))
-                                .map(|object| ScanPiece {
-                                    object,
-                                    start: part.start,
-                                    end: part.end,
-                                }),
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            match order {
-                Direction::Backward => objects.sort_by_key(|o| std::cmp::Reverse(o.time_range().1)),
-                Direction::Forward => objects.sort_by_key(|o| o.time_range().0),
-            }
-            let filters: Vec<RowFilter> = objects
-                .iter()
-                .map(|p| RowFilter {
-                    start: p.start,
-                    end: p.end,
-                    ..read_filter.clone()
-                })
-                .collect();
-            // Up to READ_AHEAD objects are read at once (each decodes on a blocking thread) and
-            // delivered in order. An object is started only while the visitor needs it, and
-            // delivered only if it still does then: the visitor's needs only shrink as entries
-            // arrive, so exactly the objects a one-at-a-time scan would deliver are delivered.
-            let mut next = objects.iter().zip(&filters);
-            let mut in_flight = futures::stream::FuturesOrdered::new();
-            let mut launched = std::collections::VecDeque::new();
-            let mut launching = true;
-            loop {
-                while launching && in_flight.len() < READ_AHEAD {
-                    match next.next() {
-                        Some((piece, piece_filter))
-                            if visitor.needs(piece.time_range().0, piece.time_range().1) =>
-                        {
-                            stats
-                                .scanned_sources
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            in_flight.push_back(self.read_object(&piece.object, matchers, piece_filter));
-                            launched.push_back(piece);
-                        }
-                        _ => launching = false,
-                    }
-                }
-                // Checked before waiting for the read: a limit reached by the previous object
-                // ends the scan without waiting for this one.
-                let Some(object) = launched.pop_front() else {
-                    break;
-                };
-                let (min_ts, max_ts) = object.time_range();
-                if !visitor.needs(min_ts, max_ts) {
-                    break;
-                }
-                let Some(result) = in_flight.next().await else {
-                    break;
-                };
-                match result {
-                    Ok(streams) => {
-                        for (labels, entries) in streams {
-                            deliver(visitor, &labels, entries);
-                        }
-                    }
-                    Err(QueryError::Storage(e)) if e.kind == StorageErrorKind::NotFound && attempt < 5 => {
-                        attempt += 1;
-                        tracing::debug!(error = %e, attempt, "object vanished during a query; re-reading the manifest");
-                        manifest = self.manifests.load(tenant).await?;
-                        continue 'manifest;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            return Ok(());
-        }
-    }
-
-    /// Feeds `visitor` the candidates index `part` returns that pass `filter`, page by page in
-    /// `order`, until the visitor needs no more; an error means the index is unreadable.
-    #[allow(clippy::too_many_arguments)]
-    async fn search_index(
-        &self,
-        part: &history_source::IndexPart,
-        matchers: &[LabelMatcher],
-        needle: &Needle,
-        order: Direction,
-        filter: &RowFilter,
-        visitor: &mut (dyn Visitor + Send),
-        deliver: &(dyn Fn(&mut (dyn Visitor + Send), &LabelSet, Vec<Entry>) + Sync),
-    ) -> Result<(), String> {
-        let objects: Vec<String> = part.objects.iter().cloned().collect();
-        let mut cursor = None;
-        loop {
-            let page = history_source::search_page(part, matchers, needle, order, &objects, cursor).await?;
-            let mut last_ts = None;
-            let mut streams: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
-            for hit in page.entries {
-                let (labels, e) = (hit.labels, hit.entry);
-                last_ts = Some(e.ts);
-                if filter.keeps(e.ts, &e.line) {
-                    streams.entry(labels).or_default().push(e);
-                }
-            }
-            for (labels, entries) in streams {
-                deliver(visitor, &labels, entries);
-            }
-            let (Some(next), Some(t)) = (page.next, last_ts) else {
-                return Ok(());
-            };
-            // The rest of the candidates lie beyond `t` in the query's direction.
-            let needed = match order {
-                Direction::Backward => visitor.needs(part.start, t),
-                Direction::Forward => visitor.needs(t, part.end.saturating_sub(1)),
-            };
-            if !needed {
-                return Ok(());
-            }
-            cursor = Some(next);
-        }
     }
 
     /// Runs a log query. Result streams carry every label of their entries: stream labels,
@@ -496,69 +198,6 @@ impl Querier {
             )));
         }
         crate::log_select::select(self, q, categorize).await
-    }
-
-    /// The matching streams' kept rows of one stored object.
-    pub(crate) async fn read_object(
-        &self,
-        object: &StoredObject,
-        matchers: &[LabelMatcher],
-        filter: &RowFilter,
-    ) -> Result<Vec<(LabelSet, Vec<Entry>)>, QueryError> {
-        let (start, end) = (filter.start, filter.end);
-        let store = self.manifests.store();
-        let mut out = Vec::new();
-        match object {
-            StoredObject::Chunk(c) => {
-                let footer = read_chunk_footer(store, &c.key, c.size).await?;
-                let want = |s: &logq_storage::ChunkStream| {
-                    s.max_ts >= start && s.min_ts < end && matches_all(matchers, &s.labels)
-                };
-                for (meta, mut entries) in read_chunk_streams(store, &c.key, &footer, want).await? {
-                    entries.retain(|e| filter.keeps(e.ts, &e.line));
-                    out.push((meta.labels, entries));
-                }
-            }
-            StoredObject::Block(b) => {
-                let index = BlockIndex::decode(&b.index_key, &store.get(&b.index_key).await?)?;
-                let selected: Vec<_> = index.select(matchers, start, end).cloned().collect();
-                if selected.is_empty() {
-                    return Ok(out);
-                }
-                let total_rows: u64 = index.streams.iter().map(|s| s.rows).sum();
-                let selected_rows: u64 = selected.iter().map(|s| s.rows).sum();
-                let key = b.key.clone();
-                let streams = selected.clone();
-                let row_filter = filter.clone();
-                let read = if selected_rows.saturating_mul(RANGED_READ_FRACTION) < total_rows {
-                    // A few streams of a bigger block: fetch only the pages holding their rows
-                    // (ranged GETs), decoding on a blocking thread.
-                    let (store, size) = (store.clone(), b.size);
-                    let handle = tokio::runtime::Handle::current();
-                    tokio::task::spawn_blocking(move || {
-                        let refs: Vec<_> = streams.iter().collect();
-                        handle.block_on(read_block_streams_ranged(&store, &key, size, &refs, &row_filter))
-                    })
-                    .await
-                } else {
-                    let data = store.get(&b.key).await?;
-                    tokio::task::spawn_blocking(move || {
-                        let refs: Vec<_> = streams.iter().collect();
-                        read_block_streams_filtered(&key, data, &refs, &row_filter)
-                    })
-                    .await
-                }
-                // A reader that panicked on corrupt bytes is a corrupt object, not a bad request.
-                .map_err(|e| {
-                    QueryError::Storage(logq_storage::StorageError::corrupt(
-                        format!("reading block {}", b.key),
-                        e,
-                    ))
-                })??;
-                out.extend(selected.into_iter().map(|s| s.labels).zip(read));
-            }
-        }
-        Ok(out)
     }
 
     /// Streams matching `matchers` with data in `[start, end)`, from memory and storage
@@ -635,16 +274,8 @@ impl Querier {
             s.chunks += 1;
         };
         // Memory first, then storage (see `scan`).
-        for (labels, n, b) in self.ingester.stream_stats(tenant, matchers, start, end) {
-            add(labels, n, b);
-        }
-        if !self.remote.is_empty() {
-            let remote = self
-                .remote
-                .stream_stats(tenant, matchers, start, end)
-                .await
-                .map_err(QueryError::Unavailable)?;
-            for (labels, n, b) in remote {
+        for head in self.head.heads() {
+            for (labels, n, b) in head.stream_stats(tenant, matchers, start, end).await? {
                 add(labels, n, b);
             }
         }

@@ -1,6 +1,6 @@
 //! The querier's error type; the API maps kinds to HTTP statuses.
 
-use logq_storage::StorageError;
+use logq_storage::{HeadReadError, StorageError};
 
 use crate::logql::ParseError;
 
@@ -19,4 +19,10 @@ pub enum QueryError {
     /// Another process this query needs (a remote ingester) did not answer (HTTP 503).
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl From<HeadReadError> for QueryError {
+    fn from(e: HeadReadError) -> Self {
+        QueryError::Unavailable(e.0)
+    }
 }

@@ -5,18 +5,27 @@
 mod detected;
 mod engine;
 mod error;
-mod history_source;
+mod export;
 mod json_path;
+mod line_labels;
 mod log_select;
 pub mod logql;
 mod metric;
 mod pipeline;
+mod plan;
 mod remote_heads;
+mod scan;
+mod sources;
+mod stages;
 
 pub use detected::{detected_fields, detected_labels, DetectedField};
 pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
 pub use error::QueryError;
-pub use history_source::needle_of;
+pub use line_labels::LineLabels;
 pub use metric::{evaluate, MetricResult, Series, MAX_SERIES};
-pub use pipeline::{process as run_pipeline, LineLabels, Processed};
+pub use pipeline::{Pipeline, Processed};
 pub use remote_heads::{matchers_from_json, matchers_to_json, RemoteHeads};
+pub use sources::{
+    BlockSource, ChunkSource, DataSource, HeadSource, SourceKind, SourcePart, SourceRequest, SourceStreams,
+    StoredObject,
+};

@@ -12,9 +12,11 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use logq_storage::{Entry, LabelSet};
 
-use crate::engine::{row_filter, Direction, LogQuery, Querier, StreamResult, Visitor};
+use crate::engine::{Direction, LogQuery, Querier, StreamResult};
 use crate::error::QueryError;
-use crate::pipeline::process_with_metadata;
+use crate::pipeline::Pipeline;
+use crate::plan::LogPlan;
+use crate::scan::Visitor;
 
 /// Label pairs (parsed labels of an entry).
 type Pairs = Vec<(String, String)>;
@@ -22,6 +24,10 @@ type Pairs = Vec<(String, String)>;
 /// Collects entries of a log query and knows when more reading cannot change the answer.
 struct Collector<'a> {
     q: &'a LogQuery,
+    /// This execution's stages.
+    pipeline: Pipeline,
+    /// Whether the pipeline has only line filters.
+    filter_only: bool,
     seen: HashSet<(u64, i64, u64)>,
     out: HashMap<LabelSet, Vec<(Entry, Pairs)>>,
     /// Group by stream labels only, with structured metadata and parsed labels per entry.
@@ -37,11 +43,13 @@ struct Collector<'a> {
 }
 
 impl<'a> Collector<'a> {
-    fn new(q: &'a LogQuery, categorize: bool) -> Self {
+    fn new(q: &'a LogQuery, pipeline: Pipeline, ordered: bool, categorize: bool) -> Self {
         Collector {
             q,
+            filter_only: pipeline.is_filter_only(),
+            pipeline,
             categorize,
-            ordered: q.expr.has_distinct(),
+            ordered,
             pending: Vec::new(),
             seen: HashSet::new(),
             out: HashMap::new(),
@@ -66,14 +74,13 @@ impl<'a> Collector<'a> {
 
     /// Runs the pipeline over one new entry and keeps it if it passes.
     fn accept(&mut self, stream: &LabelSet, mut e: Entry) {
-        let filter_only = self.q.expr.is_filter_only();
-        let (labels, parsed) = if filter_only && e.metadata.is_empty() {
-            if !self.q.expr.matches_line(&e.line) {
+        let (labels, parsed) = if self.filter_only && e.metadata.is_empty() {
+            if !self.pipeline.matches_line(&e.line) {
                 return;
             }
             (stream.clone(), Vec::new())
         } else {
-            let Some(p) = process_with_metadata(&self.q.expr, stream, &e.metadata, e.ts, &e.line) else {
+            let Some(p) = self.pipeline.process(stream, &e.metadata, e.ts, &e.line) else {
                 return;
             };
             if let Some(line) = p.line {
@@ -183,17 +190,23 @@ pub(crate) async fn select(
     q: &LogQuery,
     categorize: bool,
 ) -> Result<Vec<StreamResult>, QueryError> {
-    let filter = row_filter(&q.expr, q.start, q.end, &q.stats);
-    let mut collector = Collector::new(q, categorize);
-    querier
-        .scan(
-            &q.tenant,
-            &q.expr.matchers,
-            &filter,
-            &crate::history_source::needle_of(&q.expr),
-            q.direction,
-            &mut collector,
-        )
-        .await?;
+    // A fresh plan per execution: stage state (`distinct`) never spans two queries.
+    let plan = LogPlan::compile(&q.expr, q.start, q.end, &q.stats)?;
+    let LogPlan {
+        matchers,
+        filter,
+        line_filters,
+        pipeline,
+        ordered,
+    } = plan;
+    let mut collector = Collector::new(q, pipeline, ordered, categorize);
+    let scan = crate::scan::ScanRequest {
+        tenant: &q.tenant,
+        matchers: &matchers,
+        filter: &filter,
+        line_filters: &line_filters,
+        order: q.direction,
+    };
+    querier.scan(&scan, &mut collector).await?;
     Ok(collector.finish())
 }

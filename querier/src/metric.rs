@@ -8,13 +8,17 @@ use std::sync::Arc;
 
 use logq_storage::{Entry, LabelSet, MatchOp, ScanStats, TenantId};
 
-use crate::engine::{row_filter, Querier, Visitor};
+use crate::engine::Querier;
 use crate::error::QueryError;
+use crate::line_labels::{LineLabels, ERROR_LABEL};
 use crate::logql::{
-    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Stage, UnwrapConv,
-    VecOp, VectorAggregation,
+    BinOp, BinaryExpr, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, UnwrapConv, VecOp,
+    VectorAggregation,
 };
-use crate::pipeline::{process_with_metadata, LineLabels, ERROR_LABEL};
+use crate::pipeline::Pipeline;
+use crate::plan::LogPlan;
+use crate::scan::{ScanRequest, Visitor};
+use crate::stages::LabelFilter;
 
 /// Most series a metric query may return (Loki's default).
 pub const MAX_SERIES: usize = 500;
@@ -144,16 +148,13 @@ fn eval<'a>(
                 vec![Some(*v); steps.len()],
             )])),
             // absent_over_time's extractor never needs labels (Loki sets noLabels for it).
-            SampleExpr::Range(r) if r.op == RangeOp::AbsentOverTime => match without_parsers(r) {
-                Some(stripped) => eval_range(ctx, &stripped, false).await,
-                None => eval_range(ctx, r, false).await,
-            },
-            SampleExpr::Range(r) => eval_range(ctx, r, false).await,
+            SampleExpr::Range(r) => eval_range(ctx, r, false, r.op == RangeOp::AbsentOverTime).await,
             SampleExpr::Vector(v) => {
-                let inner = match (no_labels_needed(v), &v.inner) {
-                    (Some(stripped), _) => eval_range(ctx, &stripped, false).await?,
-                    (None, SampleExpr::Range(r)) => eval_range(ctx, r, preserves_errors(v)).await?,
-                    (None, inner) => eval(ctx, inner).await?,
+                let inner = match &v.inner {
+                    SampleExpr::Range(r) => {
+                        eval_range(ctx, r, preserves_errors(v), pushes_no_labels(v)).await?
+                    }
+                    inner => eval(ctx, inner).await?,
                 };
                 if pushes_no_labels(v) {
                     // Loki's extractor then gives every sample empty labels, so even
@@ -169,7 +170,7 @@ fn eval<'a>(
             }
             SampleExpr::LabelReplace(l) => Ok(match eval(ctx, &l.inner).await? {
                 Value::Scalar(s) => Value::Scalar(s),
-                Value::Vector(series) => Value::Vector(label_replace(l, series)),
+                Value::Vector(series) => Value::Vector(label_replace(l, series)?),
             }),
             SampleExpr::Binary(b) => {
                 let lhs = eval(ctx, &b.lhs).await?;
@@ -208,57 +209,22 @@ fn sums_an_injectable_range(v: &VectorAggregation) -> bool {
         && r.grouping.is_none()
 }
 
-/// Loki's parser hints: `sum` (without grouping labels) over `count_over_time`, `rate`,
-/// `bytes_over_time`, `bytes_rate` or `sum_over_time` pushes "no labels" into the sample
-/// extractor, and when no stage needs a label the `json` and `logfmt` parsers do not run at all
-/// (so a line they cannot parse is no error, and `unpack` leaves the line as it is). Returns the
-/// range aggregation to evaluate then: the same without those parsers.
-fn no_labels_needed(v: &VectorAggregation) -> Option<RangeAggregation> {
-    let SampleExpr::Range(r) = &v.inner else {
-        return None;
-    };
-    if !pushes_no_labels(v) {
-        return None;
-    }
-    without_parsers(r)
-}
-
 /// Whether a `sum` pushes "no labels" into its range aggregation's sample extractor (Loki's
 /// `canInjectVectorGrouping` with an empty grouping, `by ()` or `without ()` alike).
 fn pushes_no_labels(v: &VectorAggregation) -> bool {
     sums_an_injectable_range(v) && v.grouping.as_ref().is_none_or(|g| g.labels.is_empty())
 }
 
-/// `r` without the `json`, `logfmt` and `unpack` stages, when no stage needs a label and no
-/// label is unwrapped (those parsers then return at once in Loki).
-fn without_parsers(r: &RangeAggregation) -> Option<RangeAggregation> {
-    if r.unwrap.is_some() {
-        return None;
-    }
-    let needs_labels = r.log.pipeline.iter().any(|s| {
-        matches!(
-            s,
-            Stage::LabelFilter(_) | Stage::LineFormat(_) | Stage::LabelFormat(_) | Stage::Distinct(_)
-        )
-    });
-    // `json`, `logfmt` and `unpack` return at once when no label is needed.
-    let skipped = |s: &Stage| matches!(s, Stage::Parser(_) | Stage::Unpack);
-    if needs_labels || !r.log.pipeline.iter().any(skipped) {
-        return None;
-    }
-    let mut stripped = r.clone();
-    stripped.log.pipeline.retain(|s| !skipped(s));
-    Some(stripped)
-}
-
 /// Prometheus' `label_replace`: where `src` matches the (anchored) regex, `dst` becomes the
 /// expanded replacement (an empty result removes `dst`). Series that end up with equal labels
 /// are merged step by step.
-fn label_replace(l: &LabelReplace, series: SeriesVec) -> SeriesVec {
+fn label_replace(l: &LabelReplace, series: SeriesVec) -> Result<SeriesVec, QueryError> {
+    let regex =
+        regex::Regex::new(&format!("^(?s:{})$", l.regex_text)).map_err(|e| crate::stages::bad_regex(&e))?;
     let mut out: SeriesVec = Vec::with_capacity(series.len());
     for (labels, vals) in series {
         let value = labels.get(&l.src).unwrap_or("").to_string();
-        let labels = match l.regex.captures(&value) {
+        let labels = match regex.captures(&value) {
             Some(caps) => {
                 let mut new = String::new();
                 caps.expand(&l.replacement, &mut new);
@@ -286,14 +252,14 @@ fn label_replace(l: &LabelReplace, series: SeriesVec) -> SeriesVec {
             None => out.push((labels, vals)),
         }
     }
-    out
+    Ok(out)
 }
 
 /// Turns a label value into a sample value per the unwrap conversion, as Loki's `convertFloat`,
 /// `convertDuration` and `convertBytes` do (the error becomes `__error_details__`).
 fn convert(conv: UnwrapConv, v: &str) -> Result<f64, String> {
     match conv {
-        UnwrapConv::Number => crate::pipeline::go_parse_float(v),
+        UnwrapConv::Number => crate::stages::go_parse_float(v),
         UnwrapConv::Duration => crate::logql::go_duration_ns(v).map(duration_seconds),
         UnwrapConv::Bytes => crate::logql::humanize_bytes(v).map(|b| b as f64),
     }
@@ -325,6 +291,10 @@ fn grouped(labels: &LabelSet, grouping: &Option<Grouping>) -> LabelSet {
 /// duplicates (the same entry from memory and storage, or from overlapping objects).
 struct SampleCollector<'a> {
     r: &'a RangeAggregation,
+    /// This execution's stages.
+    pipeline: Pipeline,
+    /// The label filters after `unwrap`, compiled.
+    post_filters: Vec<LabelFilter>,
     from: i64,
     to: i64,
     counts_only: bool,
@@ -399,7 +369,7 @@ impl SampleCollector<'_> {
     /// Runs the pipeline over one new entry and records its sample, if it yields one.
     fn sample(&mut self, labels: &LabelSet, e: &Entry) {
         let r = self.r;
-        let Some(processed) = process_with_metadata(&r.log, labels, &e.metadata, e.ts, &e.line) else {
+        let Some(processed) = self.pipeline.process(labels, &e.metadata, e.ts, &e.line) else {
             return;
         };
         let mut line_labels = processed.labels;
@@ -422,11 +392,7 @@ impl SampleCollector<'_> {
                         0.0
                     }
                 };
-                if !u
-                    .post_filters
-                    .iter()
-                    .all(|f| crate::pipeline::eval_filter(f, &mut line_labels))
-                {
+                if !self.post_filters.iter().all(|f| f.keeps(&mut line_labels)) {
                     return;
                 }
                 value
@@ -488,7 +454,14 @@ fn series_labels(r: &RangeAggregation, labels: &LabelSet) -> LabelSet {
     }
 }
 
-async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) -> Result<Value, QueryError> {
+/// Evaluates a range aggregation at every step. `no_labels`: the enclosing aggregation pushes
+/// "no labels" into the sample extractor (Loki's parser hints; see `LogPlan`).
+async fn eval_range(
+    ctx: &Ctx<'_>,
+    r: &RangeAggregation,
+    preserve_errors: bool,
+    no_labels: bool,
+) -> Result<Value, QueryError> {
     let (q, tenant, steps, stats) = (ctx.q, ctx.tenant, ctx.steps, ctx.stats);
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
         return Ok(Value::Vector(Vec::new()));
@@ -496,38 +469,55 @@ async fn eval_range(ctx: &Ctx<'_>, r: &RangeAggregation, preserve_errors: bool) 
     // Samples in (first - offset - range, last - offset], i.e. [from, to).
     let from = first - r.offset_ns - r.range_ns + 1;
     let to = last - r.offset_ns + 1;
-    // Counting through line filters alone needs neither the text nor the pipeline: the filters
-    // already ran while decoding.
-    let counts_only = r.log.is_filter_only()
-        && r.unwrap.is_none()
+    // The plan of this execution, rewritten by the parser hints and the count shortcut.
+    let mut plan = LogPlan::compile(&r.log, from, to, stats)?;
+    if no_labels && r.unwrap.is_none() {
+        plan.skip_unneeded_parsers();
+    }
+    let counts_only = r.unwrap.is_none()
         && matches!(
             r.op,
             RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime
-        );
-    let mut filter = row_filter(&r.log, from, to, stats);
-    filter.keep_lines = !counts_only;
+        )
+        && plan.count_only();
+    let post_filters = match &r.unwrap {
+        Some(u) => u
+            .post_filters
+            .iter()
+            .map(LabelFilter::new)
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let LogPlan {
+        matchers,
+        filter,
+        line_filters,
+        pipeline,
+        ordered,
+    } = plan;
     // Samples are taken as each source is read, so lines never accumulate.
     let mut collector = SampleCollector {
         r,
+        pipeline,
+        post_filters,
         from,
         to,
         counts_only,
         seen: HashSet::new(),
         samples: HashMap::new(),
-        ordered: r.log.has_distinct(),
+        ordered,
         pending: Vec::new(),
         counted: HashMap::new(),
         series: SeriesIndex::default(),
     };
-    q.scan(
+    let scan = ScanRequest {
         tenant,
-        &r.log.matchers,
-        &filter,
-        &crate::history_source::needle_of(&r.log),
-        crate::engine::Direction::Forward,
-        &mut collector,
-    )
-    .await?;
+        matchers: &matchers,
+        filter: &filter,
+        line_filters: &line_filters,
+        order: crate::engine::Direction::Forward,
+    };
+    q.scan(&scan, &mut collector).await?;
     collector.finish();
     let samples = collector.samples;
     // Errors are not allowed in metrics unless filtered out: Loki fails the query at the first

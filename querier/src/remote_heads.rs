@@ -11,7 +11,11 @@
 
 use std::time::Duration;
 
-use logq_storage::{codec, Entry, LabelMatcher, LabelSet, MatchOp, TenantId};
+use futures::future::BoxFuture;
+use logq_storage::{
+    codec, Entry, HeadReadError, HeadReader, HeadStreamStat, HeadStreams, LabelMatcher, LabelSet, MatchOp,
+    TenantId,
+};
 
 /// How long one ingester may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -153,6 +157,36 @@ impl RemoteHeads {
             }
         }
         Ok(out)
+    }
+}
+
+impl HeadReader for RemoteHeads {
+    fn select<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> BoxFuture<'a, Result<HeadStreams, HeadReadError>> {
+        Box::pin(async move {
+            RemoteHeads::select(self, tenant, matchers, start, end)
+                .await
+                .map_err(HeadReadError)
+        })
+    }
+
+    fn stream_stats<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> BoxFuture<'a, Result<Vec<HeadStreamStat>, HeadReadError>> {
+        Box::pin(async move {
+            RemoteHeads::stream_stats(self, tenant, matchers, start, end)
+                .await
+                .map_err(HeadReadError)
+        })
     }
 }
 

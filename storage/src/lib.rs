@@ -7,14 +7,19 @@
 
 mod block;
 mod chunk;
+mod clock;
 pub mod codec;
 mod delete_request;
+pub mod duration;
 mod entry;
 mod error;
+mod head_reader;
+pub mod json_line;
 mod label_index;
 mod labels;
 pub mod layout;
 mod line_grams;
+pub mod logfmt;
 mod manifest;
 mod matcher;
 mod merge;
@@ -34,15 +39,17 @@ pub use block::{
 pub use chunk::{
     decode_chunk_block, encode_chunk, read_chunk_footer, read_chunk_streams, ChunkFooter, ChunkStream,
 };
+pub use clock::now_ns;
 pub use delete_request::{CompiledDelete, DeleteRequest, LineTest};
 pub use entry::{derive_message_id, Entry, PushBatch, StreamEntries};
 pub use error::{Result, StorageError, StorageErrorKind};
+pub use head_reader::{HeadReadError, HeadReader, HeadStreamStat, HeadStreams};
 pub use label_index::{BlockIndex, IndexedStream, BLOCK_FORMAT_VERSION};
 pub use labels::{is_valid_label_name, LabelSet, LabelsError};
 pub use manifest::{BlockRef, ChunkRef, Manifest, ManifestStore, PendingDelete};
 pub use matcher::{matches_all, regex_error_line, LabelMatcher, MatchOp, MatcherError};
 pub use merge::merge_streams;
-pub use push_encode::{entry_cost, split_records, PushEncoder, RecordParts, StreamPart, ENTRY_OVERHEAD};
+pub use push_encode::{entry_cost, split_records, PushEncoder, RecordParts, StreamPart};
 pub use row_filter::{LinePredicate, RowFilter, ScanStats};
 pub use store::{ObjectInfo, Store};
 pub use tenant::{TenantError, TenantId, DEFAULT_TENANT};

@@ -47,6 +47,15 @@ pub struct LabelMatcher {
     regex: Option<Regex>,
 }
 
+/// Matchers are equal when they are written the same (the regex is compiled from them).
+impl PartialEq for LabelMatcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
+    }
+}
+
+impl Eq for LabelMatcher {}
+
 /// A matcher whose regular expression does not compile.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid regex {pattern:?} in matcher for label {name:?}: {reason}")]

@@ -230,8 +230,8 @@ fn put_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// Estimated encoded bytes of an entry beyond its line and metadata: timestamp, message id
-/// pair, framing.
-pub const ENTRY_OVERHEAD: usize = 64;
+/// pair, framing. Not the memory an entry takes in the ingester's head (`footprint` there).
+const ENCODED_ENTRY_OVERHEAD: usize = 64;
 
 /// Estimated encoded size of an entry (cheap: no encoding).
 pub fn entry_cost(e: &Entry) -> usize {
@@ -240,7 +240,7 @@ pub fn entry_cost(e: &Entry) -> usize {
             .iter()
             .map(|(k, v)| k.len() + v.len() + 8)
             .sum::<usize>()
-        + ENTRY_OVERHEAD
+        + ENCODED_ENTRY_OVERHEAD
 }
 
 /// One Kafka record of a push: its key and the runs of entries it holds.

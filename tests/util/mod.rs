@@ -1,5 +1,7 @@
-//! Test harness: starts the real `logq` binary in a scratch directory on a free loopback port,
-//! talks to it over HTTP, and kills it (SIGTERM or SIGKILL) by pid.
+//! Test harness: starts a logq server in a scratch directory on a free loopback port, in this
+//! process through the server library (`Server::start`) or as the real `logq serve` binary when
+//! a test needs a process to crash (`Server::start_process`, for SIGKILL); talks to it over
+//! HTTP.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -7,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use logq_api::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+use logq_server::{ServeFlags, ServerConfig, ServerError};
 use prost::Message;
 use serde_json::Value;
 
@@ -16,12 +20,25 @@ pub fn logq_bin() -> &'static str {
     env!("CARGO_BIN_EXE_logq")
 }
 
-/// A running `logq serve`.
+/// A server started in this process: its runtime, the stop signal and the serving task.
+struct InProcess {
+    runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+enum Running {
+    Process(Child),
+    InProcess(InProcess),
+}
+
+/// A running logq server.
 pub struct Server {
-    child: Option<Child>,
+    running: Option<Running>,
     pub addr: String,
     pub data_dir: PathBuf,
     extra: Vec<String>,
+    in_process: bool,
 }
 
 /// Flags that make flushing and compaction happen within a test's time.
@@ -46,21 +63,100 @@ fn free_port() -> u16 {
         .port()
 }
 
+#[derive(Parser)]
+struct Flags {
+    #[command(flatten)]
+    flags: ServeFlags,
+}
+
+/// The configuration `logq serve --listen 127.0.0.1:PORT --data-dir DIR EXTRA...` would run.
+pub fn config_from_flags(data_dir: &Path, port: u16, extra: &[String]) -> ServerConfig {
+    let flags = Flags::try_parse_from(std::iter::once("serve".to_string()).chain(extra.iter().cloned()))
+        .unwrap_or_else(|e| panic!("invalid test flags {extra:?}: {e}"))
+        .flags;
+    let mut config = ServerConfig {
+        listen: ([127, 0, 0, 1], port).into(),
+        data_dir: data_dir.to_path_buf(),
+        ..ServerConfig::default()
+    };
+    flags.overlay(&mut config);
+    config
+}
+
 impl Server {
-    /// Starts a server on `data_dir` with `extra` flags and waits until it is ready.
+    /// Starts a server in this process on `data_dir` with `extra` flags (as `logq serve`'s)
+    /// and waits until it is ready.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::new(data_dir, extra, true, 0)
+    }
+
+    /// Starts the `logq serve` binary on `data_dir` with `extra` flags and waits until it is
+    /// ready: for tests that SIGKILL the server.
+    pub fn start_process(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::new(data_dir, extra, false, 0)
+    }
+
+    /// Starts a server in this process with `config` as it is and waits until it is ready.
+    pub fn start_with_config(config: ServerConfig) -> Server {
         let mut s = Server {
-            child: None,
+            running: None,
             addr: String::new(),
-            data_dir: data_dir.to_path_buf(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            data_dir: config.data_dir.clone(),
+            extra: Vec::new(),
+            in_process: true,
         };
-        s.spawn();
+        s.run_in_process(config);
+        s.wait_ready();
         s
     }
 
-    fn spawn(&mut self) {
-        let port = free_port();
+    fn new(data_dir: &Path, extra: &[&str], in_process: bool, port: u16) -> Server {
+        let mut s = Server {
+            running: None,
+            addr: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            in_process,
+        };
+        s.spawn(port);
+        s
+    }
+
+    fn spawn(&mut self, port: u16) {
+        if self.in_process {
+            self.spawn_in_process(port);
+        } else {
+            self.spawn_process(if port == 0 { free_port() } else { port });
+        }
+        self.wait_ready();
+    }
+
+    fn spawn_in_process(&mut self, port: u16) {
+        self.run_in_process(config_from_flags(&self.data_dir, port, &self.extra));
+    }
+
+    fn run_in_process(&mut self, config: ServerConfig) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the server");
+        let server = runtime
+            .block_on(logq_server::start(config))
+            .unwrap_or_else(|e| panic!("logq server did not start: {e}"));
+        self.addr = format!("http://{}", server.addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(server.serve(async {
+            let _ = stopped.await;
+        }));
+        self.running = Some(Running::InProcess(InProcess {
+            runtime,
+            stop: Some(stop),
+            task,
+        }));
+    }
+
+    fn spawn_process(&mut self, port: u16) {
         self.addr = format!("http://127.0.0.1:{port}");
         let child = Command::new(logq_bin())
             .arg("serve")
@@ -74,7 +170,10 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start logq serve");
-        self.child = Some(child);
+        self.running = Some(Running::Process(child));
+    }
+
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = ureq::get(format!("{}/ready", self.addr)).call() {
@@ -82,39 +181,66 @@ impl Server {
                     return;
                 }
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("logq serve exited early: {status}");
+            match self.running.as_mut() {
+                Some(Running::Process(c)) => {
+                    if let Some(status) = c.try_wait().unwrap() {
+                        panic!("logq serve exited early: {status}");
+                    }
+                }
+                Some(Running::InProcess(p)) => {
+                    assert!(!p.task.is_finished(), "the logq server stopped early");
+                }
+                None => unreachable!("waiting for a server that is not running"),
             }
             assert!(Instant::now() < deadline, "logq serve did not become ready");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// SIGKILL: no chance to flush or clean up.
+    /// SIGKILL: no chance to flush or clean up (a process server only).
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
+        match self.running.take() {
+            Some(Running::Process(mut c)) => {
+                c.kill().unwrap();
+                c.wait().unwrap();
+            }
+            Some(Running::InProcess(p)) => {
+                // Dropping a server without its shutdown is no crash test: say so.
+                p.runtime.shutdown_background();
+                panic!("kill9 needs a process: start this server with Server::start_process");
+            }
+            None => {}
         }
     }
 
-    /// SIGTERM and wait for a clean exit.
+    /// SIGTERM (or, in process, the shutdown signal) and wait for a clean exit.
     pub fn terminate(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status()
-                .unwrap();
-            let status = c.wait().unwrap();
-            assert!(status.success(), "logq serve exited with {status} after SIGTERM");
+        match self.running.take() {
+            Some(Running::Process(c)) => {
+                Command::new("kill")
+                    .arg("-TERM")
+                    .arg(c.id().to_string())
+                    .status()
+                    .unwrap();
+                let status = c.wait_with_output().unwrap().status;
+                assert!(status.success(), "logq serve exited with {status} after SIGTERM");
+            }
+            Some(Running::InProcess(mut p)) => {
+                let _ = p.stop.take().map(|s| s.send(()));
+                let result = p.runtime.block_on(p.task).expect("the server task");
+                if let Err(e) = result {
+                    panic!("logq server stopped with an error: {e}");
+                }
+                p.runtime.shutdown_timeout(Duration::from_secs(5));
+            }
+            None => {}
         }
     }
 
     /// Starts again on the same data directory (new port).
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "stop the server first");
-        self.spawn();
+        assert!(self.running.is_none(), "stop the server first");
+        self.spawn(0);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -124,7 +250,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.kill9();
+        match self.running.take() {
+            Some(Running::Process(mut c)) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            // Abandoned, as a killed process would be: no flush.
+            Some(Running::InProcess(p)) => p.runtime.shutdown_background(),
+            None => {}
+        }
     }
 }
 
@@ -416,10 +550,7 @@ pub fn assert_same(got: &[Got], want: &[Got], what: &str) {
 
 /// Now in Unix ns.
 pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
+    logq_storage::now_ns()
 }
 
 /// Waits until `cond` holds, up to `secs` seconds.
@@ -458,37 +589,6 @@ impl Server {
     /// Starts a server on `data_dir` listening on loopback `port`, and waits until it is ready
     /// (for clients that were given the address before the server existed).
     pub fn start_on_port(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
-        let addr = format!("http://127.0.0.1:{port}");
-        let mut child = Command::new(logq_bin())
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env("LOGQ_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start logq serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = ureq::get(format!("{addr}/ready")).call() {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("logq serve exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "logq serve did not become ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server {
-            child: Some(child),
-            addr,
-            data_dir: data_dir.to_path_buf(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        }
+        Server::new(data_dir, extra, true, port)
     }
 }

@@ -1,12 +1,14 @@
 //! The LogQL syntax tree of log queries: a stream selector and a pipeline of line filters,
 //! parsers (`json`, `logfmt`) and label filters. Metric expressions are in `sample.rs`.
+//!
+//! Syntax is data: every node is comparable and prints back (`Display`) to text the parser
+//! reads to an equal tree. Nothing here is compiled or holds state: the parser validates
+//! regexes and patterns, and [`crate::Pipeline`] compiles a fresh set of stages for each
+//! execution (`stages/`).
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
 use logq_storage::LabelMatcher;
-use regex::Regex;
 
 use super::ip::IpMatcher;
 use super::pattern::Pattern;
@@ -14,7 +16,7 @@ use super::sample::SampleExpr;
 use super::template::Template;
 
 /// A parsed query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// A log query: selector and pipeline.
     Log(LogExpr),
@@ -23,7 +25,7 @@ pub enum Expr {
 }
 
 /// A stream selector and its pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogExpr {
     /// Stream matchers (`{app="x", env!="dev"}`).
     pub matchers: Vec<LabelMatcher>,
@@ -31,8 +33,8 @@ pub struct LogExpr {
     pub pipeline: Vec<Stage>,
 }
 
-/// One pipeline stage.
-#[derive(Debug, Clone)]
+/// One pipeline stage (its execution is in `stages/`, one file per stage).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Stage {
     /// `|= "a"`, `!= "a"`, `|~ "re"`, `!~ "re"`, each with `or` alternatives.
     LineFilter(LineFilter),
@@ -40,8 +42,9 @@ pub enum Stage {
     Parser(ParserStage),
     /// `| status >= 500 and level = "error"`.
     LabelFilter(LabelFilterExpr),
-    /// `| regexp "(?P<name>...)"`: named captures become labels.
-    Regexp(Regex),
+    /// `| regexp "(?P<name>...)"`: named captures become labels (the regex as written; the
+    /// parser checked that it compiles and names a group).
+    Regexp(String),
     /// `| pattern "<ip> - <_> <status>"`.
     Pattern(Pattern),
     /// `| unpack`: JSON fields become labels, `_entry` becomes the line.
@@ -56,50 +59,13 @@ pub enum Stage {
     Keep(Vec<LabelSelect>),
     /// `| decolorize`: removes ANSI colour codes.
     Decolorize,
-    /// `| distinct a, b`: drops a line when any of the labels has a value an earlier line had.
-    Distinct(Distinct),
-}
-
-/// The `distinct` stage and the values it has seen. Clones share what was seen: the state
-/// belongs to one evaluation of the parsed query, which feeds it lines in time order.
-#[derive(Debug, Clone)]
-pub struct Distinct {
-    /// The labels.
-    pub labels: Vec<String>,
-    seen: Arc<Mutex<HashMap<String, HashSet<String>>>>,
-}
-
-impl Distinct {
-    /// A `distinct` over `labels`, having seen nothing.
-    pub fn new(labels: Vec<String>) -> Self {
-        Distinct {
-            labels,
-            seen: Arc::default(),
-        }
-    }
-
-    /// Loki's `distinctFilter`: a line missing one of the labels passes; a line with a value
-    /// already seen for a label is dropped; otherwise its values are recorded and it passes.
-    pub fn keep(&self, get: impl Fn(&str) -> Option<String>) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let mut keep = false;
-        for label in &self.labels {
-            let Some(value) = get(label) else {
-                return true;
-            };
-            let values = seen.entry(label.clone()).or_default();
-            if values.contains(&value) {
-                return false;
-            }
-            values.insert(value);
-            keep = true;
-        }
-        keep
-    }
+    /// `| distinct a, b`: drops a line when any of the labels has a value an earlier line had
+    /// (earlier in the same execution).
+    Distinct(Vec<String>),
 }
 
 /// A label named by `drop` or `keep`, optionally only when its value matches.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelSelect {
     /// The label.
     pub name: String,
@@ -160,7 +126,7 @@ pub enum ParserKind {
 }
 
 /// A label filter: comparisons combined with `and` (or `,`) and `or`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LabelFilterExpr {
     /// Both must hold.
     And(Box<LabelFilterExpr>, Box<LabelFilterExpr>),
@@ -208,10 +174,10 @@ impl CmpOp {
 }
 
 /// The right-hand side of a label comparison.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CmpValue {
-    /// A string (with its anchored regex for `=~`/`!~`).
-    Str(String, Option<Regex>),
+    /// A string (for `=~`/`!~` a regex, anchored when it runs; the parser checked it compiles).
+    Str(String),
     /// A number.
     Number(f64),
     /// A duration, in seconds (`1.5s`, `250ms`).
@@ -223,7 +189,7 @@ pub enum CmpValue {
 }
 
 /// `name op value`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LabelComparison {
     /// The label.
     pub name: String,
@@ -265,7 +231,8 @@ impl LineFilterOp {
         }
     }
 
-    fn is_negative(self) -> bool {
+    /// Whether the filter keeps lines that do NOT match (`!=`, `!~`, `!>`).
+    pub fn is_negative(self) -> bool {
         matches!(
             self,
             LineFilterOp::NotContains | LineFilterOp::NotRegex | LineFilterOp::NotPattern
@@ -274,45 +241,39 @@ impl LineFilterOp {
 }
 
 /// A line filter with its alternatives (`|= "a" or "b"`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineFilter {
     /// The operator.
     pub op: LineFilterOp,
-    /// The literals or patterns, as written.
+    /// The literals, regexes, patterns or address ranges, as written.
     pub alternatives: Vec<String>,
-    /// Compiled patterns, one per alternative, for regex filters.
-    regexes: Vec<Regex>,
-    /// Parsed patterns, one per alternative, for pattern filters.
-    patterns: Vec<Pattern>,
     /// `|= ip("...")` / `!= ip("...")`: the alternatives are address ranges.
-    ips: Vec<IpMatcher>,
+    ip: bool,
 }
 
 impl LineFilter {
-    /// Builds a filter; regex and pattern filters compile their alternatives (the error says
-    /// what is wrong with which).
+    /// Builds a filter; regex and pattern alternatives must compile (the error says what is
+    /// wrong with which).
     pub fn new(op: LineFilterOp, alternatives: Vec<String>) -> Result<Self, String> {
-        let regexes = match op {
-            LineFilterOp::Regex | LineFilterOp::NotRegex => alternatives
-                .iter()
-                .map(|a| Regex::new(a))
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("error parsing regexp: {}", logq_storage::regex_error_line(&e)))?,
-            _ => Vec::new(),
-        };
-        let patterns = match op {
-            LineFilterOp::Pattern | LineFilterOp::NotPattern => alternatives
-                .iter()
-                .map(|a| Pattern::parse_filter(a))
-                .collect::<Result<_, _>>()?,
-            _ => Vec::new(),
-        };
+        match op {
+            LineFilterOp::Regex | LineFilterOp::NotRegex => {
+                for a in &alternatives {
+                    regex::Regex::new(a).map_err(|e| {
+                        format!("error parsing regexp: {}", logq_storage::regex_error_line(&e))
+                    })?;
+                }
+            }
+            LineFilterOp::Pattern | LineFilterOp::NotPattern => {
+                for a in &alternatives {
+                    Pattern::parse_filter(a)?;
+                }
+            }
+            LineFilterOp::Contains | LineFilterOp::NotContains => {}
+        }
         Ok(LineFilter {
             op,
             alternatives,
-            regexes,
-            patterns,
-            ips: Vec::new(),
+            ip: false,
         })
     }
 
@@ -324,16 +285,13 @@ impl LineFilter {
                 op.as_str()
             ));
         }
-        let ips = alternatives
-            .iter()
-            .map(|a| IpMatcher::parse(a))
-            .collect::<Result<_, _>>()?;
+        for a in &alternatives {
+            IpMatcher::parse(a)?;
+        }
         Ok(LineFilter {
             op,
             alternatives,
-            regexes: Vec::new(),
-            patterns: Vec::new(),
-            ips,
+            ip: true,
         })
     }
 
@@ -341,7 +299,7 @@ impl LineFilter {
     /// requires), when there is one: readers search for it before running the filter.
     pub fn required_literal(&self) -> Option<String> {
         match self.op {
-            LineFilterOp::Contains if self.ips.is_empty() && self.alternatives.len() == 1 => {
+            LineFilterOp::Contains if !self.ip && self.alternatives.len() == 1 => {
                 Some(self.alternatives[0].clone()).filter(|a| !a.is_empty())
             }
             LineFilterOp::Regex if self.alternatives.len() == 1 => {
@@ -356,16 +314,19 @@ impl LineFilter {
     /// filters and `ip()` have none. History indexes narrow candidates with them.
     pub fn any_literal(&self) -> Option<Vec<String>> {
         let lits: Option<Vec<String>> = match self.op {
-            LineFilterOp::Contains if self.ips.is_empty() => Some(self.alternatives.clone()),
+            LineFilterOp::Contains if !self.ip => Some(self.alternatives.clone()),
             LineFilterOp::Regex => self
                 .alternatives
                 .iter()
                 .map(|a| super::literal::regex_required_literal(a))
                 .collect(),
             LineFilterOp::Pattern => self
-                .patterns
+                .alternatives
                 .iter()
-                .map(|p| p.literals().max_by_key(|l| l.len()).map(str::to_string))
+                .map(|a| {
+                    let p = Pattern::parse_filter(a).ok()?;
+                    p.literals().max_by_key(|l| l.len()).map(str::to_string)
+                })
                 .collect(),
             _ => None,
         };
@@ -374,34 +335,11 @@ impl LineFilter {
 
     /// Whether this is an `ip()` filter.
     pub fn is_ip(&self) -> bool {
-        !self.ips.is_empty()
-    }
-
-    /// Whether `line` passes: positive filters need any alternative to match, negative ones none.
-    pub fn matches(&self, line: &str) -> bool {
-        let any = match self.op {
-            LineFilterOp::Regex | LineFilterOp::NotRegex => self.regexes.iter().any(|r| r.is_match(line)),
-            LineFilterOp::Pattern | LineFilterOp::NotPattern => self.patterns.iter().any(|p| p.matches(line)),
-            LineFilterOp::Contains | LineFilterOp::NotContains if !self.ips.is_empty() => {
-                self.ips.iter().any(|ip| ip.matches_line(line))
-            }
-            LineFilterOp::Contains | LineFilterOp::NotContains => {
-                self.alternatives.iter().any(|a| line.contains(a.as_str()))
-            }
-        };
-        any != self.op.is_negative()
+        self.ip
     }
 }
 
 impl LogExpr {
-    /// Whether `line` passes every line filter (ignores the other stages).
-    pub fn matches_line(&self, line: &str) -> bool {
-        self.pipeline.iter().all(|s| match s {
-            Stage::LineFilter(f) => f.matches(line),
-            _ => true,
-        })
-    }
-
     /// Whether the pipeline has only line filters (lines keep their stream's labels and text).
     pub fn is_filter_only(&self) -> bool {
         self.pipeline.iter().all(|s| matches!(s, Stage::LineFilter(_)))
@@ -421,7 +359,7 @@ impl fmt::Display for LabelFilterExpr {
             LabelFilterExpr::Cmp(c) => {
                 write!(f, "{} {} ", c.name, c.op.as_str())?;
                 match &c.value {
-                    CmpValue::Str(s, _) => quote(f, s),
+                    CmpValue::Str(s) => quote(f, s),
                     CmpValue::Ip(ip) => {
                         f.write_str("ip(")?;
                         quote(f, &ip.text)?;
@@ -500,7 +438,7 @@ impl fmt::Display for LogExpr {
                 Stage::LabelFilter(e) => write!(f, " | {e}")?,
                 Stage::Regexp(r) => {
                     f.write_str(" | regexp ")?;
-                    quote(f, r.as_str())?;
+                    quote(f, r)?;
                 }
                 Stage::Pattern(p) => {
                     f.write_str(" | pattern ")?;
@@ -508,7 +446,7 @@ impl fmt::Display for LogExpr {
                 }
                 Stage::Unpack => f.write_str(" | unpack")?,
                 Stage::Decolorize => f.write_str(" | decolorize")?,
-                Stage::Distinct(d) => write!(f, " | distinct {}", d.labels.join(", "))?,
+                Stage::Distinct(labels) => write!(f, " | distinct {}", labels.join(", "))?,
                 Stage::LineFormat(t) => {
                     f.write_str(" | line_format ")?;
                     quote(f, &t.text)?;

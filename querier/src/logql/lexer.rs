@@ -3,6 +3,7 @@
 //! with the line and column where they start.
 
 use super::error::ParseError;
+use super::number::scan_go_number;
 
 /// A token kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +86,7 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, ParseError> {
             });
             i += end + 2;
         } else if c.is_ascii_digit() || (c == '.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
-            let (tok, end) = lex_number_or_duration(input, i);
+            let (tok, end) = lex_number_or_duration(input, i)?;
             out.push(Token { tok, pos: start });
             i = end;
         } else if c == '_' || c.is_ascii_alphabetic() {
@@ -173,8 +174,9 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> 
     Err(unterminated())
 }
 
-/// Lexes `5`, `0.5`, `1e3` as numbers and `5m`, `1h30m` as durations.
-fn lex_number_or_duration(input: &str, start: usize) -> (Tok, usize) {
+/// Lexes numbers as Go's scanner does (`5`, `0.5`, `1e3`, `0x1p3`, `0o17`, `1_000`; see
+/// [`scan_go_number`]) and `5m`, `1h30m` as durations.
+fn lex_number_or_duration(input: &str, start: usize) -> Result<(Tok, usize), ParseError> {
     let digits_end = |from: usize| {
         input[from..]
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -203,23 +205,13 @@ fn lex_number_or_duration(input: &str, start: usize) -> (Tok, usize) {
         end = probe;
     }
     if is_duration {
-        return (Tok::Duration(input[start..end].to_string()), end);
+        return Ok((Tok::Duration(input[start..end].to_string()), end));
     }
-    // Exponent: 1e3, 2.5E-4.
-    let rest = &input[end..];
-    if rest.starts_with(['e', 'E']) {
-        let mut j = 1;
-        if rest[1..].starts_with(['+', '-']) {
-            j += 1;
-        }
-        let exp_digits = rest[j..]
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len() - j);
-        if exp_digits > 0 {
-            end += j + exp_digits;
-        }
+    let (end, complaint) = scan_go_number(input, start);
+    if let Some(message) = complaint {
+        return Err(ParseError::at(input, start, message));
     }
-    (Tok::Number(input[start..end].to_string()), end)
+    Ok((Tok::Number(input[start..end].to_string()), end))
 }
 
 #[cfg(test)]
@@ -271,6 +263,28 @@ mod tests {
                 Tok::Number("7".into()),
                 Tok::Eof
             ]
+        );
+    }
+
+    #[test]
+    fn go_number_literals_are_single_tokens() {
+        assert_eq!(
+            toks("0x1p3 0o17 0b1010 0x1F 1_000 017 2.5e-3"),
+            vec![
+                Tok::Number("0x1p3".into()),
+                Tok::Number("0o17".into()),
+                Tok::Number("0b1010".into()),
+                Tok::Number("0x1F".into()),
+                Tok::Number("1_000".into()),
+                Tok::Number("017".into()),
+                Tok::Number("2.5e-3".into()),
+                Tok::Eof
+            ]
+        );
+        let e = tokenize("1 + 0x1.8").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "parse error at line 1, col 5: hexadecimal mantissa requires a 'p' exponent"
         );
     }
 

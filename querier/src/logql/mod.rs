@@ -12,6 +12,7 @@ mod error;
 mod ip;
 mod lexer;
 mod literal;
+mod number;
 mod parser;
 mod pattern;
 mod sample;
@@ -19,12 +20,13 @@ mod template;
 mod units;
 
 pub use ast::{
-    json_path, CmpOp, CmpValue, Distinct, Expr, JsonPathStep, LabelComparison, LabelFilterExpr, LabelFormat,
+    json_path, CmpOp, CmpValue, Expr, JsonPathStep, LabelComparison, LabelFilterExpr, LabelFormat,
     LabelSelect, LineFilter, LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 pub use error::ParseError;
 pub use ip::IpMatcher;
 pub use lexer::{tokenize, Tok, Token};
+pub use number::go_parse_float;
 pub use parser::{parse, parse_log_selector, EMPTY_SELECTOR};
 pub use pattern::Pattern;
 pub use sample::{

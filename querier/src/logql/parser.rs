@@ -4,12 +4,13 @@
 use logq_storage::{LabelMatcher, MatchOp};
 
 use super::ast::{
-    json_path, CmpOp, CmpValue, Distinct, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect,
-    LineFilter, LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
+    json_path, CmpOp, CmpValue, Expr, LabelComparison, LabelFilterExpr, LabelFormat, LabelSelect, LineFilter,
+    LineFilterOp, LogExpr, ParserKind, ParserStage, Stage,
 };
 use super::error::ParseError;
 use super::ip::IpMatcher;
 use super::lexer::{tokenize, Tok, Token};
+use super::number::go_parse_float;
 use super::pattern::Pattern;
 use super::sample::{
     BinOp, BinaryExpr, GroupSide, Grouping, LabelReplace, RangeAggregation, RangeOp, SampleExpr, Unwrap,
@@ -116,9 +117,8 @@ impl<'a> Parser<'a> {
         }
         match self.peek().tok.clone() {
             Tok::Number(n) => {
-                let v: f64 = n
-                    .parse()
-                    .map_err(|_| self.err_here(format!("invalid number {n:?}")))?;
+                let v = go_parse_float(&n)
+                    .map_err(|e| ParseError::whole(format!("unable to parse literal as a float: {e}")))?;
                 self.advance();
                 Ok(if negative { -v } else { v })
             }
@@ -357,7 +357,7 @@ impl<'a> Parser<'a> {
                     self.advance();
                     labels.push(self.ident()?);
                 }
-                Ok(Stage::Distinct(Distinct::new(labels)))
+                Ok(Stage::Distinct(labels))
             }
             Tok::Ident(n) if n == "decolorize" => {
                 self.advance();
@@ -380,7 +380,7 @@ impl<'a> Parser<'a> {
                         "at least one named capture must be supplied",
                     ));
                 }
-                Ok(Stage::Regexp(re))
+                Ok(Stage::Regexp(text))
             }
             Tok::Ident(n) if n == "pattern" => {
                 self.advance();
@@ -535,19 +535,16 @@ impl<'a> Parser<'a> {
                         format!("syntax error: {} cannot compare strings", op.as_str()),
                     ));
                 }
-                let regex = match op {
-                    CmpOp::Re | CmpOp::NotRe => {
-                        Some(regex::Regex::new(&format!("^(?s:{s})$")).map_err(|e| {
-                            ParseError::at(
-                                self.input,
-                                pos,
-                                format!("error parsing regexp: {}", logq_storage::regex_error_line(&e)),
-                            )
-                        })?)
-                    }
-                    _ => None,
-                };
-                (CmpValue::Str(s.clone(), regex), s)
+                if matches!(op, CmpOp::Re | CmpOp::NotRe) {
+                    regex::Regex::new(&format!("^(?s:{s})$")).map_err(|e| {
+                        ParseError::at(
+                            self.input,
+                            pos,
+                            format!("error parsing regexp: {}", logq_storage::regex_error_line(&e)),
+                        )
+                    })?;
+                }
+                (CmpValue::Str(s.clone()), s)
             }
             Tok::Duration(d) => {
                 let (ns, text) = self.duration()?;
@@ -749,7 +746,7 @@ impl<'a> Parser<'a> {
                 }
                 self.expect_op(")")?;
                 let (regex_text, pos) = args[3].clone();
-                let regex = regex::Regex::new(&format!("^(?s:{regex_text})$")).map_err(|e| {
+                regex::Regex::new(&format!("^(?s:{regex_text})$")).map_err(|e| {
                     ParseError::at(
                         self.input,
                         pos,
@@ -769,7 +766,6 @@ impl<'a> Parser<'a> {
                     replacement: args[1].0.clone(),
                     src: args[2].0.clone(),
                     regex_text,
-                    regex,
                 })))
             }
             Tok::Ident(n) if n == "vector" => {
@@ -963,7 +959,8 @@ mod tests {
 
     fn lines<'a>(q: &str, input: &[&'a str]) -> Vec<&'a str> {
         let e = parse_log_selector(q).unwrap();
-        input.iter().copied().filter(|l| e.matches_line(l)).collect()
+        let p = crate::pipeline::Pipeline::compile(&e).unwrap();
+        input.iter().copied().filter(|l| p.matches_line(l)).collect()
     }
 
     #[test]
@@ -1106,11 +1103,25 @@ mod tests {
             "{a=\"b\"} |= ip(\"10.0.0.0/8\") or ip(\"::1\") | logfmt | addr != ip(\"10.1.0.0-10.1.0.9\")",
             "{a=\"b\"} | json x=\"a.b[0]\", y=\"c\" | logfmt --strict --keep-empty k=\"key\"",
             "{a=\"b\"} | regexp \"(?P<m>\\\\w+)\" | pattern \"<x> <_>\" | unpack | decolorize | line_format \"{{.m}}\" | label_format y=x, z=\"{{.m}}!\" | drop a, b=\"c\" | keep m",
+            "{a=\"b\"} | logfmt | distinct level, pod | level=~\"err.*\" or status >= 500",
+            "label_replace(sum by (pod) (count_over_time({a=\"b\"} |> \"<_> x\" [5m] offset 1m)), \"p\", \"$1\", \"pod\", \"(.*)-\\\\d+\")",
         ] {
-            let once = parse(q).unwrap().to_string();
+            let tree = parse(q).unwrap();
+            let once = tree.to_string();
+            // Syntax is data: the printed query parses back to an equal tree.
+            assert_eq!(parse(&once).unwrap(), tree, "{q} printed as {once}");
             let twice = parse(&once).unwrap().to_string();
             assert_eq!(once, twice, "{q}");
         }
+        // Equal text, equal trees; different text, different trees.
+        assert_eq!(
+            parse("{a=\"b\"} |= \"x\"").unwrap(),
+            parse("{a=\"b\"}|=\"x\"").unwrap()
+        );
+        assert_ne!(
+            parse("{a=\"b\"} |= \"x\"").unwrap(),
+            parse("{a=\"b\"} |= \"y\"").unwrap()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use super::ast::LogExpr;
 
 /// A metric expression.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SampleExpr {
     /// `count_over_time({...}[5m])` and friends.
     Range(Box<RangeAggregation>),
@@ -23,7 +23,7 @@ pub enum SampleExpr {
 }
 
 /// `label_replace` arguments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LabelReplace {
     /// The series to relabel.
     pub inner: SampleExpr,
@@ -33,10 +33,8 @@ pub struct LabelReplace {
     pub replacement: String,
     /// Label to match.
     pub src: String,
-    /// The regex as written.
+    /// The regex as written (anchored when it runs; the parser checked it compiles).
     pub regex_text: String,
-    /// The anchored regex.
-    pub regex: regex::Regex,
 }
 
 /// Range aggregation functions.
@@ -176,7 +174,7 @@ pub enum UnwrapConv {
 
 /// `| unwrap label`, `| unwrap duration(label)`, `| unwrap bytes(label)`, with the label
 /// filters that may follow it (`| unwrap latency | __error__=""`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Unwrap {
     /// The label holding the value.
     pub label: String,
@@ -196,7 +194,7 @@ pub struct Grouping {
 }
 
 /// A range aggregation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RangeAggregation {
     /// The function.
     pub op: RangeOp,
@@ -275,7 +273,7 @@ impl VecOp {
 }
 
 /// A vector aggregation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VectorAggregation {
     /// The operator.
     pub op: VecOp,
@@ -388,7 +386,7 @@ pub struct GroupSide {
 }
 
 /// A binary operation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BinaryExpr {
     /// The operator.
     pub op: BinOp,

@@ -73,7 +73,7 @@ enum Arg {
     Int(i64),
     Float(f64),
     Bool(bool),
-    Func(String),
+    Func(Func),
     Sub(Pipeline),
     /// `$name` (`$` alone: the data, i.e. the labels).
     Var(String),
@@ -94,92 +94,365 @@ enum V {
     Map(Vec<(String, String)>),
 }
 
-const FUNCS: &[&str] = &[
-    "ToLower",
-    "ToUpper",
-    "lower",
-    "upper",
-    "title",
-    "Title",
-    "trim",
-    "trimSpace",
-    "TrimSpace",
-    "trimAll",
-    "trimPrefix",
-    "trimSuffix",
-    "TrimPrefix",
-    "TrimSuffix",
-    "Replace",
-    "replace",
-    "trunc",
-    "substr",
-    "contains",
-    "hasPrefix",
-    "hasSuffix",
-    "repeat",
-    "indent",
-    "nindent",
-    "regexReplaceAll",
-    "regexReplaceAllLiteral",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "and",
-    "or",
-    "not",
-    "len",
-    "printf",
-    "print",
-    "println",
-    "default",
-    "int",
-    "float64",
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "mod",
-    "addf",
-    "subf",
-    "mulf",
-    "divf",
-    "max",
-    "min",
-    "maxf",
-    "minf",
-    "ceil",
-    "floor",
-    "round",
-    "unixEpoch",
-    "unixEpochMillis",
-    "unixEpochNanos",
-    "unixToTime",
-    "toDate",
-    "date",
-    "alignLeft",
-    "alignRight",
-    "urlencode",
-    "urldecode",
-    "b64enc",
-    "b64dec",
-    "count",
-    "Trim",
-    "TrimLeft",
-    "TrimRight",
-    "bytes",
-    "duration",
-    "duration_seconds",
-    "toDateInZone",
-    "now",
-    "index",
-    "slice",
-    "html",
-    "js",
-    "urlquery",
-];
+/// A template function, resolved from its name when the template is parsed (rendering never
+/// looks a function up by name). The names are Loki's (`pkg/logql/log/fmt.go` `functionMap`
+/// and sprig); Go's `strings` functions that Loki exposes capitalised are `Strings*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Func {
+    /// `ToLower`
+    StringsToLower,
+    /// `ToUpper`
+    StringsToUpper,
+    /// `lower`
+    Lower,
+    /// `upper`
+    Upper,
+    /// `title`
+    Title,
+    /// `Title`
+    StringsTitle,
+    /// `trim`
+    Trim,
+    /// `trimSpace`
+    TrimSpace,
+    /// `TrimSpace`
+    StringsTrimSpace,
+    /// `trimAll`
+    TrimAll,
+    /// `trimPrefix`
+    TrimPrefix,
+    /// `trimSuffix`
+    TrimSuffix,
+    /// `TrimPrefix`
+    StringsTrimPrefix,
+    /// `TrimSuffix`
+    StringsTrimSuffix,
+    /// `Replace`
+    StringsReplace,
+    /// `replace`
+    Replace,
+    /// `trunc`
+    Trunc,
+    /// `substr`
+    Substr,
+    /// `contains`
+    Contains,
+    /// `hasPrefix`
+    HasPrefix,
+    /// `hasSuffix`
+    HasSuffix,
+    /// `repeat`
+    Repeat,
+    /// `indent`
+    Indent,
+    /// `nindent`
+    Nindent,
+    /// `regexReplaceAll`
+    RegexReplaceAll,
+    /// `regexReplaceAllLiteral`
+    RegexReplaceAllLiteral,
+    /// `eq`
+    Eq,
+    /// `ne`
+    Ne,
+    /// `lt`
+    Lt,
+    /// `le`
+    Le,
+    /// `gt`
+    Gt,
+    /// `ge`
+    Ge,
+    /// `and`
+    And,
+    /// `or`
+    Or,
+    /// `not`
+    Not,
+    /// `len`
+    Len,
+    /// `printf`
+    Printf,
+    /// `print`
+    Print,
+    /// `println`
+    Println,
+    /// `default`
+    Default,
+    /// `int`
+    Int,
+    /// `float64`
+    Float64,
+    /// `add`
+    Add,
+    /// `sub`
+    Sub,
+    /// `mul`
+    Mul,
+    /// `div`
+    Div,
+    /// `mod`
+    Mod,
+    /// `addf`
+    Addf,
+    /// `subf`
+    Subf,
+    /// `mulf`
+    Mulf,
+    /// `divf`
+    Divf,
+    /// `max`
+    Max,
+    /// `min`
+    Min,
+    /// `maxf`
+    Maxf,
+    /// `minf`
+    Minf,
+    /// `ceil`
+    Ceil,
+    /// `floor`
+    Floor,
+    /// `round`
+    Round,
+    /// `unixEpoch`
+    UnixEpoch,
+    /// `unixEpochMillis`
+    UnixEpochMillis,
+    /// `unixEpochNanos`
+    UnixEpochNanos,
+    /// `unixToTime`
+    UnixToTime,
+    /// `toDate`
+    ToDate,
+    /// `date`
+    Date,
+    /// `alignLeft`
+    AlignLeft,
+    /// `alignRight`
+    AlignRight,
+    /// `urlencode`
+    Urlencode,
+    /// `urldecode`
+    Urldecode,
+    /// `b64enc`
+    B64enc,
+    /// `b64dec`
+    B64dec,
+    /// `count`
+    Count,
+    /// `Trim`
+    StringsTrim,
+    /// `TrimLeft`
+    StringsTrimLeft,
+    /// `TrimRight`
+    StringsTrimRight,
+    /// `bytes`
+    Bytes,
+    /// `duration`
+    Duration,
+    /// `duration_seconds`
+    DurationSeconds,
+    /// `toDateInZone`
+    ToDateInZone,
+    /// `now`
+    Now,
+    /// `index`
+    Index,
+    /// `slice`
+    Slice,
+    /// `html`
+    Html,
+    /// `js`
+    Js,
+    /// `urlquery`
+    Urlquery,
+}
+
+impl Func {
+    /// Every function, in the order of [`Func::name`].
+    const ALL: &'static [Func] = &[
+        Func::StringsToLower,
+        Func::StringsToUpper,
+        Func::Lower,
+        Func::Upper,
+        Func::Title,
+        Func::StringsTitle,
+        Func::Trim,
+        Func::TrimSpace,
+        Func::StringsTrimSpace,
+        Func::TrimAll,
+        Func::TrimPrefix,
+        Func::TrimSuffix,
+        Func::StringsTrimPrefix,
+        Func::StringsTrimSuffix,
+        Func::StringsReplace,
+        Func::Replace,
+        Func::Trunc,
+        Func::Substr,
+        Func::Contains,
+        Func::HasPrefix,
+        Func::HasSuffix,
+        Func::Repeat,
+        Func::Indent,
+        Func::Nindent,
+        Func::RegexReplaceAll,
+        Func::RegexReplaceAllLiteral,
+        Func::Eq,
+        Func::Ne,
+        Func::Lt,
+        Func::Le,
+        Func::Gt,
+        Func::Ge,
+        Func::And,
+        Func::Or,
+        Func::Not,
+        Func::Len,
+        Func::Printf,
+        Func::Print,
+        Func::Println,
+        Func::Default,
+        Func::Int,
+        Func::Float64,
+        Func::Add,
+        Func::Sub,
+        Func::Mul,
+        Func::Div,
+        Func::Mod,
+        Func::Addf,
+        Func::Subf,
+        Func::Mulf,
+        Func::Divf,
+        Func::Max,
+        Func::Min,
+        Func::Maxf,
+        Func::Minf,
+        Func::Ceil,
+        Func::Floor,
+        Func::Round,
+        Func::UnixEpoch,
+        Func::UnixEpochMillis,
+        Func::UnixEpochNanos,
+        Func::UnixToTime,
+        Func::ToDate,
+        Func::Date,
+        Func::AlignLeft,
+        Func::AlignRight,
+        Func::Urlencode,
+        Func::Urldecode,
+        Func::B64enc,
+        Func::B64dec,
+        Func::Count,
+        Func::StringsTrim,
+        Func::StringsTrimLeft,
+        Func::StringsTrimRight,
+        Func::Bytes,
+        Func::Duration,
+        Func::DurationSeconds,
+        Func::ToDateInZone,
+        Func::Now,
+        Func::Index,
+        Func::Slice,
+        Func::Html,
+        Func::Js,
+        Func::Urlquery,
+    ];
+
+    /// The function a template calls by `name`.
+    fn from_name(name: &str) -> Option<Func> {
+        Func::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// The name a template calls it by.
+    fn name(self) -> &'static str {
+        match self {
+            Func::StringsToLower => "ToLower",
+            Func::StringsToUpper => "ToUpper",
+            Func::Lower => "lower",
+            Func::Upper => "upper",
+            Func::Title => "title",
+            Func::StringsTitle => "Title",
+            Func::Trim => "trim",
+            Func::TrimSpace => "trimSpace",
+            Func::StringsTrimSpace => "TrimSpace",
+            Func::TrimAll => "trimAll",
+            Func::TrimPrefix => "trimPrefix",
+            Func::TrimSuffix => "trimSuffix",
+            Func::StringsTrimPrefix => "TrimPrefix",
+            Func::StringsTrimSuffix => "TrimSuffix",
+            Func::StringsReplace => "Replace",
+            Func::Replace => "replace",
+            Func::Trunc => "trunc",
+            Func::Substr => "substr",
+            Func::Contains => "contains",
+            Func::HasPrefix => "hasPrefix",
+            Func::HasSuffix => "hasSuffix",
+            Func::Repeat => "repeat",
+            Func::Indent => "indent",
+            Func::Nindent => "nindent",
+            Func::RegexReplaceAll => "regexReplaceAll",
+            Func::RegexReplaceAllLiteral => "regexReplaceAllLiteral",
+            Func::Eq => "eq",
+            Func::Ne => "ne",
+            Func::Lt => "lt",
+            Func::Le => "le",
+            Func::Gt => "gt",
+            Func::Ge => "ge",
+            Func::And => "and",
+            Func::Or => "or",
+            Func::Not => "not",
+            Func::Len => "len",
+            Func::Printf => "printf",
+            Func::Print => "print",
+            Func::Println => "println",
+            Func::Default => "default",
+            Func::Int => "int",
+            Func::Float64 => "float64",
+            Func::Add => "add",
+            Func::Sub => "sub",
+            Func::Mul => "mul",
+            Func::Div => "div",
+            Func::Mod => "mod",
+            Func::Addf => "addf",
+            Func::Subf => "subf",
+            Func::Mulf => "mulf",
+            Func::Divf => "divf",
+            Func::Max => "max",
+            Func::Min => "min",
+            Func::Maxf => "maxf",
+            Func::Minf => "minf",
+            Func::Ceil => "ceil",
+            Func::Floor => "floor",
+            Func::Round => "round",
+            Func::UnixEpoch => "unixEpoch",
+            Func::UnixEpochMillis => "unixEpochMillis",
+            Func::UnixEpochNanos => "unixEpochNanos",
+            Func::UnixToTime => "unixToTime",
+            Func::ToDate => "toDate",
+            Func::Date => "date",
+            Func::AlignLeft => "alignLeft",
+            Func::AlignRight => "alignRight",
+            Func::Urlencode => "urlencode",
+            Func::Urldecode => "urldecode",
+            Func::B64enc => "b64enc",
+            Func::B64dec => "b64dec",
+            Func::Count => "count",
+            Func::StringsTrim => "Trim",
+            Func::StringsTrimLeft => "TrimLeft",
+            Func::StringsTrimRight => "TrimRight",
+            Func::Bytes => "bytes",
+            Func::Duration => "duration",
+            Func::DurationSeconds => "duration_seconds",
+            Func::ToDateInZone => "toDateInZone",
+            Func::Now => "now",
+            Func::Index => "index",
+            Func::Slice => "slice",
+            Func::Html => "html",
+            Func::Js => "js",
+            Func::Urlquery => "urlquery",
+        }
+    }
+}
 
 impl Template {
     /// Parses a template; the error names the unsupported part.
@@ -579,8 +852,10 @@ impl<'s> Lexer<'s> {
                     )
                 }
             }
-            _ if FUNCS.contains(&word) => Arg::Func(word.to_string()),
-            _ => return Err(format!("template: function {word:?} not defined")),
+            _ => match Func::from_name(word) {
+                Some(f) => Arg::Func(f),
+                None => return Err(format!("template: function {word:?} not defined")),
+            },
         })
     }
 }
@@ -735,7 +1010,7 @@ fn eval_arg(a: &Arg, ctx: &Ctx<'_, '_>, scope: &Scope) -> Result<V, String> {
         Arg::Float(f) => V::Float(*f),
         Arg::Bool(b) => V::Bool(*b),
         Arg::Sub(p) => eval_pipeline(p, ctx, scope)?,
-        Arg::Func(f) => call(f, Vec::new())?,
+        Arg::Func(f) => call(*f, Vec::new())?,
     })
 }
 
@@ -747,7 +1022,7 @@ fn eval_command(cmd: &[Arg], piped: Option<V>, ctx: &Ctx<'_, '_>, scope: &Scope)
                 .map(|a| eval_arg(a, ctx, scope))
                 .collect::<Result<Vec<_>, _>>()?;
             args.extend(piped);
-            call(f, args)
+            call(*f, args)
         }
         other if cmd.len() == 1 && piped.is_none() => eval_arg(other, ctx, scope),
         _ => Err("template: can't give argument to non-function".into()),
@@ -977,18 +1252,19 @@ fn sprintf(format: &str, args: &[V]) -> String {
 }
 
 /// Loki's template functions (`pkg/logql/log/fmt.go` `functionMap`, sprig for the rest).
-fn call(f: &str, a: Vec<V>) -> Result<V, String> {
+fn call(func: Func, a: Vec<V>) -> Result<V, String> {
+    let f = func.name();
     let s = |i: usize| a.get(i).map(as_str).unwrap_or_default();
-    Ok(match f {
-        "ToLower" | "lower" => {
+    Ok(match func {
+        Func::StringsToLower | Func::Lower => {
             arity(f, &a, 1)?;
             V::Str(s(0).to_lowercase())
         }
-        "ToUpper" | "upper" => {
+        Func::StringsToUpper | Func::Upper => {
             arity(f, &a, 1)?;
             V::Str(s(0).to_uppercase())
         }
-        "title" | "Title" => {
+        Func::Title | Func::StringsTitle => {
             arity(f, &a, 1)?;
             let mut out = String::new();
             let mut up = true;
@@ -1003,33 +1279,33 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             }
             V::Str(out)
         }
-        "trim" | "trimSpace" | "TrimSpace" => {
+        Func::Trim | Func::TrimSpace | Func::StringsTrimSpace => {
             arity(f, &a, 1)?;
             V::Str(s(0).trim().to_string())
         }
-        "trimAll" => {
+        Func::TrimAll => {
             arity(f, &a, 2)?;
             let cut: Vec<char> = s(0).chars().collect();
             V::Str(s(1).trim_matches(|c| cut.contains(&c)).to_string())
         }
         // sprig: (prefix, string); Go strings: (string, prefix).
-        "trimPrefix" => {
+        Func::TrimPrefix => {
             arity(f, &a, 2)?;
             V::Str(s(1).strip_prefix(&s(0)).map_or_else(|| s(1), str::to_string))
         }
-        "trimSuffix" => {
+        Func::TrimSuffix => {
             arity(f, &a, 2)?;
             V::Str(s(1).strip_suffix(&s(0)).map_or_else(|| s(1), str::to_string))
         }
-        "TrimPrefix" => {
+        Func::StringsTrimPrefix => {
             arity(f, &a, 2)?;
             V::Str(s(0).strip_prefix(&s(1)).map_or_else(|| s(0), str::to_string))
         }
-        "TrimSuffix" => {
+        Func::StringsTrimSuffix => {
             arity(f, &a, 2)?;
             V::Str(s(0).strip_suffix(&s(1)).map_or_else(|| s(0), str::to_string))
         }
-        "Replace" => {
+        Func::StringsReplace => {
             arity(f, &a, 4)?;
             let n = to_i64(&a[3]);
             V::Str(if n < 0 {
@@ -1038,11 +1314,11 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 s(0).replacen(&s(1), &s(2), n as usize)
             })
         }
-        "replace" => {
+        Func::Replace => {
             arity(f, &a, 3)?;
             V::Str(s(2).replace(&s(0), &s(1)))
         }
-        "trunc" => {
+        Func::Trunc => {
             arity(f, &a, 2)?;
             let (n, text) = (to_i64(&a[0]), s(1));
             let len = text.len() as i64;
@@ -1054,7 +1330,7 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 text
             })
         }
-        "substr" => {
+        Func::Substr => {
             arity(f, &a, 3)?;
             let (start, end, text) = (to_i64(&a[0]), to_i64(&a[1]), s(2));
             let len = text.len() as i64;
@@ -1066,29 +1342,33 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 text[start.min(end) as usize..end as usize].to_string()
             })
         }
-        "contains" => {
+        Func::Contains => {
             arity(f, &a, 2)?;
             V::Bool(s(1).contains(&s(0)))
         }
-        "hasPrefix" => {
+        Func::HasPrefix => {
             arity(f, &a, 2)?;
             V::Bool(s(1).starts_with(&s(0)))
         }
-        "hasSuffix" => {
+        Func::HasSuffix => {
             arity(f, &a, 2)?;
             V::Bool(s(1).ends_with(&s(0)))
         }
-        "repeat" => {
+        Func::Repeat => {
             arity(f, &a, 2)?;
             V::Str(s(1).repeat(to_i64(&a[0]).max(0) as usize))
         }
-        "indent" | "nindent" => {
+        Func::Indent | Func::Nindent => {
             arity(f, &a, 2)?;
             let pad = " ".repeat(to_i64(&a[0]).max(0) as usize);
             let body = format!("{pad}{}", s(1).replace('\n', &format!("\n{pad}")));
-            V::Str(if f == "nindent" { format!("\n{body}") } else { body })
+            V::Str(if func == Func::Nindent {
+                format!("\n{body}")
+            } else {
+                body
+            })
         }
-        "regexReplaceAll" => {
+        Func::RegexReplaceAll => {
             arity(f, &a, 3)?;
             V::Str(
                 regex_for(&s(0), f)?
@@ -1096,7 +1376,7 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                     .into_owned(),
             )
         }
-        "regexReplaceAllLiteral" => {
+        Func::RegexReplaceAllLiteral => {
             arity(f, &a, 3)?;
             V::Str(
                 regex_for(&s(0), f)?
@@ -1104,11 +1384,11 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                     .into_owned(),
             )
         }
-        "count" => {
+        Func::Count => {
             arity(f, &a, 2)?;
             V::Int(regex_for(&s(0), f)?.find_iter(&s(1)).count() as i64)
         }
-        "eq" => {
+        Func::Eq => {
             if a.len() < 2 {
                 return Err("template: missing argument for comparison".into());
             }
@@ -1118,44 +1398,44 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             }
             V::Bool(any)
         }
-        "ne" | "lt" | "le" | "gt" | "ge" => {
+        Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => {
             arity(f, &a, 2)?;
             let o = compare(f, &a[0], &a[1])?;
-            V::Bool(match f {
-                "ne" => o.is_ne(),
-                "lt" => o.is_lt(),
-                "le" => o.is_le(),
-                "gt" => o.is_gt(),
+            V::Bool(match func {
+                Func::Ne => o.is_ne(),
+                Func::Lt => o.is_lt(),
+                Func::Le => o.is_le(),
+                Func::Gt => o.is_gt(),
                 _ => o.is_ge(),
             })
         }
-        "and" => a
+        Func::And => a
             .iter()
             .find(|v| !truthy(v))
             .or(a.last())
             .cloned()
             .unwrap_or(V::Bool(false)),
-        "or" => a
+        Func::Or => a
             .iter()
             .find(|v| truthy(v))
             .or(a.last())
             .cloned()
             .unwrap_or(V::Bool(false)),
-        "not" => {
+        Func::Not => {
             arity(f, &a, 1)?;
             V::Bool(!truthy(&a[0]))
         }
-        "len" => {
+        Func::Len => {
             arity(f, &a, 1)?;
             V::Int(s(0).len() as i64)
         }
-        "printf" => {
+        Func::Printf => {
             if a.is_empty() {
                 return Err("template: wrong number of args for printf".into());
             }
             V::Str(sprintf(&s(0), &a[1..]))
         }
-        "print" => {
+        Func::Print => {
             // Go's fmt.Sprint: spaces only between operands that are not both strings.
             let mut out = String::new();
             for (i, v) in a.iter().enumerate() {
@@ -1166,11 +1446,11 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             }
             V::Str(out)
         }
-        "println" => V::Str(format!(
+        Func::Println => V::Str(format!(
             "{}\n",
             a.iter().map(as_str).collect::<Vec<_>>().join(" ")
         )),
-        "default" => {
+        Func::Default => {
             if a.is_empty() {
                 return Err("template: wrong number of args for default".into());
             }
@@ -1179,42 +1459,42 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 _ => a[0].clone(),
             }
         }
-        "int" => {
+        Func::Int => {
             arity(f, &a, 1)?;
             V::Int(to_i64(&a[0]))
         }
-        "float64" => {
+        Func::Float64 => {
             arity(f, &a, 1)?;
             V::Float(to_f64(&a[0]))
         }
-        "add" => V::Int(a.iter().map(to_i64).fold(0i64, i64::wrapping_add)),
-        "mul" => V::Int(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul)),
-        "sub" | "div" | "mod" => {
+        Func::Add => V::Int(a.iter().map(to_i64).fold(0i64, i64::wrapping_add)),
+        Func::Mul => V::Int(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul)),
+        Func::Sub | Func::Div | Func::Mod => {
             arity(f, &a, 2)?;
             let (x, y) = (to_i64(&a[0]), to_i64(&a[1]));
-            V::Int(match f {
-                "sub" => x.wrapping_sub(y),
+            V::Int(match func {
+                Func::Sub => x.wrapping_sub(y),
                 _ if y == 0 => return Err(format!("template: error calling {f}: integer divide by zero")),
-                "div" => x / y,
+                Func::Div => x / y,
                 _ => x % y,
             })
         }
-        "max" => V::Int(a.iter().map(to_i64).max().unwrap_or(0)),
-        "min" => V::Int(a.iter().map(to_i64).min().unwrap_or(0)),
-        "addf" => V::Float(a.iter().map(to_f64).sum()),
-        "mulf" => V::Float(a.iter().map(to_f64).product()),
-        "subf" | "divf" => {
+        Func::Max => V::Int(a.iter().map(to_i64).max().unwrap_or(0)),
+        Func::Min => V::Int(a.iter().map(to_i64).min().unwrap_or(0)),
+        Func::Addf => V::Float(a.iter().map(to_f64).sum()),
+        Func::Mulf => V::Float(a.iter().map(to_f64).product()),
+        Func::Subf | Func::Divf => {
             let mut it = a.iter().map(to_f64);
             let first = it.next().unwrap_or(0.0);
-            V::Float(it.fold(first, |acc, x| if f == "subf" { acc - x } else { acc / x }))
+            V::Float(it.fold(first, |acc, x| if func == Func::Subf { acc - x } else { acc / x }))
         }
-        "maxf" => V::Float(a.iter().map(to_f64).fold(f64::NEG_INFINITY, f64::max)),
-        "minf" => V::Float(a.iter().map(to_f64).fold(f64::INFINITY, f64::min)),
-        "ceil" | "floor" | "round" => {
+        Func::Maxf => V::Float(a.iter().map(to_f64).fold(f64::NEG_INFINITY, f64::max)),
+        Func::Minf => V::Float(a.iter().map(to_f64).fold(f64::INFINITY, f64::min)),
+        Func::Ceil | Func::Floor | Func::Round => {
             let x = to_f64(a.first().ok_or("template: missing argument")?);
-            V::Float(match f {
-                "ceil" => x.ceil(),
-                "floor" => x.floor(),
+            V::Float(match func {
+                Func::Ceil => x.ceil(),
+                Func::Floor => x.floor(),
                 _ => {
                     let places = a.get(1).map_or(0, to_i64) as i32;
                     let m = 10f64.powi(places);
@@ -1222,21 +1502,21 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 }
             })
         }
-        "unixEpoch" | "unixEpochMillis" | "unixEpochNanos" => {
+        Func::UnixEpoch | Func::UnixEpochMillis | Func::UnixEpochNanos => {
             arity(f, &a, 1)?;
             let V::Time(ns) = a[0] else {
                 return Err(format!("template: error calling {f}: not a time"));
             };
             V::Str(
-                match f {
-                    "unixEpoch" => ns.div_euclid(1_000_000_000),
-                    "unixEpochMillis" => ns.div_euclid(1_000_000),
+                match func {
+                    Func::UnixEpoch => ns.div_euclid(1_000_000_000),
+                    Func::UnixEpochMillis => ns.div_euclid(1_000_000),
                     _ => ns,
                 }
                 .to_string(),
             )
         }
-        "unixToTime" => {
+        Func::UnixToTime => {
             arity(f, &a, 1)?;
             let text = s(0);
             let n: i64 = text
@@ -1249,10 +1529,10 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 _ => n,
             })
         }
-        "toDate" | "date" => {
+        Func::ToDate | Func::Date => {
             arity(f, &a, 2)?;
             let layout = s(0);
-            if f == "toDate" {
+            if func == Func::ToDate {
                 let text = s(1);
                 let fmt = go_layout(&layout);
                 let t = chrono::NaiveDateTime::parse_from_str(&text, &fmt)
@@ -1275,23 +1555,23 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 V::Str(t.format(&go_layout(&layout)).to_string())
             }
         }
-        "alignLeft" | "alignRight" => {
+        Func::AlignLeft | Func::AlignRight => {
             arity(f, &a, 2)?;
             let (n, text) = (to_i64(&a[0]).max(0) as usize, s(1));
             let len = text.chars().count();
             V::Str(if len >= n {
                 text.chars().take(n).collect()
-            } else if f == "alignLeft" {
+            } else if func == Func::AlignLeft {
                 format!("{text}{}", " ".repeat(n - len))
             } else {
                 format!("{}{text}", " ".repeat(n - len))
             })
         }
-        "urlencode" => {
+        Func::Urlencode => {
             arity(f, &a, 1)?;
             V::Str(form_urlencoded::byte_serialize(s(0).as_bytes()).collect())
         }
-        "urldecode" => {
+        Func::Urldecode => {
             arity(f, &a, 1)?;
             let text = s(0);
             V::Str(
@@ -1301,47 +1581,47 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                     .unwrap_or_default(),
             )
         }
-        "b64enc" => {
+        Func::B64enc => {
             arity(f, &a, 1)?;
             V::Str(base64_encode(s(0).as_bytes()))
         }
-        "b64dec" => {
+        Func::B64dec => {
             arity(f, &a, 1)?;
             V::Str(base64_decode(&s(0)).unwrap_or_default())
         }
         // strings.Trim / TrimLeft / TrimRight(s, cutset).
-        "Trim" | "TrimLeft" | "TrimRight" => {
+        Func::StringsTrim | Func::StringsTrimLeft | Func::StringsTrimRight => {
             arity(f, &a, 2)?;
             let (text, cut) = (s(0), s(1));
             let is_cut = |c: char| cut.contains(c);
             V::Str(
-                match f {
-                    "Trim" => text.trim_matches(is_cut),
-                    "TrimLeft" => text.trim_start_matches(is_cut),
+                match func {
+                    Func::StringsTrim => text.trim_matches(is_cut),
+                    Func::StringsTrimLeft => text.trim_start_matches(is_cut),
                     _ => text.trim_end_matches(is_cut),
                 }
                 .to_string(),
             )
         }
         // Loki's `convertBytes` / `convertDuration`: float64 bytes and seconds.
-        "bytes" => {
+        Func::Bytes => {
             arity(f, &a, 1)?;
             let b =
                 super::humanize_bytes(&s(0)).map_err(|e| format!("template: error calling bytes: {e}"))?;
             V::Float(b as f64)
         }
-        "duration" | "duration_seconds" => {
+        Func::Duration | Func::DurationSeconds => {
             arity(f, &a, 1)?;
             let ns = super::go_duration_ns(&s(0)).map_err(|e| format!("template: error calling {f}: {e}"))?;
             V::Float((ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9)
         }
         // Only UTC is known here (no time zone database): other zones read as UTC, as Loki
         // does for a zone it cannot load.
-        "toDateInZone" => {
+        Func::ToDateInZone => {
             arity(f, &a, 3)?;
-            return call("toDate", vec![a[0].clone(), a[2].clone()]);
+            return call(Func::ToDate, vec![a[0].clone(), a[2].clone()]);
         }
-        "now" => {
+        Func::Now => {
             arity(f, &a, 0)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -1349,7 +1629,7 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             V::Time(now)
         }
         // Go's builtins.
-        "index" => {
+        Func::Index => {
             if a.len() < 2 {
                 return Err("template: wrong number of args for index: want at least 1 got 0".into());
             }
@@ -1383,7 +1663,7 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             }
             cur
         }
-        "slice" => {
+        Func::Slice => {
             let V::Str(text) = a.first().cloned().unwrap_or(V::Str(String::new())) else {
                 return Err("template: error calling slice: can't slice item".into());
             };
@@ -1394,7 +1674,7 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
                 _ => return Err(format!("template: error calling slice: index out of range: {to}")),
             }
         }
-        "html" => {
+        Func::Html => {
             let text: String = a.iter().map(as_str).collect();
             let mut out = String::new();
             for c in text.chars() {
@@ -1410,7 +1690,7 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             }
             V::Str(out)
         }
-        "js" => {
+        Func::Js => {
             let text: String = a.iter().map(as_str).collect();
             let mut out = String::new();
             for c in text.chars() {
@@ -1428,11 +1708,10 @@ fn call(f: &str, a: Vec<V>) -> Result<V, String> {
             }
             V::Str(out)
         }
-        "urlquery" => {
+        Func::Urlquery => {
             let text: String = a.iter().map(as_str).collect();
             V::Str(form_urlencoded::byte_serialize(text.as_bytes()).collect())
         }
-        other => return Err(format!("template: function {other:?} not defined")),
     })
 }
 

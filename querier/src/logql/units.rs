@@ -1,46 +1,8 @@
 //! Durations and byte sizes as LogQL writes them: `1h30m`, `250ms`, `1.5s`; `10KB`, `1MiB`.
 
-/// Parses a Go/Prometheus duration (`1h30m`, `1.5s`, `2d`) into nanoseconds.
-pub fn parse_duration_ns(s: &str) -> Option<i64> {
-    let mut rest = s.trim();
-    let negative = rest.starts_with('-');
-    if negative {
-        rest = &rest[1..];
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if n == 0 {
-            return None;
-        }
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "d" => 86_400e9,
-            "w" => 604_800e9,
-            "y" => 31_536_000e9,
-            _ => return None,
-        };
-        total += value * mult;
-        rest = &rest[u..];
-    }
-    if !total.is_finite() || total > i64::MAX as f64 {
-        return None;
-    }
-    Some(if negative { -(total as i64) } else { total as i64 })
-}
+/// Parses a Go/Prometheus duration (`1h30m`, `1.5s`, `2d`) into nanoseconds (the one parser
+/// lives in storage).
+pub use logq_storage::duration::parse_duration_ns;
 
 /// Parses a byte size (`10KB`, `1.5MiB`, `42B`, `42`) into bytes (KB = 1000, KiB = 1024).
 pub fn parse_bytes(s: &str) -> Option<f64> {

@@ -1,20 +1,17 @@
 //! `logq serve --demo`: pushes generated lines through the distributor at a steady rate,
-//! starting with the last ten minutes so a new user sees data at once.
+//! starting with the last ten minutes so a new user sees data at once. Lines get the server's
+//! ingest-time discovery (`service_name`, `detected_level`) as pushed lines do, so Grafana's
+//! Logs Drilldown shows services and levels.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logq_agent::LogGenerator;
+use logq_api::IngestDefaults;
 use logq_ingester::Distributor;
-use logq_storage::{derive_message_id, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
+use logq_loadgen::LogGenerator;
+use logq_storage::{derive_message_id, now_ns, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use tokio::sync::watch;
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
 
 /// Generates `count` lines evenly spread over `[from, to)` as one push batch.
 fn batch(gen: &mut LogGenerator, from: i64, to: i64, count: u32) -> PushBatch {
@@ -41,24 +38,28 @@ fn batch(gen: &mut LogGenerator, from: i64, to: i64, count: u32) -> PushBatch {
 }
 
 /// Pushes the last ten minutes of demo lines; returns the generator and the time it reached.
-pub async fn backfill(distributor: &dyn Distributor, rate: u32) -> (LogGenerator, i64) {
+pub(crate) async fn backfill(
+    distributor: &dyn Distributor,
+    rate: u32,
+    defaults: &IngestDefaults,
+) -> (LogGenerator, i64) {
     let mut gen = LogGenerator::new(now_ns() as u64);
     let now = now_ns();
     let from = now - 10 * 60 * 1_000_000_000;
-    if let Err(e) = distributor
-        .push(batch(&mut gen, from, now, rate.saturating_mul(600)))
-        .await
-    {
+    let mut b = batch(&mut gen, from, now, rate.saturating_mul(600));
+    defaults.apply(&mut b);
+    if let Err(e) = distributor.push(b).await {
         tracing::warn!(error = %e, "demo backfill failed");
     }
     (gen, now)
 }
 
 /// Feeds the demo stream from where [`backfill`] stopped until shutdown.
-pub async fn feed(
+pub(crate) async fn feed(
     distributor: Arc<dyn Distributor>,
     (mut gen, mut last): (LogGenerator, i64),
     rate: u32,
+    defaults: IngestDefaults,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -66,7 +67,9 @@ pub async fn feed(
         tokio::select! {
             _ = tick.tick() => {
                 let now = now_ns();
-                if let Err(e) = distributor.push(batch(&mut gen, last, now, rate)).await {
+                let mut b = batch(&mut gen, last, now, rate);
+                defaults.apply(&mut b);
+                if let Err(e) = distributor.push(b).await {
                     tracing::warn!(error = %e, "demo push failed");
                 }
                 last = now;

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
-use logq_agent::{GeneratedLine, GeneratorConfig, LogGenerator};
 use logq_api::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 use logq_ingester::{Distributor, KafkaDistributor, KafkaSettings};
+use logq_loadgen::{GeneratedLine, GeneratorConfig, LogGenerator};
+use logq_storage::now_ns;
 use logq_storage::{derive_message_id, Entry, LabelSet, PushBatch, StreamEntries, TenantId};
 use prost::Message;
 
@@ -91,12 +92,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
     };
     Ok((n * mult) as u64)
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// A finite, reproducible sequence of (timestamp, line) with evenly spread timestamps.

@@ -18,7 +18,8 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::gen::{parse_size, post_push, push_body, Corpus, CorpusArgs};
+use super::gen::{parse_size, post_push, push_body, Corpus, CorpusArgs};
+use logq_storage::now_ns;
 
 /// `logq bench` flags.
 #[derive(Debug, Args)]
@@ -398,7 +399,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     // 4b. History: the whole range loaded into an index, the history queries by index and scan.
     if selected("history") {
         let mut history_row = |what: &str, value: String, note: &str| row("history", what, value, note);
-        crate::bench_history::run(&data_dir, &raw_path, raw_bytes, (qstart, qend), &mut history_row)?;
+        super::bench_history::run(&data_dir, &raw_path, raw_bytes, (qstart, qend), &mut history_row)?;
     }
 
     // 5. Baselines on the same raw file.
@@ -809,10 +810,4 @@ fn write_results(args: &BenchArgs, rows: &[Row], lines: u64, raw_bytes: u64) -> 
         args.dir.display()
     );
     Ok(())
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
