@@ -8,8 +8,9 @@
 //!   compacted, expired or rewritten since the build are not in its object set, so they stay
 //!   unclaimed and are scanned; delete requests are applied by the scan to what this source
 //!   returns exactly as to scanned rows.
-//! - An object is claimed only when the part of its range inside the query lies wholly inside
-//!   the index's range; objects the index covers only partly are scanned.
+//! - An object the index was built from is claimed with up to three parts: the stretch of its
+//!   range (within the query) the index covers is searched, the stretches before and after it
+//!   are read from the object itself, narrowed to them, so nothing is read twice or missed.
 //! - The index only narrows: every candidate goes through the query's row filter and pipeline
 //!   in the scan like a scanned entry, and the index never misses a matching entry.
 //! - An index that fails to answer is reported broken (rebuilt) and the part is read from the
@@ -25,7 +26,7 @@ use logq_querier::{
     BlockSource, ChunkSource, DataSource, Direction as QueryDirection, QueryError, SourceKind, SourcePart,
     SourceRequest, SourceStreams, StoredObject,
 };
-use logq_storage::{Entry, LabelSet};
+use logq_storage::{Entry, LabelSet, RowFilter};
 
 use crate::manager::{HistoryManager, UsableIndex};
 use crate::spec::{Direction, Needle, SearchRequest};
@@ -140,18 +141,44 @@ impl DataSource for HistorySource {
         }
         let (start, end) = (req.filter.start, req.filter.end);
         let mut parts = Vec::new();
+        let mut used = std::collections::BTreeSet::new();
         unclaimed.retain(|object| {
-            if Self::index_for(&indexes, object, start, end).is_none() {
-                return true;
-            }
             let (min, max) = object.time_range();
-            parts.push(SourcePart {
-                min_ts: min.max(start),
-                max_ts: max.min(end.saturating_sub(1)),
+            let (lo, hi) = (min.max(start), max.min(end.saturating_sub(1)));
+            // The index built from this object covering most of its range within the query.
+            let overlap = |i: &UsableIndex| (hi.min(i.end.saturating_sub(1)) - lo.max(i.start)).max(-1);
+            let Some(index) = indexes
+                .iter()
+                .filter(|i| i.objects.contains(object.key()) && overlap(i) >= 0)
+                .max_by_key(|i| overlap(i))
+            else {
+                return true;
+            };
+            used.insert(index.id.clone());
+            let piece = |min_ts, max_ts| SourcePart {
+                min_ts,
+                max_ts,
                 objects: vec![object.clone()],
-            });
+            };
+            // The covered stretch is searched; the object's stretches before and after the
+            // index's range are read from the object by this source (see `read`).
+            parts.push(piece(lo.max(index.start), hi.min(index.end - 1)));
+            if lo < index.start {
+                parts.push(piece(lo, index.start - 1));
+            }
+            if hi >= index.end {
+                parts.push(piece(index.end, hi));
+            }
             false
         });
+        // The index answers for what it claimed, whether or not limit pushdown ends the scan
+        // before reading it: that is the path the query took (and a use that keeps it alive).
+        for id in &used {
+            if let Some(stats) = &req.filter.stats {
+                stats.used_history_index(id);
+            }
+            self.manager.touch(req.tenant, id);
+        }
         parts
     }
 
@@ -161,7 +188,7 @@ impl DataSource for HistorySource {
         part: &'a SourcePart,
     ) -> BoxFuture<'a, Result<SourceStreams, QueryError>> {
         Box::pin(async move {
-            let (start, end) = (req.filter.start, req.filter.end);
+            let (start, end) = (part.min_ts, part.max_ts.saturating_add(1));
             let indexes = self.manager.usable(req.tenant, req.matchers);
             let index = part
                 .objects
@@ -171,32 +198,35 @@ impl DataSource for HistorySource {
             if let Some(index) = index {
                 let id = index.id.clone();
                 match self.search(index, req, part, needle_of(req.line_filters)).await {
-                    Ok(streams) => {
-                        if let Some(stats) = &req.filter.stats {
-                            stats.used_history_index(&id);
-                        }
-                        self.manager.touch(req.tenant, &id);
-                        return Ok(streams);
-                    }
+                    Ok(streams) => return Ok(streams),
                     // Never a wrong answer: read what the index would have answered.
                     Err(e) => self.manager.report_broken(req.tenant, &id, &e),
                 }
             }
-            // The index is gone (expired, deleted, broken) since the plan: read the objects.
+            // A stretch outside the index, or the index is gone (expired, deleted, broken)
+            // since the plan: read the part's stretch of the objects.
             if let Some(stats) = &req.filter.stats {
                 stats.scanned_sources.fetch_add(1, Relaxed);
             }
+            let filter = RowFilter {
+                start: part.min_ts.max(req.filter.start),
+                end: part.max_ts.saturating_add(1).min(req.filter.end),
+                ..req.filter.clone()
+            };
+            let narrowed = SourceRequest {
+                filter: &filter,
+                ..*req
+            };
             let mut out = Vec::new();
             for object in &part.objects {
-                let one = SourcePart::of(object.clone());
                 let one = SourcePart {
-                    min_ts: part.min_ts,
-                    max_ts: part.max_ts,
-                    ..one
+                    min_ts: filter.start,
+                    max_ts: filter.end - 1,
+                    objects: vec![object.clone()],
                 };
                 let streams = match object {
-                    StoredObject::Chunk(_) => self.chunks.read(req, &one).await?,
-                    StoredObject::Block(_) => self.blocks.read(req, &one).await?,
+                    StoredObject::Chunk(_) => self.chunks.read(&narrowed, &one).await?,
+                    StoredObject::Block(_) => self.blocks.read(&narrowed, &one).await?,
                 };
                 out.extend(streams);
             }

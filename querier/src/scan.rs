@@ -70,11 +70,9 @@ impl Querier {
                 if !source.filters_rows() {
                     keep_rows(&mut streams, filter);
                 }
-                if let Some(stats) = filter
-                    .stats
-                    .as_ref()
-                    .filter(|_| streams.iter().any(|(_, e)| !e.is_empty()))
-                {
+                // The head is read in full: a stream with entries in range (whether or not
+                // the line filters keep them) means the answer was partly scanned.
+                if let Some(stats) = filter.stats.as_ref().filter(|_| !streams.is_empty()) {
                     stats
                         .scanned_sources
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
