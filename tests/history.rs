@@ -253,7 +253,7 @@ fn suite(trace: &str) -> (Vec<(String, &'static str, &'static str)>, Vec<String>
             "1000",
         ),
         (
-            format!(r#"{{test="eq", service="api"}} |= "trace_id=""#),
+            r#"{test="eq", service="api"} |= "trace_id=""#.to_string(),
             "backward",
             "30",
         ),

@@ -22,7 +22,7 @@ impl Bits {
             words: vec![u64::MAX; (len as usize).div_ceil(64)],
             len,
         };
-        if len % 64 != 0 {
+        if !len.is_multiple_of(64) {
             if let Some(last) = b.words.last_mut() {
                 *last = (1u64 << (len % 64)) - 1;
             }
