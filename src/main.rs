@@ -9,6 +9,7 @@ mod client;
 mod compact;
 mod config_cmd;
 mod config_file;
+mod history_cli;
 mod kafka_mock;
 mod loadtest;
 mod pull;
@@ -71,6 +72,8 @@ enum Command {
     },
     /// Follow a query live (the tail WebSocket) and print entries as they arrive.
     Tail(client::TailArgs),
+    /// Load time ranges into temporary history indexes; list and drop them.
+    History(history_cli::HistoryArgs),
     /// Generate realistic log lines to stdout, files or a push endpoint.
     Gen(gen::GenArgs),
     /// Run the end-to-end benchmark (ingest, compaction, queries, baselines).
@@ -113,6 +116,7 @@ fn main() {
         }
         Command::Tail(args) => client::tail(args),
         Command::Gen(args) => gen::run(args),
+        Command::History(args) => history_cli::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Agent(args) => agent::run(*args),

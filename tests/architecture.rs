@@ -15,6 +15,7 @@ const CRATES: &[&str] = &[
     "agent",
     "loadgen",
     "server",
+    "history",
     "src",
 ];
 

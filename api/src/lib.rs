@@ -9,6 +9,7 @@ mod drain;
 mod drilldown;
 mod error;
 mod export;
+mod history;
 mod index;
 mod ingest_defaults;
 mod internal;
@@ -31,6 +32,7 @@ mod ui;
 mod volume;
 
 pub use error::ApiError;
+pub use history::{description_json, PATH_HEADER};
 pub use ingest_defaults::{IngestDefaults, LOKI_SERVICE_NAME_LABELS};
 pub use limits::{LimitsError, Overrides, TenantLimits, TenantOverrides, MAX_QUERY_SERIES};
 pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};

@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Json;
 use logq_querier::logql::{parse, Expr, SampleExpr};
 use logq_querier::{collect_warnings, evaluate, LogQuery, MetricResult, Series};
 use logq_storage::{ScanStats, TenantId};
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::limits::TenantLimits;
@@ -81,7 +81,7 @@ async fn run_metric_query(
     expr: &SampleExpr,
     steps: &[i64],
     instant: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
     let (result, warnings) = collect_warnings(with_timeout(s, tenant, async {
@@ -116,7 +116,11 @@ async fn run_metric_query(
         MetricResult::Matrix(series) if instant => vector_body(&series, time, st),
         MetricResult::Matrix(series) => matrix_body(&series, st),
     };
-    Ok(Json(with_warnings(body, warnings)))
+    Ok(crate::history::answered(
+        s,
+        &scanned,
+        Json(with_warnings(body, warnings)),
+    ))
 }
 
 /// The tenant's `max_query_length`, with Loki's message.
@@ -151,7 +155,7 @@ fn categorize(headers: &HeaderMap) -> bool {
         .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
 }
 
-async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result<Response, ApiError> {
     let started = Instant::now();
     let categorize = categorize(headers);
     let (streams, warnings) = collect_warnings(with_timeout(s, &q.tenant, async {
@@ -162,10 +166,11 @@ async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = streams.iter().map(|s| s.entries.len()).sum();
     let st = stats(&q.stats, returned, started.elapsed().as_secs_f64());
-    Ok(Json(with_warnings(
-        streams_body(&streams, categorize, st),
-        warnings,
-    )))
+    Ok(crate::history::answered(
+        s,
+        &q.stats,
+        Json(with_warnings(streams_body(&streams, categorize, st), warnings)),
+    ))
 }
 
 pub(crate) async fn query_range(
@@ -173,7 +178,7 @@ pub(crate) async fn query_range(
     Tenant(tenant): Tenant,
     headers: HeaderMap,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (start, end) = p.range(now_ns())?;
     let limits = s.overrides.get(&tenant);
     check_length(limits, start, end)?;
@@ -197,11 +202,7 @@ pub(crate) async fn query_range(
 
 /// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
 /// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
-pub(crate) async fn query(
-    State(s): Shared,
-    Tenant(tenant): Tenant,
-    p: Params,
-) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
     let time = match p.get("time") {
         Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
         None => now_ns(),

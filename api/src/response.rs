@@ -83,6 +83,7 @@ pub fn stats(scanned: &ScanStats, returned: usize, exec_secs: f64) -> Value {
         "totalLinesProcessed": lines,
         "execTime": exec_secs,
         "totalEntriesReturned": returned,
+        "historyIndexesUsed": scanned.history_indexes_used(),
     }})
 }
 

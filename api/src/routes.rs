@@ -95,6 +95,14 @@ fn endpoints(state: Arc<AppState>) -> Router {
         )
         .route("/logq/api/v1/export", get(crate::export::export))
         .route("/internal/v1/head", get(crate::internal::head))
+        .route(
+            "/logq/api/v1/history",
+            post(crate::history::load).get(crate::history::list),
+        )
+        .route(
+            "/logq/api/v1/history/{id}",
+            get(crate::history::get).delete(crate::history::remove),
+        )
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,

@@ -34,6 +34,9 @@ pub struct AppState {
     pub rate_limiter: crate::rate_limit::RateLimiter,
     /// Loki 3's ingest-time `service_name` and `detected_level` discovery (off by default).
     pub ingest_defaults: crate::IngestDefaults,
+    /// The history indexes (`None` when not enabled): the history API manages them, and the
+    /// querier reads them through a `logq_history::HistorySource` added as a data source.
+    pub history: Option<Arc<logq_history::HistoryManager>>,
 }
 
 /// Runs a query future under the tenant's query timeout: 504 when it expires, as Loki. A query

@@ -32,7 +32,8 @@ pub(crate) async fn ui() -> Html<&'static str> {
 pub(crate) async fn metrics(State(s): Shared) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(&s.metrics, &s.ingester, s.distributor.as_ref()),
+        render(&s.metrics, &s.ingester, s.distributor.as_ref())
+            + &s.history.as_ref().map(|h| h.render_metrics()).unwrap_or_default(),
     )
         .into_response()
 }

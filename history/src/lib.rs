@@ -3,7 +3,8 @@
 //! thrown away later, so that dozens of searches over an incident window take milliseconds
 //! instead of a scan each.
 //!
-//! The interface (used by the per-tenant manager, the API and the querier):
+//! The interface (used by the per-tenant manager, the API and [`HistorySource`], the
+//! querier's data source over ready indexes):
 //! - [`build`]`(store, spec, dir, progress, cancel)` builds the index of an [`IndexSpec`] into
 //!   a directory (atomically), reporting [`BuildProgress`], returning an [`IndexSummary`];
 //! - [`HistoryIndex::open`] reopens and verifies a directory (a corrupted or partial index is
@@ -36,3 +37,15 @@ pub use meta::{IndexSummary, META_FILE};
 pub use spec::{
     BuildProgress, Cursor, Direction, HistoryEntry, IndexSpec, Needle, SearchPage, SearchRequest,
 };
+
+// The service around the index (branch hsvc): per-tenant registry and lifecycle.
+pub mod manager;
+pub mod registry;
+mod source;
+
+pub use manager::{
+    canonical_selector, selector_covers, Description, HistoryManager, HistoryMetrics, LoadError,
+    ManagerConfig, UsableIndex,
+};
+pub use registry::{IndexRecord, IndexState};
+pub use source::{needle_of, HistorySource};

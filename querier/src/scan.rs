@@ -70,6 +70,13 @@ impl Querier {
                 if !source.filters_rows() {
                     keep_rows(&mut streams, filter);
                 }
+                // The head is read in full: a stream with entries in range (whether or not
+                // the line filters keep them) means the answer was partly scanned.
+                if let Some(stats) = filter.stats.as_ref().filter(|_| !streams.is_empty()) {
+                    stats
+                        .scanned_sources
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 head.extend(streams);
             }
         }
@@ -142,6 +149,14 @@ impl Querier {
                 while launching && in_flight.len() < READ_AHEAD {
                     match next.next() {
                         Some((source, part)) if visitor.needs(part.min_ts, part.max_ts) => {
+                            // Sources with an index of their own (history) count what they
+                            // answer themselves; every other stored part is a scan.
+                            if let Some(stats) = filter.stats.as_ref().filter(|_| source.name() != "history")
+                            {
+                                stats
+                                    .scanned_sources
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                             in_flight.push_back(source.read(&request, part));
                             launched.push_back((*source, part));
                         }

@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub kafka: KafkaSection,
     /// The HTTP API: ingest-time label discovery.
     pub api: ApiSection,
+    /// The history indexes: time to live, disk budget, longest range, concurrent builds.
+    pub history: crate::history::HistorySection,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +71,7 @@ impl Default for ServerConfig {
             querier: QuerierSection::default(),
             kafka: KafkaSection::default(),
             api: ApiSection::default(),
+            history: crate::history::HistorySection::default(),
         }
     }
 }
@@ -340,6 +343,7 @@ impl ServerConfig {
     /// every tenant's limits and the stream retention selectors.
     pub fn validate(&self) -> Result<(), ServerError> {
         let bad = |key: &str, reason: String| Err(ServerError::Config(format!("{key}: {reason}")));
+        self.history.validate()?;
         if self.kafka.brokers.is_none() && self.target != Target::All {
             return bad(
                 "target",

@@ -152,6 +152,21 @@ pub struct ServeFlags {
     /// comma-separated), for `--target querier` or `distributor` (`querier.ingesters`).
     #[arg(long, value_delimiter = ',')]
     pub ingesters: Vec<String>,
+    /// A history index unused this long expires (`history.ttl`; default 6h).
+    #[arg(long, value_parser = parse_std_duration)]
+    pub history_ttl: Option<Duration>,
+    /// Most disk all history indexes may use: bytes (`500MB`, `2GiB`) or a share of the data
+    /// directory's filesystem (`10%`, the default); least recently used are evicted
+    /// (`history.disk_budget`).
+    #[arg(long, value_parser = clap::value_parser!(crate::history::DiskBudget))]
+    pub history_disk_budget: Option<crate::history::DiskBudget>,
+    /// Longest time range one history index may cover (`history.max_range`; default 7d).
+    #[arg(long, value_parser = parse_std_duration)]
+    pub history_max_range: Option<Duration>,
+    /// History index builds running at once, each about one core (`history.build_concurrency`;
+    /// default 1).
+    #[arg(long)]
+    pub history_build_concurrency: Option<usize>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub retention: RetentionFlags,
@@ -238,6 +253,11 @@ impl ServeFlags {
         if !self.ingesters.is_empty() {
             c.querier.ingesters = self.ingesters;
         }
+        let h = &mut c.history;
+        set(&mut h.ttl, self.history_ttl);
+        set(&mut h.disk_budget, self.history_disk_budget);
+        set(&mut h.max_range, self.history_max_range);
+        set(&mut h.build_concurrency, self.history_build_concurrency);
         self.retention.overlay(c);
     }
 }

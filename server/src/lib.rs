@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod error;
 mod flags;
+mod history;
 mod retention;
 mod server;
 
@@ -17,5 +18,6 @@ pub use config::{
 };
 pub use error::ServerError;
 pub use flags::{RetentionFlags, ServeFlags};
+pub use history::{DiskBudget, HistorySection};
 pub use retention::policy as retention_policy;
 pub use server::{run, start, RunningServer};

@@ -165,12 +165,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_entries: overrides.max_of(|l| l.max_entries_limit_per_query),
         max_range_ns: overrides.max_of(|l| l.max_query_length).as_nanos() as i64,
     };
+    let history = config.history.open(&config.data_dir, manifests.clone()).await?;
     let state = Arc::new(AppState {
         distributor,
         querier: Arc::new(
             Querier::new(ingester.clone(), manifests.clone(), query_limits)
-                .with_remote_heads(RemoteHeads::new(config.querier.ingesters.clone())),
+                .with_remote_heads(RemoteHeads::new(config.querier.ingesters.clone()))
+                .with_source(Arc::new(logq_history::HistorySource::new(history.clone()))),
         ),
+        history: Some(history),
         manifests,
         ingester: ingester.clone(),
         metrics: ApiMetrics::default(),

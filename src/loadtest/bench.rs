@@ -75,9 +75,9 @@ struct Row {
     note: String,
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -91,7 +91,7 @@ impl Server {
     }
 
     /// Like [`Server::start`], with extra flags.
-    fn start_with(data_dir: &Path, compact: bool, extra: &[String]) -> anyhow::Result<Server> {
+    pub(crate) fn start_with(data_dir: &Path, compact: bool, extra: &[String]) -> anyhow::Result<Server> {
         let port = free_port()?;
         let exe = std::env::current_exe().context("finding the logq binary")?;
         let child = Command::new(exe)
@@ -137,7 +137,7 @@ impl Server {
     }
 
     /// CPU seconds (user + system) the server has used.
-    fn cpu_seconds(&self) -> f64 {
+    pub(crate) fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
         let after = stat.rsplit(')').next().unwrap_or("");
@@ -148,7 +148,7 @@ impl Server {
     }
 
     /// Peak resident memory (VmHWM) in MiB.
-    fn peak_rss_mib(&self) -> f64 {
+    pub(crate) fn peak_rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
@@ -157,7 +157,7 @@ impl Server {
             .map_or(0.0, |kb| kb / 1024.0)
     }
 
-    fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()?;
@@ -207,7 +207,7 @@ fn count_files(dir: &Path, suffix: &str) -> usize {
     n
 }
 
-fn mb(bytes: u64) -> f64 {
+pub(crate) fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
@@ -271,7 +271,13 @@ fn query_set() -> Vec<BenchQuery> {
 
 /// Runs one query over the whole range; returns (seconds, entries or series returned) or the
 /// server's error.
-fn run_query(addr: &str, query: &str, limit: usize, start: i64, end: i64) -> Result<(f64, usize), String> {
+pub(crate) fn run_query(
+    addr: &str,
+    query: &str,
+    limit: usize,
+    start: i64,
+    end: i64,
+) -> Result<(f64, usize), String> {
     let started = Instant::now();
     let mut req = ureq::get(format!("{addr}/loki/api/v1/query_range"))
         .query("query", query)
@@ -389,6 +395,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "query phase only",
     );
     server.stop()?;
+
+    // 4b. History: the whole range loaded into an index, the history queries by index and scan.
+    if selected("history") {
+        let mut history_row = |what: &str, value: String, note: &str| row("history", what, value, note);
+        super::bench_history::run(&data_dir, &raw_path, raw_bytes, (qstart, qend), &mut history_row)?;
+    }
 
     // 5. Baselines on the same raw file.
     if !args.no_baselines {

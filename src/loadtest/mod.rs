@@ -5,4 +5,5 @@
 //! server would mix with the load generator's own.
 
 pub mod bench;
+pub mod bench_history;
 pub mod gen;

@@ -21,12 +21,42 @@ pub struct ScanStats {
     pub lines: AtomicU64,
     /// Line bytes examined.
     pub bytes: AtomicU64,
+    /// Ids of the history indexes that answered part of the query.
+    pub history_indexes: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Whether the query could use a history index (it has a positive line filter).
+    pub history_eligible: std::sync::atomic::AtomicBool,
+    /// Sources read by scanning: stored objects (or parts of them) and non-empty heads.
+    pub scanned_sources: AtomicU64,
 }
 
 impl ScanStats {
     /// (lines, bytes) so far.
     pub fn snapshot(&self) -> (u64, u64) {
         (self.lines.load(Relaxed), self.bytes.load(Relaxed))
+    }
+
+    /// How many distinct history indexes answered part of the query.
+    pub fn history_indexes_used(&self) -> usize {
+        self.history_indexes.lock().map_or(0, |s| s.len())
+    }
+
+    /// Records that history index `id` answered part of the query.
+    pub fn used_history_index(&self, id: &str) {
+        if let Ok(mut s) = self.history_indexes.lock() {
+            s.insert(id.to_string());
+        }
+    }
+
+    /// Which path answered: `history` (indexes only), `mixed` (indexes and scanning) or `scan`.
+    pub fn path(&self) -> &'static str {
+        match (
+            self.history_indexes_used() > 0,
+            self.scanned_sources.load(Relaxed) > 0,
+        ) {
+            (false, _) => "scan",
+            (true, false) => "history",
+            (true, true) => "mixed",
+        }
     }
 
     /// Counts `lines` more lines of `bytes` bytes.

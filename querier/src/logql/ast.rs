@@ -310,6 +310,30 @@ impl LineFilter {
         }
     }
 
+    /// Literals of which every line this filter keeps contains at least one (one per
+    /// alternative: `|= "a" or "b"` gives `[a, b]`), when every alternative has one. Negative
+    /// filters and `ip()` have none. History indexes narrow candidates with them.
+    pub fn any_literal(&self) -> Option<Vec<String>> {
+        let lits: Option<Vec<String>> = match self.op {
+            LineFilterOp::Contains if !self.is_ip() => Some(self.alternatives.clone()),
+            LineFilterOp::Regex => self
+                .alternatives
+                .iter()
+                .map(|a| super::literal::regex_required_literal(a))
+                .collect(),
+            LineFilterOp::Pattern => self
+                .alternatives
+                .iter()
+                .map(|a| {
+                    let p = Pattern::parse_filter(a).ok()?;
+                    p.literals().max_by_key(|l| l.len()).map(str::to_string)
+                })
+                .collect(),
+            _ => None,
+        };
+        lits.filter(|l| !l.is_empty() && l.iter().all(|a| !a.is_empty()))
+    }
+
     /// Whether any alternative is an `ip()` range.
     pub fn is_ip(&self) -> bool {
         self.ip.contains(&true)

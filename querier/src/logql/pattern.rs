@@ -61,6 +61,14 @@ impl Pattern {
         })
     }
 
+    /// The literal text between placeholders: every line that fits holds each of them.
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Literal(l) => Some(l.as_str()),
+            Part::Capture(_) => None,
+        })
+    }
+
     /// Matches `line`; returns the named captures, or nothing when the line does not fit.
     pub fn captures(&self, line: &str) -> Vec<(String, String)> {
         self.match_line(line).unwrap_or_default()
