@@ -158,11 +158,16 @@ pub struct BuildProgress {
     pub objects_planned: AtomicU64,
     /// Objects read so far.
     pub objects_done: AtomicU64,
+    /// Set when the index is complete (an empty range has nothing to count toward 1.0).
+    pub finished: std::sync::atomic::AtomicBool,
 }
 
 impl BuildProgress {
     /// How far the build is, in `0.0..=1.0` (0 before planning; 1 once every object is read).
     pub fn fraction(&self) -> f64 {
+        if self.finished.load(Relaxed) {
+            return 1.0;
+        }
         let planned = self.planned_bytes.load(Relaxed);
         let objects = self.objects_planned.load(Relaxed);
         if planned == 0 {
