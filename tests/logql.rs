@@ -475,7 +475,6 @@ fn instant_queries_and_grafana_health_check() {
     for (q, want) in [
         ("sum(rate({app=\"web\"}[0s]))", "range must be positive"),
         ("rate({app=\"web\"}[1m]) and 1", "set operator"),
-        ("1 > 2", "BOOL"),
         ("sum_over_time({app=\"api\"}[1m])", "without unwrap"),
     ] {
         let r = get(
@@ -486,6 +485,18 @@ fn instant_queries_and_grafana_health_check() {
         assert_eq!(r.status, 400, "{q}: {}", r.body);
         assert!(r.body.contains(want), "{q}: {}", r.body);
     }
+    // Loki folds a comparison of two scalars without `bool` (issue 16): `1 > 2` is 0.
+    let r = get(
+        &f.server.url("/loki/api/v1/query"),
+        &[("query", "1 > 2"), ("time", &t)],
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains(r#""resultType":"scalar""#) && r.body.contains(r#","0"]"#),
+        "{}",
+        r.body
+    );
     let r = query_range(
         &f,
         r#"count_over_time({app="web"}[1m])"#,

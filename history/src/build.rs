@@ -327,6 +327,9 @@ impl Job {
             build_ms = summary.build_ms,
             "history index built"
         );
+        self.progress
+            .finished
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(summary)
     }
 
