@@ -327,9 +327,6 @@ impl Job {
             build_ms = summary.build_ms,
             "history index built"
         );
-        self.progress
-            .finished
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(summary)
     }
 
