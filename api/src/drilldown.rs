@@ -17,20 +17,9 @@ use crate::params::Params;
 use crate::state::Shared;
 use crate::tenant::Tenant;
 
-/// Loki's `log_level_fields` default (where `detected_level` is looked for).
-const LOG_LEVEL_FIELDS: &[&str] = &[
-    "level",
-    "LEVEL",
-    "Level",
-    "log.level",
-    "severity",
-    "SEVERITY",
-    "Severity",
-    "SeverityText",
-    "lvl",
-    "LVL",
-    "Lvl",
-];
+/// Loki's `log_level_fields` default (where `detected_level` is looked for): the fields
+/// ingest-time level detection reads.
+use crate::ingest_defaults::LEVEL_FIELDS as LOG_LEVEL_FIELDS;
 
 /// A duration in Prometheus' short form (`5m`, `7d`, `1h30m`).
 fn prom_duration(d: std::time::Duration) -> String {

@@ -32,7 +32,7 @@ pub const LOKI_SERVICE_NAME_LABELS: &[&str] = &[
 ];
 
 /// Fields that carry a level (Loki's `defaultAllowedLevelFields`), in order of preference.
-const LEVEL_FIELDS: &[&str] = &[
+pub(crate) const LEVEL_FIELDS: &[&str] = &[
     "level",
     "LEVEL",
     "Level",
