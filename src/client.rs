@@ -16,6 +16,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
+pub use logq_storage::now_ns;
 use serde_json::{json, Value};
 
 pub use index::{series, stats, volume, volume_range, SeriesArgs, StatsArgs, VolumeArgs};
@@ -179,13 +180,6 @@ pub struct LabelsArgs {
     /// Output format (jsonl: one JSON string per line).
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Default)]
     output: Output,
-}
-
-/// Now, in Unix ns.
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl ConnArgs {

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::client::ConnArgs;
+use crate::client::{now_ns, ConnArgs};
 
 const PATH: &str = "/logq/api/v1/history";
 
@@ -67,12 +67,6 @@ pub struct RmArgs {
     id: String,
     #[command(flatten)]
     conn: ConnArgs,
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// A time flag: `now`, a Loki timestamp, or a duration back from now.

@@ -22,7 +22,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use logq_querier::logql::{parse_log_selector, LogExpr};
 use logq_querier::{Direction, LogQuery, StreamResult};
-use logq_storage::{ScanStats, TenantId};
+use logq_storage::{now_ns, ScanStats, TenantId};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
@@ -39,12 +39,6 @@ const POLL_BATCH: usize = 1000;
 const QUEUE_FRAMES: usize = 8;
 /// Dropped entries reported per frame, at most.
 const MAX_DROPPED_REPORTED: usize = 1000;
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
 
 /// What a tail follows.
 struct TailRequest {

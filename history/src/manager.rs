@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use logq_storage::{LabelMatcher, ManifestStore, MatchOp, TenantId};
+use logq_storage::{now_ns, LabelMatcher, ManifestStore, MatchOp, TenantId};
 
 use crate::registry::{self, IndexRecord, IndexState};
 use crate::{build, BuildProgress, HistoryIndex, IndexSpec};
@@ -142,12 +142,6 @@ pub struct HistoryManager {
     generation: AtomicU64,
     /// Counters for `/metrics`.
     pub metrics: HistoryMetrics,
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The canonical text of a selector: matchers sorted, `{}` for none.

@@ -275,8 +275,10 @@ fn label_replace(l: &LabelReplace, series: SeriesVec) -> Result<SeriesVec, Query
 /// `convertDuration` and `convertBytes` do (the error becomes `__error_details__`).
 fn convert(conv: UnwrapConv, v: &str) -> Result<f64, String> {
     match conv {
-        UnwrapConv::Number => crate::stages::go_parse_float(v),
-        UnwrapConv::Duration => crate::logql::go_duration_ns(v).map(duration_seconds),
+        UnwrapConv::Number => crate::logql::go_parse_float(v),
+        UnwrapConv::Duration => crate::logql::go_duration_ns(v)
+            .map(duration_seconds)
+            .map_err(|e| e.0),
         UnwrapConv::Bytes => crate::logql::humanize_bytes(v).map(|b| b as f64),
     }
 }

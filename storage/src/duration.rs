@@ -13,6 +13,12 @@ use std::time::Duration;
 #[error("not a valid duration string: {0:?}")]
 pub struct DurationError(pub String);
 
+/// A duration Go's `time.ParseDuration` refuses, with Go's own message (LogQL shows it as
+/// `__error_details__`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GoDurationError(pub String);
+
 const UNITS: &[(&str, i128)] = &[
     ("ns", 1),
     ("us", 1_000),
@@ -95,6 +101,85 @@ pub fn parse_duration(v: &str) -> Result<i64, DurationError> {
 /// Parses a non-negative duration setting (a flag or a config value) into a [`Duration`].
 pub fn parse_std_duration(v: &str) -> Result<Duration, DurationError> {
     parse_duration(v).map(|ns| Duration::from_nanos(ns as u64))
+}
+
+/// Go's `time.ParseDuration`, which Loki uses for LogQL duration label filters and
+/// `unwrap duration(...)`: units `ns us µs μs ms s m h` only, a lone `0` allowed, and Go's
+/// error messages (they become `__error_details__`).
+pub fn go_duration_ns(orig: &str) -> Result<i64, GoDurationError> {
+    let invalid = || GoDurationError(format!("time: invalid duration {orig:?}"));
+    let mut s = orig;
+    let mut neg = false;
+    if let Some(c) = s.chars().next() {
+        if c == '-' || c == '+' {
+            neg = c == '-';
+            s = &s[1..];
+        }
+    }
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: i64 = 0;
+    while !s.is_empty() {
+        if !s.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let int_part = &s[..int_len];
+        s = &s[int_len..];
+        let mut frac_part = "";
+        if let Some(rest) = s.strip_prefix('.') {
+            let n = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            frac_part = &rest[..n];
+            s = &rest[n..];
+        }
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
+        if unit_len == 0 {
+            return Err(GoDurationError(format!(
+                "time: missing unit in duration {orig:?}"
+            )));
+        }
+        let unit = &s[..unit_len];
+        s = &s[unit_len..];
+        let mult: i64 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => {
+                return Err(GoDurationError(format!(
+                    "time: unknown unit {unit:?} in duration {orig:?}"
+                )))
+            }
+        };
+        let v: i64 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| invalid())?
+        };
+        let mut d = v.checked_mul(mult).ok_or_else(invalid)?;
+        if !frac_part.is_empty() {
+            // Go: f * (unit / scale), in floating point, truncated.
+            let digits = &frac_part[..frac_part.len().min(18)];
+            let f: f64 = digits.parse::<u64>().map_err(|_| invalid())? as f64;
+            let scale = 10f64.powi(digits.len() as i32);
+            d = d
+                .checked_add((f * (mult as f64 / scale)) as i64)
+                .ok_or_else(invalid)?;
+        }
+        total = total.checked_add(d).ok_or_else(invalid)?;
+    }
+    Ok(if neg { -total } else { total })
 }
 
 /// Writes a duration the way people write them (`1h30m`, `250ms`, `7d`, `0s`), largest units

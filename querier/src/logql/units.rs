@@ -4,6 +4,9 @@
 /// lives in storage).
 pub use logq_storage::duration::parse_duration_ns;
 
+/// Go's `time.ParseDuration` (the one parser lives in storage).
+pub use logq_storage::duration::go_duration_ns;
+
 /// Parses a byte size (`10KB`, `1.5MiB`, `42B`, `42`) into bytes (KB = 1000, KiB = 1024).
 pub fn parse_bytes(s: &str) -> Option<f64> {
     let t = s.trim();
@@ -34,79 +37,6 @@ pub fn bytes_unit(unit: &str) -> Option<f64> {
         "pib" | "pi" => 1024f64.powi(5),
         _ => return None,
     })
-}
-
-/// Go's `time.ParseDuration`, which Loki uses for duration label filters and
-/// `unwrap duration(...)`: units `ns us µs μs ms s m h` only, a lone `0` allowed, and Go's
-/// error messages (they become `__error_details__`).
-pub fn go_duration_ns(orig: &str) -> Result<i64, String> {
-    let invalid = || format!("time: invalid duration {orig:?}");
-    let mut s = orig;
-    let mut neg = false;
-    if let Some(c) = s.chars().next() {
-        if c == '-' || c == '+' {
-            neg = c == '-';
-            s = &s[1..];
-        }
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: i64 = 0;
-    while !s.is_empty() {
-        if !s.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
-            return Err(invalid());
-        }
-        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let int_part = &s[..int_len];
-        s = &s[int_len..];
-        let mut frac_part = "";
-        if let Some(rest) = s.strip_prefix('.') {
-            let n = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-            frac_part = &rest[..n];
-            s = &rest[n..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(invalid());
-        }
-        let unit_len = s
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(s.len());
-        if unit_len == 0 {
-            return Err(format!("time: missing unit in duration {orig:?}"));
-        }
-        let unit = &s[..unit_len];
-        s = &s[unit_len..];
-        let mult: i64 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {orig:?}")),
-        };
-        let v: i64 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| invalid())?
-        };
-        let mut d = v.checked_mul(mult).ok_or_else(invalid)?;
-        if !frac_part.is_empty() {
-            // Go: f * (unit / scale), in floating point, truncated.
-            let digits = &frac_part[..frac_part.len().min(18)];
-            let f: f64 = digits.parse::<u64>().map_err(|_| invalid())? as f64;
-            let scale = 10f64.powi(digits.len() as i32);
-            d = d
-                .checked_add((f * (mult as f64 / scale)) as i64)
-                .ok_or_else(invalid)?;
-        }
-        total = total.checked_add(d).ok_or_else(invalid)?;
-    }
-    Ok(if neg { -total } else { total })
 }
 
 /// `humanize.ParseBytes`, which Loki uses for bytes label filters and `unwrap bytes(...)`:
@@ -149,6 +79,7 @@ pub fn humanize_bytes(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logq_storage::duration::GoDurationError;
 
     #[test]
     fn go_durations_and_humanize_bytes() {
@@ -158,15 +89,17 @@ mod tests {
         assert_eq!(go_duration_ns("-250ms"), Ok(-250_000_000));
         assert_eq!(
             go_duration_ns("oops"),
-            Err("time: invalid duration \"oops\"".into())
+            Err(GoDurationError("time: invalid duration \"oops\"".into()))
         );
         assert_eq!(
             go_duration_ns("5"),
-            Err("time: missing unit in duration \"5\"".into())
+            Err(GoDurationError("time: missing unit in duration \"5\"".into()))
         );
         assert_eq!(
             go_duration_ns("1d"),
-            Err("time: unknown unit \"d\" in duration \"1d\"".into())
+            Err(GoDurationError(
+                "time: unknown unit \"d\" in duration \"1d\"".into()
+            ))
         );
         assert_eq!(humanize_bytes("1.5KB"), Ok(1500));
         assert_eq!(humanize_bytes("1KiB"), Ok(1024));

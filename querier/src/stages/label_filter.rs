@@ -8,7 +8,9 @@ use regex::Regex;
 use super::{bad_regex, LabelUse, LineStage, Step};
 use crate::error::QueryError;
 use crate::line_labels::{LineLabels, ERROR_LABEL};
-use crate::logql::{go_duration_ns, humanize_bytes, CmpOp, CmpValue, LabelComparison, LabelFilterExpr};
+use crate::logql::{
+    go_duration_ns, go_parse_float, humanize_bytes, CmpOp, CmpValue, LabelComparison, LabelFilterExpr,
+};
 
 /// A compiled label filter.
 pub(crate) enum LabelFilter {
@@ -100,7 +102,10 @@ fn eval_cmp(c: &LabelComparison, regex: Option<&Regex>, labels: &mut LineLabels<
             // their errors become `__error_details__`.
             let (parsed, want) = match numeric {
                 CmpValue::Number(n) => (go_parse_float(&v), *n),
-                CmpValue::Duration(secs) => (go_duration_ns(&v).map(|ns| ns as f64 / 1e9), *secs),
+                CmpValue::Duration(secs) => (
+                    go_duration_ns(&v).map(|ns| ns as f64 / 1e9).map_err(|e| e.0),
+                    *secs,
+                ),
                 CmpValue::Bytes(b) => (humanize_bytes(&v).map(|b| b as f64), b.trunc()),
                 CmpValue::Str(_) | CmpValue::Ip(_) => (Err(String::new()), 0.0),
             };
@@ -113,10 +118,4 @@ fn eval_cmp(c: &LabelComparison, regex: Option<&Regex>, labels: &mut LineLabels<
             }
         }
     }
-}
-
-/// Go's `strconv.ParseFloat(v, 64)`, with its error message.
-pub(crate) fn go_parse_float(v: &str) -> Result<f64, String> {
-    v.parse::<f64>()
-        .map_err(|_| format!("strconv.ParseFloat: parsing {v:?}: invalid syntax"))
 }

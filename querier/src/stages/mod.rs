@@ -26,7 +26,7 @@ mod pattern;
 mod regexp;
 mod unpack;
 
-pub(crate) use label_filter::{go_parse_float, LabelFilter};
+pub(crate) use label_filter::LabelFilter;
 pub(crate) use line_filter::LineFilter;
 
 use crate::error::QueryError;
