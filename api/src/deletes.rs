@@ -11,7 +11,7 @@ use logq_storage::{DeleteRequest, LineTest};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::params::{parse_time, Params};
+use crate::params::Params;
 use crate::state::{now_ns, Shared};
 use crate::tenant::Tenant;
 
@@ -45,12 +45,8 @@ pub async fn create(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Resu
         line_tests.push((test, f.alternatives[0].clone()));
     }
     let now = now_ns();
-    let start =
-        parse_time(p.required("start")?).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?;
-    let end = match p.get("end") {
-        Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid end: {e}")))?,
-        None => now,
-    };
+    let start = p.required_time("start")?;
+    let end = p.time("end")?.unwrap_or(now);
     if end < start {
         return Err(ApiError::bad_request(
             "invalid delete request: end is before start",

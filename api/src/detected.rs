@@ -49,7 +49,7 @@ pub(crate) async fn detected_fields(
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
     let (start, end) = p.range(now_ns())?;
-    let expr = parse_log_selector(p.required("query")?).map_err(logq_querier::QueryError::from)?;
+    let expr = p.log_selector()?;
     let limit = p.limit(1000)?;
     let mut fields =
         logq_querier::detected_fields(&s.querier, &tenant, &expr, start, end, line_limit(&p)?).await?;
@@ -76,7 +76,7 @@ pub(crate) async fn detected_field_values(
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
     let (start, end) = p.range(now_ns())?;
-    let expr = parse_log_selector(p.required("query")?).map_err(logq_querier::QueryError::from)?;
+    let expr = p.log_selector()?;
     let limit = p.limit(1000)?;
     let fields =
         logq_querier::detected_fields(&s.querier, &tenant, &expr, start, end, line_limit(&p)?).await?;

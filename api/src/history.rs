@@ -18,7 +18,7 @@ use logq_storage::ScanStats;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::params::{parse_time, Params};
+use crate::params::Params;
 use crate::state::{AppState, Shared};
 use crate::tenant::Tenant;
 
@@ -68,10 +68,8 @@ fn not_found(id: &str) -> ApiError {
 /// `POST /logq/api/v1/history`: `start`, `end` (required) and an optional `query` selector.
 pub async fn load(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
     let history = manager(&s)?;
-    let start =
-        parse_time(p.required("start")?).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?;
-    let end =
-        parse_time(p.required("end")?).map_err(|e| ApiError::bad_request(format!("invalid end: {e}")))?;
+    let start = p.required_time("start")?;
+    let end = p.required_time("end")?;
     let matchers = match p.get("query").map(str::trim) {
         None | Some("{}") => Vec::new(),
         Some(q) => {

@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::Json;
-use logq_querier::logql::parse_log_selector;
 use logq_storage::LabelMatcher;
 use serde_json::{json, Value};
 
@@ -14,9 +13,7 @@ use crate::tenant::Tenant;
 
 /// The matchers of a required stream selector parameter `query`.
 fn required_matchers(p: &Params) -> Result<Vec<LabelMatcher>, ApiError> {
-    Ok(parse_log_selector(p.required("query")?)
-        .map_err(logq_querier::QueryError::from)?
-        .matchers)
+    Ok(p.log_selector()?.matchers)
 }
 
 /// `index/stats`: streams, chunks, bytes and entries of a selector, from the indexes alone.

@@ -5,6 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, Method};
 
+use logq_querier::logql::{parse_log_selector, LogExpr};
+
 use crate::error::ApiError;
 
 /// Request parameters (repeated keys kept in order).
@@ -71,15 +73,29 @@ impl Params {
         }
     }
 
+    /// The time parameter `key` in Unix ns, if given; a bad value is a 400 naming `key`.
+    pub fn time(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        self.get(key)
+            .map(|v| parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}"))))
+            .transpose()
+    }
+
+    /// The required time parameter `key` in Unix ns.
+    pub fn required_time(&self, key: &str) -> Result<i64, ApiError> {
+        parse_time(self.required(key)?).map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}")))
+    }
+
+    /// The required stream selector `query` (with any line filters), parsed.
+    pub fn log_selector(&self) -> Result<LogExpr, ApiError> {
+        Ok(parse_log_selector(self.required("query")?).map_err(logq_querier::QueryError::from)?)
+    }
+
     /// The `(start, end)` range in ns: `end` defaults to now, `start` to `end - since` with
     /// `since` defaulting to one hour.
     pub fn range(&self, now: i64) -> Result<(i64, i64), ApiError> {
-        let end = match self.get("end") {
-            Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid end: {e}")))?,
-            None => now,
-        };
-        let start = match self.get("start") {
-            Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid start: {e}")))?,
+        let end = self.time("end")?.unwrap_or(now);
+        let start = match self.time("start")? {
+            Some(t) => t,
             None => {
                 let since = match self.get("since") {
                     Some(v) => {
@@ -99,13 +115,18 @@ impl Params {
     }
 }
 
+/// A time parameter that is not one of Loki's time formats.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TimeError(String);
+
 /// Parses a Loki time parameter into Unix ns.
-pub fn parse_time(v: &str) -> Result<i64, String> {
+pub fn parse_time(v: &str) -> Result<i64, TimeError> {
     let v = v.trim();
     if v.contains('.') && v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
         let f: f64 = v
             .parse()
-            .map_err(|_| format!("cannot parse {v:?} as a timestamp"))?;
+            .map_err(|_| TimeError(format!("cannot parse {v:?} as a timestamp")))?;
         // Loki's `parseTimestamp`: whole seconds, and the fraction rounded to milliseconds
         // (`math.Modf`, `math.Round(ns*1000)/1000`, then truncated to ns as Go converts).
         let secs = f.trunc();
@@ -115,7 +136,9 @@ pub fn parse_time(v: &str) -> Result<i64, String> {
             .saturating_add((frac * 1e9) as i64));
     }
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        let n: i64 = v.parse().map_err(|_| format!("timestamp {v:?} out of range"))?;
+        let n: i64 = v
+            .parse()
+            .map_err(|_| TimeError(format!("timestamp {v:?} out of range")))?;
         return Ok(if v.len() <= 10 {
             n.saturating_mul(1_000_000_000)
         } else {
@@ -123,9 +146,9 @@ pub fn parse_time(v: &str) -> Result<i64, String> {
         });
     }
     chrono::DateTime::parse_from_rfc3339(v)
-        .map_err(|_| format!("cannot parse {v:?} as a timestamp"))?
+        .map_err(|_| TimeError(format!("cannot parse {v:?} as a timestamp")))?
         .timestamp_nanos_opt()
-        .ok_or_else(|| format!("timestamp {v:?} out of range"))
+        .ok_or_else(|| TimeError(format!("timestamp {v:?} out of range")))
 }
 
 /// Loki's duration parameters: float seconds or a duration string (the one parser lives in

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::Json;
-use logq_querier::logql::parse_log_selector;
 use logq_querier::{Direction, LogQuery};
 use logq_storage::ScanStats;
 use serde_json::{json, Value};
@@ -42,7 +41,7 @@ pub(crate) async fn patterns(
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
     let (start, end) = p.range(now_ns())?;
-    let expr = parse_log_selector(p.required("query")?).map_err(logq_querier::QueryError::from)?;
+    let expr = p.log_selector()?;
     let step = match p.get("step") {
         Some(v) => parse_duration(v).map_err(|e| ApiError::bad_request(format!("invalid step: {e}")))?,
         None => ((end - start) / 250 / 1_000_000_000).max(1) * 1_000_000_000,

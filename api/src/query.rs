@@ -16,7 +16,7 @@ use logq_storage::{ScanStats, TenantId};
 
 use crate::error::ApiError;
 use crate::limits::TenantLimits;
-use crate::params::{parse_duration, parse_time, Params};
+use crate::params::{parse_duration, Params};
 use crate::response::{
     matrix_body, parse_direction, scalar_body, stats, streams_body, vector_body, with_warnings,
 };
@@ -203,10 +203,7 @@ pub(crate) async fn query_range(
 /// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
 /// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
 pub(crate) async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
-    let time = match p.get("time") {
-        Some(v) => parse_time(v).map_err(|e| ApiError::bad_request(format!("invalid time: {e}")))?,
-        None => now_ns(),
-    };
+    let time = p.time("time")?.unwrap_or_else(now_ns);
     match parse_query(&p)? {
         Expr::Sample(e) => run_metric_query(&s, &tenant, &e, &[time], true).await,
         Expr::Log(_) => Err(ApiError::bad_request(

@@ -19,7 +19,6 @@ use crate::params::{parse_duration, Params};
 use crate::state::{now_ns, Shared};
 use crate::tenant::Tenant;
 use axum::extract::State;
-use logq_querier::logql::parse_log_selector;
 use logq_storage::LabelMatcher;
 
 /// How results are named.
@@ -40,9 +39,7 @@ struct VolumeRequest {
 
 fn parse_request(p: &Params) -> Result<VolumeRequest, ApiError> {
     let (start, end) = p.range(now_ns())?;
-    let matchers = parse_log_selector(p.required("query")?)
-        .map_err(logq_querier::QueryError::from)?
-        .matchers;
+    let matchers = p.log_selector()?.matchers;
     let by = match p.get("aggregateBy") {
         None | Some("series") => AggregateBy::Series,
         Some("labels") => AggregateBy::Labels,
@@ -215,7 +212,9 @@ mod tests {
 
     fn req(by: AggregateBy, targets: &[&str]) -> VolumeRequest {
         VolumeRequest {
-            matchers: parse_log_selector(r#"{app=~".+"}"#).unwrap().matchers,
+            matchers: logq_querier::logql::parse_log_selector(r#"{app=~".+"}"#)
+                .unwrap()
+                .matchers,
             start: 0,
             end: 10,
             limit: 100,

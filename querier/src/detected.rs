@@ -9,7 +9,7 @@ use logq_storage::{LabelSet, ScanStats, TenantId};
 
 use crate::engine::{Direction, LogQuery, Querier};
 use crate::error::QueryError;
-use crate::line_labels::ERROR_LABEL;
+use crate::line_labels::{sanitize, ERROR_LABEL};
 use crate::logql::{parse_bytes, parse_duration_ns, parse_log_selector, LogExpr};
 use crate::pipeline::Pipeline;
 
@@ -61,24 +61,6 @@ fn extract(parser: &mut Pipeline, stream: &LabelSet, line: &str) -> Option<Vec<(
         .cloned()
         .collect();
     (!fields.is_empty()).then_some(fields)
-}
-
-/// A label name as the `json` parser makes it from one key.
-fn sanitize(key: &str) -> String {
-    let mut out: String = key
-        .chars()
-        .map(|c| {
-            if c == '_' || c.is_ascii_alphanumeric() {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
 }
 
 /// The key path of every leaf field of a JSON object line, by the label name `json` gives it.
