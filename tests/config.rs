@@ -253,3 +253,45 @@ fn per_tenant_query_limits_come_from_the_configuration() {
         r.body
     );
 }
+
+#[test]
+fn max_query_series_is_a_per_tenant_limit_beyond_loki_s_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config: ServerConfig = toml::from_str(
+        "[overrides.narrow]\nmax_query_series = 2\n[overrides.wide]\nmax_query_series = 1000\n",
+    )
+    .unwrap();
+    config.data_dir = dir.path().to_path_buf();
+    config.listen = ([127, 0, 0, 1], 0).into();
+    let server = Server::start_with_config(config);
+    let base = now_ns() - 120_000_000_000;
+    let values: Vec<serde_json::Value> = (0..600)
+        .map(|i| serde_json::json!([(base + i * 1_000_000).to_string(), "x", {"trace_id": format!("t{i}")}]))
+        .collect();
+    let body = serde_json::json!({"streams": [{"stream": {"app": "many"}, "values": values}]}).to_string();
+    for tenant in ["narrow", "wide", "default"] {
+        let r = post(
+            &server.url("/loki/api/v1/push"),
+            &[("Content-Type", "application/json"), ("X-Scope-OrgID", tenant)],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    let time = (base + 30_000_000_000).to_string();
+    let ask = |tenant: &str| {
+        get(
+            &server.url("/loki/api/v1/query"),
+            &[("query", r#"count_over_time({app="many"}[1m])"#), ("time", &time)],
+            &[("X-Scope-OrgID", tenant)],
+        )
+    };
+    let r = ask("narrow");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("maximum of series (2) reached"), "{}", r.body);
+    let r = ask("default");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("maximum of series (500) reached"), "{}", r.body);
+    let r = ask("wide");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["data"]["result"].as_array().unwrap().len(), 600);
+}

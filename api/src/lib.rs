@@ -34,7 +34,7 @@ mod volume;
 pub use error::ApiError;
 pub use history::{description_json, PATH_HEADER};
 pub use ingest_defaults::{IngestDefaults, LOKI_SERVICE_NAME_LABELS};
-pub use limits::{LimitsError, Overrides, TenantLimits, TenantOverrides, MAX_QUERY_SERIES};
+pub use limits::{LimitsError, Overrides, TenantLimits, TenantOverrides};
 pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
 /// Loki's push protobuf messages (re-exported from storage, where the wire format lives).
 pub use logq_storage::push_proto as proto;

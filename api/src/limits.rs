@@ -35,7 +35,7 @@ pub struct TenantLimits {
     pub reject_old_samples_max_age: Duration,
     /// Largest `limit` a log query may ask for.
     pub max_entries_limit_per_query: usize,
-    /// Most series a metric query may return (at most 500, the querier's own bound).
+    /// Most series a metric query may return (Loki's `max_query_series`, default 500).
     pub max_query_series: usize,
     /// Longest time range a query may cover.
     #[serde(with = "serde_duration")]
@@ -48,9 +48,6 @@ pub struct TenantLimits {
     pub retention_period: Option<Duration>,
 }
 
-/// The querier's own bound on series per metric query (`logq_querier::MAX_SERIES`).
-pub const MAX_QUERY_SERIES: usize = logq_querier::MAX_SERIES;
-
 impl Default for TenantLimits {
     fn default() -> Self {
         TenantLimits {
@@ -59,7 +56,7 @@ impl Default for TenantLimits {
             max_line_size: 256 * 1024,
             reject_old_samples_max_age: Duration::from_secs(7 * 24 * 3600),
             max_entries_limit_per_query: 5000,
-            max_query_series: MAX_QUERY_SERIES,
+            max_query_series: 500,
             max_query_length: Duration::from_secs(721 * 3600),
             query_timeout: Duration::from_secs(5 * 60),
             retention_period: None,
@@ -106,11 +103,8 @@ impl TenantLimits {
         if self.max_entries_limit_per_query == 0 {
             return err("max_entries_limit_per_query", "must be positive".into());
         }
-        if self.max_query_series == 0 || self.max_query_series > MAX_QUERY_SERIES {
-            return err(
-                "max_query_series",
-                format!("must be 1 to {MAX_QUERY_SERIES}, got {}", self.max_query_series),
-            );
+        if self.max_query_series == 0 {
+            return err("max_query_series", "must be positive".into());
         }
         if self.max_query_length.is_zero() {
             return err("max_query_length", "must be positive".into());
@@ -300,10 +294,7 @@ mod tests {
             },
         );
         let e = Overrides::new(TenantLimits::default(), &o).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "overrides.t.max_query_series: must be 1 to 500, got 0"
-        );
+        assert_eq!(e.to_string(), "overrides.t.max_query_series: must be positive");
         let mut o = BTreeMap::new();
         o.insert("a/b".to_string(), TenantOverrides::default());
         let e = Overrides::new(TenantLimits::default(), &o).unwrap_err();

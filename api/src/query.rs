@@ -84,19 +84,12 @@ async fn run_metric_query(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
+    let max_series = s.overrides.get(tenant).max_query_series;
     let (result, warnings) = collect_warnings(with_timeout(s, tenant, async {
-        Ok(evaluate(&s.querier, tenant, expr, steps, instant, &scanned).await?)
+        Ok(evaluate(&s.querier, tenant, expr, steps, instant, max_series, &scanned).await?)
     }))
     .await;
     let result = result?;
-    let max_series = s.overrides.get(tenant).max_query_series;
-    if let MetricResult::Matrix(series) = &result {
-        if series.len() > max_series {
-            return Err(ApiError::bad_request(format!(
-                "maximum of series ({max_series}) reached for a single query"
-            )));
-        }
-    }
     s.metrics.queries.fetch_add(1, Ordering::Relaxed);
     let returned = match &result {
         MetricResult::Scalar(_) => 1,

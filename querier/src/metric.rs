@@ -20,9 +20,6 @@ use crate::plan::LogPlan;
 use crate::scan::{ScanRequest, Visitor};
 use crate::stages::LabelFilter;
 
-/// Most series a metric query may return (Loki's default).
-pub const MAX_SERIES: usize = 500;
-
 /// A series of a range query's result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -56,13 +53,14 @@ enum Value {
 /// Series are ordered by labels, as Loki orders matrices and instant vectors; an instant query
 /// whose expression uses `sort` or `sort_desc` anywhere (Loki's `Sortable`) keeps the order
 /// evaluation gives instead: by value where the sort is, then as each operation passes it on.
-/// More than [`MAX_SERIES`] result series is an error, as in Loki.
+/// More than `max_series` result series is an error, as in Loki (`max_query_series`).
 pub async fn evaluate(
     q: &Querier,
     tenant: &TenantId,
     expr: &SampleExpr,
     steps: &[i64],
     instant: bool,
+    max_series: usize,
     stats: &Arc<ScanStats>,
 ) -> Result<MetricResult, QueryError> {
     if !instant && uses_approx_topk(expr) {
@@ -94,9 +92,9 @@ pub async fn evaluate(
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
-            if out.len() > MAX_SERIES {
+            if out.len() > max_series {
                 return Err(QueryError::BadRequest(format!(
-                    "maximum of series ({MAX_SERIES}) reached for a single query"
+                    "maximum of series ({max_series}) reached for a single query"
                 )));
             }
             if keep_order {

@@ -217,7 +217,7 @@ async fn run(q: &Querier, c: &Case) -> Result<(), String> {
     };
     let stats = Arc::new(ScanStats::default());
     let result = match expr {
-        Ok(e) => evaluate(q, &TenantId::default_tenant(), &e, &steps, instant, &stats).await,
+        Ok(e) => evaluate(q, &TenantId::default_tenant(), &e, &steps, instant, 500, &stats).await,
         Err(e) => Err(e),
     };
     let result = match (&c.want, result) {

@@ -117,7 +117,8 @@ async fn a_dead_head_is_left_out_with_a_warning() {
     };
     let scanned = Arc::new(ScanStats::default());
     let steps = [BASE + 1800 * S];
-    let (result, warnings) = collect_warnings(evaluate(&q, &tenant, &expr, &steps, true, &scanned)).await;
+    let (result, warnings) =
+        collect_warnings(evaluate(&q, &tenant, &expr, &steps, true, 500, &scanned)).await;
     let MetricResult::Matrix(series) = result.unwrap() else {
         panic!("a vector")
     };
