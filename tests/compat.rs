@@ -389,6 +389,29 @@ fn several_tenants_are_read_together_and_labelled() {
     )
     .json();
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 2, "{v}");
+    // A sum across tenants is one series, as in Loki (the tenant label is summed away).
+    let t = (now + 1_000_000_000).to_string();
+    let instant = |query: &str| {
+        q(
+            &server,
+            "/loki/api/v1/query",
+            &[("query", query), ("time", &t)],
+            &ab,
+        )
+        .json()
+    };
+    let v = instant(r#"sum(count_over_time({app="x"}[1m]))"#);
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["data"]["result"][0]["value"][1], "2", "{v}");
+    let v = instant(r#"count_over_time({app="x"}[1m])"#);
+    let result = v["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2, "{v}");
+    assert_eq!(result[0]["metric"]["__tenant_id__"], "a", "{v}");
+    assert_eq!(result[1]["metric"]["__tenant_id__"], "b", "{v}");
+    let v = instant(r#"sum(count_over_time({app="x", __tenant_id__="b"}[1m]))"#);
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
+    let v = instant(r#"sum(count_over_time({app="x", __tenant_id__="c"}[1m]))"#);
+    assert_eq!(v["data"]["result"], serde_json::json!([]), "{v}");
     let v = q(
         &server,
         "/loki/api/v1/index/stats",

@@ -5,8 +5,8 @@
 //!
 //! Invariants: tenants are validated, de-duplicated and sorted before anything runs; one
 //! tenant's failure is the answer (no partial merge); merged log results keep the request's
-//! `limit` and `direction`. Known limit: a metric query that aggregates tenants away (`sum`
-//! without `__tenant_id__`) is answered per tenant, one series per tenant.
+//! `limit` and `direction`. Metric queries are not merged here: they run once over all the chosen
+//! tenants ([`QueryTenants`]), so `sum` adds tenants up as Loki does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,7 +24,11 @@ use tower::ServiceExt;
 use crate::error::ApiError;
 
 /// The label naming a result's tenant.
-pub const TENANT_LABEL: &str = "__tenant_id__";
+pub use logq_querier::TENANT_LABEL;
+
+/// The tenants a multi-tenant metric query reads (a request extension set by [`fan_out`]).
+#[derive(Debug, Clone)]
+pub(crate) struct QueryTenants(pub Vec<TenantId>);
 
 /// Largest request body buffered for a fan-out (form-encoded query parameters).
 const MAX_FORM_BYTES: usize = 1 << 20;
@@ -175,24 +179,23 @@ async fn run(inner: Router, req: Request, org: &str, kind: Kind) -> Result<Respo
         .extend_pairs(params.iter())
         .finish();
     let uri = format!("{path}?{query_string}");
+    let is_metric = kind == Kind::Query
+        && params.iter().find(|(k, _)| k == "query").is_some_and(|(_, q)| {
+            matches!(
+                logq_querier::logql::parse(q),
+                Ok(logq_querier::logql::Expr::Sample(_))
+            )
+        });
+    if is_metric {
+        let chosen: Vec<TenantId> = chosen.into_iter().cloned().collect();
+        let r = sub_request(&parts, &uri, &tenants[0])?;
+        let mut r = r;
+        r.extensions_mut().insert(QueryTenants(chosen));
+        return Ok(inner.oneshot(r).await.unwrap_or_else(|never| match never {}));
+    }
     let mut answers: Vec<(TenantId, Value)> = Vec::new();
     for tenant in chosen {
-        let mut r = Request::builder().method(parts.method.clone()).uri(&uri);
-        for (name, value) in parts.headers.iter() {
-            if name != header::CONTENT_TYPE
-                && name != header::CONTENT_LENGTH
-                && name.as_str() != "x-scope-orgid"
-            {
-                r = r.header(name, value);
-            }
-        }
-        let r = r
-            .header(
-                "x-scope-orgid",
-                HeaderValue::from_str(tenant.as_str()).map_err(|e| ApiError::bad_request(e.to_string()))?,
-            )
-            .body(Body::empty())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let r = sub_request(&parts, &uri, tenant)?;
         let resp = inner
             .clone()
             .oneshot(r)
@@ -222,6 +225,27 @@ async fn run(inner: Router, req: Request, org: &str, kind: Kind) -> Result<Respo
     let limit = get("limit").and_then(|l| l.parse::<usize>().ok());
     let forward = get("direction").is_some_and(|d| d.eq_ignore_ascii_case("forward"));
     Ok(axum::Json(merge(kind, answers, limit, forward)).into_response())
+}
+
+/// The request `parts` asks, at `uri` (its parameters in the query string), for one `tenant`.
+fn sub_request(
+    parts: &axum::http::request::Parts,
+    uri: &str,
+    tenant: &TenantId,
+) -> Result<Request, ApiError> {
+    let mut r = Request::builder().method(parts.method.clone()).uri(uri);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && name.as_str() != "x-scope-orgid"
+        {
+            r = r.header(name, value);
+        }
+    }
+    r.header(
+        "x-scope-orgid",
+        HeaderValue::from_str(tenant.as_str()).map_err(|e| ApiError::bad_request(e.to_string()))?,
+    )
+    .body(Body::empty())
+    .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 fn with_tenant(labels: &mut Value, tenant: &TenantId) {

@@ -9,13 +9,15 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use axum::Json;
 use logq_querier::logql::{parse, Expr, SampleExpr};
-use logq_querier::{collect_warnings, evaluate, LogQuery, MetricResult, Series};
+use logq_querier::{collect_warnings, evaluate_tenants, LogQuery, MetricResult, Series};
 use logq_storage::{ScanStats, TenantId};
 
 use crate::error::ApiError;
 use crate::limits::TenantLimits;
+use crate::multi_tenant::QueryTenants;
 use crate::params::{parse_duration, Params};
 use crate::response::{
     matrix_body, parse_direction, scalar_body, stats, streams_body, vector_body, with_warnings,
@@ -75,18 +77,34 @@ fn step_times(start: i64, end: i64, step: i64) -> Vec<i64> {
     out
 }
 
+/// The tenants a metric query reads: the request's tenant, or those a multi-tenant request
+/// chose (see `multi_tenant`).
+fn query_tenants(tenant: TenantId, multi: Option<Extension<QueryTenants>>) -> Vec<TenantId> {
+    match multi {
+        Some(Extension(QueryTenants(tenants))) => tenants,
+        None => vec![tenant],
+    }
+}
+
+/// Runs a metric query over `tenants` (the first one's timeout; the smallest series limit, as
+/// Loki takes the smallest limit of a multi-tenant query).
 async fn run_metric_query(
     s: &AppState,
     tenant: &TenantId,
+    tenants: &[TenantId],
     expr: &SampleExpr,
     steps: &[i64],
     instant: bool,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let scanned = Arc::new(ScanStats::default());
-    let max_series = s.overrides.get(tenant).max_query_series;
+    let max_series = tenants
+        .iter()
+        .map(|t| s.overrides.get(t).max_query_series)
+        .min()
+        .unwrap_or(s.overrides.get(tenant).max_query_series);
     let (result, warnings) = collect_warnings(with_timeout(s, tenant, async {
-        Ok(evaluate(&s.querier, tenant, expr, steps, instant, max_series, &scanned).await?)
+        Ok(evaluate_tenants(&s.querier, tenants, expr, steps, instant, max_series, &scanned).await?)
     }))
     .await;
     let result = result?;
@@ -169,6 +187,7 @@ async fn run_log_query(s: &AppState, q: LogQuery, headers: &HeaderMap) -> Result
 pub(crate) async fn query_range(
     State(s): Shared,
     Tenant(tenant): Tenant,
+    multi: Option<Extension<QueryTenants>>,
     headers: HeaderMap,
     p: Params,
 ) -> Result<Response, ApiError> {
@@ -177,7 +196,10 @@ pub(crate) async fn query_range(
     check_length(limits, start, end)?;
     let expr = match parse_query(&p)? {
         Expr::Log(l) => l,
-        Expr::Sample(e) => return run_metric_query(&s, &tenant, &e, &steps(&p, start, end)?, false).await,
+        Expr::Sample(e) => {
+            let tenants = query_tenants(tenant.clone(), multi);
+            return run_metric_query(&s, &tenant, &tenants, &e, &steps(&p, start, end)?, false).await;
+        }
     };
     let limit = p.limit(100)?;
     check_entries(limits, limit)?;
@@ -195,10 +217,18 @@ pub(crate) async fn query_range(
 
 /// Instant query: a metric expression evaluated at `time`. Log queries are refused as Loki 3
 /// refuses them (`ErrUnsupportedSyntaxForInstantQuery`).
-pub(crate) async fn query(State(s): Shared, Tenant(tenant): Tenant, p: Params) -> Result<Response, ApiError> {
+pub(crate) async fn query(
+    State(s): Shared,
+    Tenant(tenant): Tenant,
+    multi: Option<Extension<QueryTenants>>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let time = p.time("time")?.unwrap_or_else(now_ns);
     match parse_query(&p)? {
-        Expr::Sample(e) => run_metric_query(&s, &tenant, &e, &[time], true).await,
+        Expr::Sample(e) => {
+            let tenants = query_tenants(tenant.clone(), multi);
+            run_metric_query(&s, &tenant, &tenants, &e, &[time], true).await
+        }
         Expr::Log(_) => Err(ApiError::bad_request(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),

@@ -63,6 +63,26 @@ pub async fn evaluate(
     max_series: usize,
     stats: &Arc<ScanStats>,
 ) -> Result<MetricResult, QueryError> {
+    let tenants = std::slice::from_ref(tenant);
+    evaluate_tenants(q, tenants, expr, steps, instant, max_series, stats).await
+}
+
+/// The label Loki's multi-tenant querier adds to every series of a query over several tenants.
+pub const TENANT_LABEL: &str = "__tenant_id__";
+
+/// [`evaluate`] over several tenants at once, as Loki's multi-tenant querier answers
+/// `X-Scope-OrgID: a|b`: every range aggregation reads each tenant and labels its series with
+/// [`TENANT_LABEL`] (when there is more than one tenant), and what is above it (`sum`, binary
+/// operations, ...) aggregates across tenants like any other label.
+pub async fn evaluate_tenants(
+    q: &Querier,
+    tenants: &[TenantId],
+    expr: &SampleExpr,
+    steps: &[i64],
+    instant: bool,
+    max_series: usize,
+    stats: &Arc<ScanStats>,
+) -> Result<MetricResult, QueryError> {
     if !instant && uses_approx_topk(expr) {
         // engine.go errCountMinSketchInstantOnly.
         return Err(QueryError::BadRequest(
@@ -71,7 +91,7 @@ pub async fn evaluate(
     }
     let ctx = Ctx {
         q,
-        tenant,
+        tenants,
         steps,
         stats,
     };
@@ -144,7 +164,8 @@ fn uses_approx_topk(expr: &SampleExpr) -> bool {
 /// What every step of an evaluation needs.
 struct Ctx<'a> {
     q: &'a Querier,
-    tenant: &'a TenantId,
+    /// The tenants read: one, or several for a multi-tenant query.
+    tenants: &'a [TenantId],
     steps: &'a [i64],
     stats: &'a Arc<ScanStats>,
 }
@@ -478,7 +499,11 @@ async fn eval_range(
     preserve_errors: bool,
     no_labels: bool,
 ) -> Result<Value, QueryError> {
-    let (q, tenant, steps, stats) = (ctx.q, ctx.tenant, ctx.steps, ctx.stats);
+    let tenant = match ctx.tenants {
+        [one] => one,
+        _ => return eval_range_tenants(ctx, r, preserve_errors, no_labels).await,
+    };
+    let (q, steps, stats) = (ctx.q, ctx.steps, ctx.stats);
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
         return Ok(Value::Vector(Vec::new()));
     };
@@ -584,6 +609,63 @@ async fn eval_range(
     // add series up in this order, and floating-point sums depend on it.
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Value::Vector(out))
+}
+
+/// A range aggregation over several tenants: each tenant's series, labelled with its tenant.
+/// `absent_over_time` has a value at a step only where every tenant has none.
+fn eval_range_tenants<'a>(
+    ctx: &'a Ctx<'a>,
+    r: &'a RangeAggregation,
+    preserve_errors: bool,
+    no_labels: bool,
+) -> futures::future::BoxFuture<'a, Result<Value, QueryError>> {
+    Box::pin(async move {
+        let mut out: SeriesVec = Vec::new();
+        let mut absent_steps: Option<Vec<Option<f64>>> = None;
+        for tenant in ctx.tenants {
+            let one = Ctx {
+                tenants: std::slice::from_ref(tenant),
+                ..*ctx
+            };
+            let Value::Vector(series) = eval_range(&one, r, preserve_errors, no_labels).await? else {
+                continue;
+            };
+            if r.op == RangeOp::AbsentOverTime {
+                let mut here: Vec<Option<f64>> = vec![None; ctx.steps.len()];
+                for (_, vals) in &series {
+                    for (h, v) in here.iter_mut().zip(vals) {
+                        *h = h.or(*v);
+                    }
+                }
+                absent_steps = Some(match absent_steps {
+                    None => here,
+                    Some(all) => all.into_iter().zip(here).map(|(a, b)| a.and(b)).collect(),
+                });
+                if out.is_empty() {
+                    out = series;
+                }
+                continue;
+            }
+            for (labels, vals) in series {
+                let labels = LabelSet::from_pairs_keeping_empty(
+                    labels
+                        .pairs()
+                        .iter()
+                        .cloned()
+                        .chain([(TENANT_LABEL.to_string(), tenant.as_str().to_string())]),
+                );
+                out.push((labels, vals));
+            }
+        }
+        if let Some(steps) = absent_steps {
+            return Ok(Value::Vector(match out.into_iter().next() {
+                Some((labels, _)) if steps.iter().any(Option::is_some) => vec![(labels, steps)],
+                _ => Vec::new(),
+            }));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Value::Vector(out))
+    })
 }
 
 /// Loki's `pipeline error` for a series carrying `__error__`.
