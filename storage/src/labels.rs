@@ -48,17 +48,7 @@ impl LabelSet {
     /// Builds a set from pairs, sorting them, dropping empty values and keeping the last of
     /// duplicate names. Does not validate names: use [`LabelSet::validated`] for outside input.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut v: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        // Keep the last value of a repeated name.
-        let mut out: Vec<(String, String)> = Vec::with_capacity(v.len());
-        for (k, val) in v {
-            match out.last_mut() {
-                Some(last) if last.0 == k => last.1 = val,
-                _ => out.push((k, val)),
-            }
-        }
-        LabelSet(out)
+        LabelSet::from_pairs_keeping_empty(pairs.into_iter().filter(|(_, v)| !v.is_empty()))
     }
 
     /// [`LabelSet::from_pairs`] keeping empty values: Loki's pipeline labels (a `json` field
@@ -67,6 +57,7 @@ impl LabelSet {
     pub fn from_pairs_keeping_empty(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut v: Vec<(String, String)> = pairs.into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
+        // Keep the last value of a repeated name (the sort is stable).
         let mut out: Vec<(String, String)> = Vec::with_capacity(v.len());
         for (k, val) in v {
             match out.last_mut() {
