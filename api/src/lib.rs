@@ -32,7 +32,7 @@ mod ui;
 mod volume;
 
 pub use error::ApiError;
-pub use history::{description_json, PATH_HEADER};
+
 pub use ingest_defaults::{IngestDefaults, LOKI_SERVICE_NAME_LABELS};
 pub use limits::{LimitsError, Overrides, TenantLimits, TenantOverrides};
 pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
@@ -40,7 +40,7 @@ pub use logq_storage::push::{decode_json, decode_protobuf, DecodeStats};
 pub use logq_storage::push_proto as proto;
 pub use metrics::ApiMetrics;
 pub use params::{parse_duration, parse_time};
-pub use push::MAX_PUSH_BODY_BYTES;
+
 pub use rate_limit::RateLimiter;
 pub use routes::router;
 pub use state::AppState;

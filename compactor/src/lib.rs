@@ -10,7 +10,7 @@ mod error;
 mod publish;
 mod retention;
 
-pub use compactor::{merge_blocks, CompactionReport, Compactor};
+pub use compactor::{merge_blocks, Compactor};
 pub use config::CompactorConfig;
 pub use error::CompactorError;
 pub use retention::{expire, RetentionPolicy, StreamRetention};

@@ -24,28 +24,23 @@ mod build;
 mod candidates;
 mod error;
 mod history_index;
-pub mod meta;
+mod meta;
 mod schema;
 mod spec;
 mod term_grams;
-pub mod tokens;
+mod tokens;
 
 pub use build::build;
 pub use error::HistoryError;
 pub use history_index::HistoryIndex;
-pub use meta::{IndexSummary, META_FILE};
-pub use spec::{
-    BuildProgress, Cursor, Direction, HistoryEntry, IndexSpec, Needle, SearchPage, SearchRequest,
-};
+pub use meta::META_FILE;
+pub use spec::{BuildProgress, Cursor, Direction, HistoryEntry, IndexSpec, Needle, SearchRequest};
 
 // The service around the index (branch hsvc): per-tenant registry and lifecycle.
-pub mod manager;
-pub mod registry;
+mod manager;
+mod registry;
 mod source;
 
-pub use manager::{
-    canonical_selector, selector_covers, Description, HistoryManager, HistoryMetrics, LoadError,
-    ManagerConfig, UsableIndex,
-};
-pub use registry::{IndexRecord, IndexState};
-pub use source::{needle_of, HistorySource};
+pub use manager::{Description, HistoryManager, LoadError, ManagerConfig};
+
+pub use source::HistorySource;

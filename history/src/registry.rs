@@ -78,11 +78,6 @@ pub fn tenant_dir(root: &Path, tenant: &TenantId) -> PathBuf {
     root.join(tenant.as_str())
 }
 
-/// The directory of one index.
-pub fn index_dir(root: &Path, tenant: &TenantId, id: &str) -> PathBuf {
-    tenant_dir(root, tenant).join(id)
-}
-
 fn registry_path(root: &Path, tenant: &TenantId) -> PathBuf {
     tenant_dir(root, tenant).join("registry.json")
 }

@@ -5,4 +5,4 @@
 
 mod generator;
 
-pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE, SERVICES};
+pub use generator::{GeneratedLine, GeneratorConfig, LogGenerator, NEEDLE};

@@ -19,13 +19,13 @@ mod sources;
 mod stages;
 mod warnings;
 
-pub use detected::{detected_fields, detected_labels, DetectedField};
-pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult, StreamStat};
+pub use detected::{detected_fields, detected_labels};
+pub use engine::{Direction, LogQuery, Querier, QueryLimits, StreamResult};
 pub use error::QueryError;
-pub use line_labels::LineLabels;
+
 pub use metric::{evaluate, evaluate_tenants, MetricResult, Series, TENANT_LABEL};
 pub use pipeline::{Pipeline, Processed};
-pub use remote_heads::{matchers_from_json, matchers_to_json, RemoteHeads};
+pub use remote_heads::{matchers_from_json, RemoteHeads};
 pub use sources::{
     BlockSource, ChunkSource, DataSource, HeadSource, SourceKind, SourcePart, SourceRequest, SourceStreams,
     StoredObject,

@@ -12,12 +12,8 @@ mod history;
 mod retention;
 mod server;
 
-pub use config::{
-    ApiSection, CompactorSection, DayGrace, IngesterSection, KafkaSection, QuerierSection, ServerConfig,
-    StreamRetentionConfig, Target,
-};
+pub use config::{DayGrace, ServerConfig, Target};
 pub use error::ServerError;
 pub use flags::{RetentionFlags, ServeFlags};
-pub use history::{DiskBudget, HistorySection};
-pub use retention::policy as retention_policy;
-pub use server::{run, start, RunningServer};
+
+pub use server::{run, start};
